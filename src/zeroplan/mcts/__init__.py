@@ -1,0 +1,163 @@
+"""Batched Monte Carlo tree search over a learned model.
+
+`search` is the one entry point: B roots are searched together, the model is
+called once per simulation for the whole batch, and everything crossing the
+boundary is numpy. The algorithms are specified in docs/search.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Tuple
+
+import numpy as np
+
+from zeroplan.config import SearchConfig
+from zeroplan.mcts.gumbel import considered_visit_table, root_improved_policy, select_gumbel
+from zeroplan.mcts.puct import add_dirichlet_noise, select_puct, visit_count_actions
+from zeroplan.mcts.tree import Tree, expand_and_backup, init_roots
+
+__all__ = ["SearchRoot", "SearchResult", "RecurrentFn", "search"]
+
+RecurrentFn = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+"""(embeddings [B, ...], actions [B]) -> (next embeddings [B, ...], rewards [B], values [B], prior logits [B, A])."""
+
+
+@dataclass
+class SearchRoot:
+    """What the network said about B root positions."""
+
+    embeddings: np.ndarray  # [B, ...]
+    prior_logits: np.ndarray  # [B, A]
+    values: np.ndarray  # [B], from the point of view of the player to move
+    legal_mask: np.ndarray  # [B, A] bool
+    to_play: np.ndarray  # [B] int
+
+    def validated(self) -> SearchRoot:
+        logits = np.asarray(self.prior_logits, dtype=np.float64)
+        if logits.ndim != 2:
+            raise ValueError(f"prior_logits must be [batch, actions], got shape {logits.shape}")
+        batch, num_actions = logits.shape
+        legal = np.asarray(self.legal_mask, dtype=np.bool_)
+        values = np.asarray(self.values, dtype=np.float64).reshape(-1)
+        to_play = np.asarray(self.to_play, dtype=np.int32).reshape(-1)
+        emb = np.asarray(self.embeddings)
+        if legal.shape != (batch, num_actions):
+            raise ValueError(f"legal_mask must have shape {(batch, num_actions)}, got {legal.shape}")
+        if not legal.any(axis=1).all():
+            rows = np.flatnonzero(~legal.any(axis=1)).tolist()
+            raise ValueError(f"every root needs at least one legal action; roots {rows} have none")
+        if values.shape != (batch,) or to_play.shape != (batch,) or emb.shape[:1] != (batch,):
+            raise ValueError(
+                f"values, to_play and embeddings must have batch size {batch}; got "
+                f"{values.shape}, {to_play.shape}, {emb.shape}"
+            )
+        if not (np.isfinite(logits[legal]).all() and np.isfinite(values).all()):
+            raise ValueError("root prior_logits (legal actions) and values must be finite")
+        return SearchRoot(emb, logits, values, legal, to_play)
+
+
+@dataclass
+class SearchResult:
+    actions: np.ndarray  # [B] int
+    visit_counts: np.ndarray  # [B, A] int
+    root_values: np.ndarray  # [B]
+    policy_targets: np.ndarray  # [B, A]
+    mean_depth: float
+    max_depth: int
+
+
+def search(
+    root: SearchRoot,
+    recurrent_fn: RecurrentFn,
+    rng: np.random.Generator,
+    config: SearchConfig,
+    *,
+    num_players: int = 1,
+    temperature: float | np.ndarray = 1.0,
+    explore: bool = True,
+    gumbel: np.ndarray | None = None,
+) -> SearchResult:
+    """Search B roots at once.
+
+    `explore=False` (evaluation) turns off Dirichlet noise (pUCT) and Gumbel
+    noise. `temperature` (scalar or [B]) applies to pUCT's choice from visit
+    counts; 0 picks the most visited. `gumbel` overrides the Gumbel noise
+    [B, A] (already scaled), for tests and for replaying a search.
+    """
+    if num_players not in (1, 2):
+        raise ValueError(f"num_players must be 1 or 2, got {num_players}")
+    root = root.validated()
+    batch, num_actions = root.prior_logits.shape
+    sims = config.num_simulations
+    tree = Tree.allocate(batch, sims + 1, num_actions, root.embeddings)
+    init_roots(tree.prior, tree.visits, tree.value_sum, tree.raw_value, tree.to_play,
+               root.prior_logits, root.values, root.legal_mask, root.to_play)
+    if config.policy == "puct":
+        if explore and config.dirichlet_fraction > 0:
+            add_dirichlet_noise(tree.prior[:, 0, :], root.legal_mask, config.dirichlet_alpha,
+                                config.dirichlet_fraction, rng)
+    else:
+        if gumbel is None:
+            gumbel = rng.gumbel(size=(batch, num_actions)) * config.gumbel_scale if explore \
+                else np.zeros((batch, num_actions))
+        gumbel = np.ascontiguousarray(gumbel, dtype=np.float64)
+        table = considered_visit_table(min(config.max_num_considered_actions, num_actions), sims)
+        num_considered = np.minimum(root.legal_mask.sum(axis=1), config.max_num_considered_actions)
+
+    leaf_parent = np.empty(batch, dtype=np.int32)
+    leaf_action = np.empty(batch, dtype=np.int32)
+    depth = np.empty(batch, dtype=np.int32)
+    depth_sum = 0
+    depth_max = 0
+    rows = np.arange(batch)
+    for sim in range(sims):
+        if config.policy == "puct":
+            select_puct(tree.children, tree.visits, tree.value_sum, tree.reward, tree.prior, tree.to_play,
+                        tree.min_max, root.legal_mask, config.pb_c_init, config.pb_c_base, config.discount,
+                        leaf_parent, leaf_action, depth)
+        else:
+            select_gumbel(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
+                          tree.to_play, root.legal_mask, gumbel, table[num_considered, sim], config.discount,
+                          config.c_visit, config.c_scale, leaf_parent, leaf_action, depth)
+        depth_sum += int(depth.sum())
+        depth_max = max(depth_max, int(depth.max()))
+        next_emb, rewards, values, logits = recurrent_fn(tree.embeddings[rows, leaf_parent], leaf_action.copy())
+        node = sim + 1
+        tree.embeddings[:, node] = next_emb
+        rewards, values = _as_f64(rewards, (batch,)), _as_f64(values, (batch,))
+        logits = _as_f64(logits, (batch, num_actions))
+        if not (np.isfinite(rewards).all() and np.isfinite(values).all() and np.isfinite(logits).all()):
+            raise FloatingPointError(f"recurrent_fn returned a non-finite reward, value or logit at simulation {sim}")
+        expand_and_backup(tree.children, tree.parent, tree.visits, tree.value_sum, tree.reward, tree.raw_value,
+                          tree.prior, tree.to_play, tree.min_max, leaf_parent, leaf_action, node,
+                          rewards, values, logits, config.discount, num_players, config.policy == "puct")
+
+    visit_counts = tree.root_visit_counts()
+    if config.policy == "puct":
+        policy_targets = visit_counts / sims
+        temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (batch,))
+        actions = visit_count_actions(visit_counts, temps, rng)
+    else:
+        policy_targets = np.empty((batch, num_actions))
+        actions = np.empty(batch, dtype=np.int32)
+        root_improved_policy(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
+                             tree.to_play, root.legal_mask, gumbel, config.discount, config.c_visit,
+                             config.c_scale, policy_targets, actions)
+    return SearchResult(
+        actions=actions.astype(np.int64),
+        visit_counts=visit_counts,
+        root_values=tree.root_values(),
+        policy_targets=policy_targets,
+        mean_depth=depth_sum / (batch * sims),
+        max_depth=depth_max,
+    )
+
+
+def _as_f64(x, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.ascontiguousarray(x, dtype=np.float64)
+    if arr.shape != shape:
+        if arr.size != int(np.prod(shape)):
+            raise ValueError(f"recurrent_fn returned an array of shape {arr.shape}, expected {shape}")
+        arr = arr.reshape(shape)
+    return arr

@@ -1,0 +1,231 @@
+"""Gumbel MuZero (Danihelka et al., ICLR 2022).
+
+At the root: Gumbel-top-k sampling without replacement and sequential halving,
+expressed as a schedule of the visit count an action must have to be visited at
+each simulation. Below the root: deterministic selection that makes visit
+counts track the improved policy. The improved policy itself,
+softmax(log prior + sigma(completed Q)), is the policy target. This guarantees
+a policy improvement in expectation even with 2 simulations, where pUCT's
+visit counts say almost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+from zeroplan.mcts.tree import child_q
+
+_RESCALE_EPS = 1e-8
+
+
+@lru_cache(maxsize=256)
+def considered_visits(num_considered: int, num_simulations: int) -> tuple[int, ...]:
+    """For each simulation, the visit count a root action must have to be picked.
+
+    Sequential halving: phases of k = m, max(2, k // 2), ... actions; a phase
+    gives each of its actions max(1, S // (ceil(log2 m) * k)) more visits,
+    round-robin.
+    """
+    if num_considered <= 1:
+        return tuple(range(num_simulations))
+    log2m = math.ceil(math.log2(num_considered))
+    schedule: list[int] = []
+    visits = [0] * num_considered
+    k = num_considered
+    while len(schedule) < num_simulations:
+        extra = max(1, num_simulations // (log2m * k))
+        for _ in range(extra):
+            schedule.extend(visits[:k])
+            for i in range(k):
+                visits[i] += 1
+        k = max(2, k // 2)
+    return tuple(schedule[:num_simulations])
+
+
+def considered_visit_table(max_considered: int, num_simulations: int) -> np.ndarray:
+    """int32 [max_considered + 1, S]: row m is the schedule for m considered actions."""
+    table = np.zeros((max_considered + 1, num_simulations), dtype=np.int32)
+    for m in range(1, max_considered + 1):
+        table[m] = considered_visits(m, num_simulations)
+    return table
+
+
+@numba.njit(cache=True)
+def completed_sigma(
+    children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p, discount, c_visit, c_scale,
+    at_root, out,
+) -> float:
+    """Write sigma(completed Q) of node p's actions to `out`; return the sum of its children's visits.
+
+    Unvisited actions are completed with v_mix, the network's value of p mixed
+    with the prior-weighted Q of the visited ones. Illegal root actions are left
+    out of the min/max rescaling and get 0.
+    """
+    num_actions = children.shape[2]
+    n_sum = 0
+    n_max = 0
+    weighted = 0.0
+    prob_visited = 0.0
+    for a in range(num_actions):
+        if at_root and not legal[b, a]:
+            continue
+        c = children[b, p, a]
+        if c >= 0 and visits[b, c] > 0:
+            q = child_q(value_sum, visits, reward, to_play, discount, b, p, c)
+            out[a] = q
+            n_sum += visits[b, c]
+            if visits[b, c] > n_max:
+                n_max = visits[b, c]
+            weighted += prior[b, p, a] * q
+            prob_visited += prior[b, p, a]
+    if n_sum == 0:
+        v_mix = raw_value[b, p]
+    else:
+        v_mix = (raw_value[b, p] + n_sum * (weighted / prob_visited)) / (1 + n_sum)
+    lo = np.inf
+    hi = -np.inf
+    for a in range(num_actions):
+        if at_root and not legal[b, a]:
+            out[a] = 0.0
+            continue
+        c = children[b, p, a]
+        if not (c >= 0 and visits[b, c] > 0):
+            out[a] = v_mix
+        if out[a] < lo:
+            lo = out[a]
+        if out[a] > hi:
+            hi = out[a]
+    scale = (c_visit + n_max) * c_scale
+    span = max(hi - lo, _RESCALE_EPS)
+    for a in range(num_actions):
+        if at_root and not legal[b, a]:
+            continue
+        out[a] = scale * ((out[a] - lo) / span)
+    return n_sum
+
+
+@numba.njit(cache=True)
+def select_gumbel(
+    children: np.ndarray,
+    visits: np.ndarray,
+    value_sum: np.ndarray,
+    reward: np.ndarray,
+    raw_value: np.ndarray,
+    prior: np.ndarray,
+    to_play: np.ndarray,
+    legal: np.ndarray,
+    gumbel: np.ndarray,
+    considered_visit: np.ndarray,
+    discount: float,
+    c_visit: float,
+    c_scale: float,
+    out_parent: np.ndarray,
+    out_action: np.ndarray,
+    out_depth: np.ndarray,
+) -> None:
+    """Root: sequential halving over Gumbel-top-k; below: match the improved policy."""
+    num_actions = children.shape[2]
+    sigma = np.empty(num_actions)
+    for b in range(children.shape[0]):
+        completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, 0,
+                        discount, c_visit, c_scale, True, sigma)
+        a = -1
+        best = -np.inf
+        for i in range(num_actions):
+            if not legal[b, i]:
+                continue
+            c = children[b, 0, i]
+            n = visits[b, c] if c >= 0 else 0
+            if n != considered_visit[b]:
+                continue
+            score = gumbel[b, i] + math.log(prior[b, 0, i]) + sigma[i]
+            if a < 0 or score > best:
+                a = i
+                best = score
+        node = 0
+        depth = 1
+        while children[b, node, a] >= 0:
+            node = children[b, node, a]
+            depth += 1
+            a = _nonroot_action(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, node,
+                                discount, c_visit, c_scale, sigma)
+        out_parent[b] = node
+        out_action[b] = a
+        out_depth[b] = depth
+
+
+@numba.njit(cache=True)
+def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p, discount,
+                    c_visit, c_scale, sigma) -> int:
+    n_sum = completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p,
+                            discount, c_visit, c_scale, False, sigma)
+    num_actions = children.shape[2]
+    # pi' = softmax(log prior + sigma), computed in place in `sigma`.
+    top = -np.inf
+    for a in range(num_actions):
+        sigma[a] = math.log(prior[b, p, a]) + sigma[a] if prior[b, p, a] > 0 else -np.inf
+        if sigma[a] > top:
+            top = sigma[a]
+    total = 0.0
+    for a in range(num_actions):
+        sigma[a] = math.exp(sigma[a] - top)
+        total += sigma[a]
+    best = -1
+    best_score = -np.inf
+    for a in range(num_actions):
+        c = children[b, p, a]
+        n = visits[b, c] if c >= 0 else 0
+        score = sigma[a] / total - n / (1.0 + n_sum)
+        if best < 0 or score > best_score:
+            best = a
+            best_score = score
+    return best
+
+
+@numba.njit(cache=True)
+def root_improved_policy(
+    children, visits, value_sum, reward, raw_value, prior, to_play, legal, gumbel, discount, c_visit, c_scale,
+    out_policy, out_action,
+) -> None:
+    """Policy targets softmax(log prior + sigma(completed Q)) over legal actions, and
+    the action: the best g + log prior + sigma among the most visited."""
+    num_actions = children.shape[2]
+    sigma = np.empty(num_actions)
+    for b in range(children.shape[0]):
+        completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, 0,
+                        discount, c_visit, c_scale, True, sigma)
+        most = 0
+        for a in range(num_actions):
+            c = children[b, 0, a]
+            if legal[b, a] and c >= 0 and visits[b, c] > most:
+                most = visits[b, c]
+        top = -np.inf
+        chosen = -1
+        chosen_score = -np.inf
+        for a in range(num_actions):
+            if not legal[b, a]:
+                out_policy[b, a] = -np.inf
+                continue
+            log_prior = math.log(prior[b, 0, a])
+            logit = log_prior + sigma[a]
+            out_policy[b, a] = logit
+            if logit > top:
+                top = logit
+            c = children[b, 0, a]
+            n = visits[b, c] if c >= 0 else 0
+            if n == most:
+                score = gumbel[b, a] + log_prior + sigma[a]
+                if chosen < 0 or score > chosen_score:
+                    chosen = a
+                    chosen_score = score
+        total = 0.0
+        for a in range(num_actions):
+            out_policy[b, a] = math.exp(out_policy[b, a] - top) if legal[b, a] else 0.0
+            total += out_policy[b, a]
+        for a in range(num_actions):
+            out_policy[b, a] = out_policy[b, a] / total
+        out_action[b] = chosen

@@ -1,0 +1,118 @@
+"""MuZero pUCT selection (Schrittwieser et al. 2020, appendix B).
+
+Scores mix the prior, scaled by the c1/c2 exploration schedule, with Q values
+normalised by the smallest and largest Q seen in the tree so far; the formula
+is in docs/search.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from zeroplan.mcts.tree import child_q
+
+
+@numba.njit(cache=True, inline="always")
+def _normalize(min_max: np.ndarray, b: int, q: float) -> float:
+    lo = min_max[b, 0]
+    hi = min_max[b, 1]
+    if hi > lo:
+        return (q - lo) / (hi - lo)
+    return q
+
+
+@numba.njit(cache=True)
+def _best_action(
+    children, visits, value_sum, reward, prior, to_play, min_max, legal, b, p, pb_c_init, pb_c_base, discount, at_root
+) -> int:
+    n_parent = visits[b, p]
+    c_base = math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init
+    sqrt_parent = math.sqrt(n_parent)
+    best = -1
+    best_score = -np.inf
+    for a in range(children.shape[2]):
+        if at_root and not legal[b, a]:
+            continue
+        c = children[b, p, a]
+        n_child = visits[b, c] if c >= 0 else 0
+        pb_c = c_base * sqrt_parent / (n_child + 1)
+        score = pb_c * prior[b, p, a]
+        if c >= 0 and n_child > 0:
+            score += _normalize(min_max, b, child_q(value_sum, visits, reward, to_play, discount, b, p, c))
+        if best < 0 or score > best_score:
+            best = a
+            best_score = score
+    return best
+
+
+@numba.njit(cache=True)
+def select_puct(
+    children: np.ndarray,
+    visits: np.ndarray,
+    value_sum: np.ndarray,
+    reward: np.ndarray,
+    prior: np.ndarray,
+    to_play: np.ndarray,
+    min_max: np.ndarray,
+    legal: np.ndarray,
+    pb_c_init: float,
+    pb_c_base: float,
+    discount: float,
+    out_parent: np.ndarray,
+    out_action: np.ndarray,
+    out_depth: np.ndarray,
+) -> None:
+    """Descend every tree from its root to the first edge without a child."""
+    for b in range(children.shape[0]):
+        node = 0
+        depth = 1
+        while True:
+            a = _best_action(
+                children, visits, value_sum, reward, prior, to_play, min_max, legal,
+                b, node, pb_c_init, pb_c_base, discount, node == 0,
+            )
+            nxt = children[b, node, a]
+            if nxt < 0:
+                break
+            node = nxt
+            depth += 1
+        out_parent[b] = node
+        out_action[b] = a
+        out_depth[b] = depth
+
+
+def add_dirichlet_noise(prior: np.ndarray, legal: np.ndarray, alpha: float, fraction: float,
+                        rng: np.random.Generator) -> None:
+    """Mix Dirichlet(alpha) noise over each root's legal actions into prior [B, A] in place.
+
+    A Dirichlet sample is a vector of Gamma(alpha) draws normalised to sum 1,
+    which lets the whole batch be drawn in one call.
+    """
+    gammas = rng.standard_gamma(alpha, size=prior.shape) * legal
+    total = gammas.sum(axis=1, keepdims=True)
+    # With a tiny alpha every draw of a row can underflow to 0: fall back to uniform.
+    uniform = legal / legal.sum(axis=1, keepdims=True)
+    noise = np.where(total > 0, gammas / np.where(total > 0, total, 1.0), uniform)
+    prior[:] = (1.0 - fraction) * prior + fraction * noise
+
+
+def visit_count_actions(visit_counts: np.ndarray, temperature: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Pick an action per root from its visit counts: argmax (lowest index on
+    ties) where the temperature is 0, else sampled from counts ** (1 / T)."""
+    actions = np.argmax(visit_counts, axis=1)
+    hot = temperature > 0
+    if hot.any():
+        counts = visit_counts[hot].astype(np.float64)
+        with np.errstate(divide="ignore"):
+            logits = np.log(counts) / temperature[hot][:, None]
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        cdf = np.cumsum(probs, axis=1)
+        u = rng.random(len(probs))[:, None] * cdf[:, -1:]
+        actions[hot] = np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
+    return actions
