@@ -170,7 +170,7 @@ def expand_and_backup(
         parent[b, node] = p
         reward[b, node] = rewards[b]
         raw_value[b, node] = values[b]
-        to_play[b, node] = (to_play[b, p] + 1) % num_players
+        to_play[b, node] = to_play[b, p] if num_players == 1 else (to_play[b, p] + 1) % num_players
         masked_softmax(logits[b], all_legal, prior[b, node])
         g = values[b]
         n = node

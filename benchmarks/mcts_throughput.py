@@ -1,0 +1,183 @@
+"""Search throughput: simulations per second of zeroplan's batched search.
+
+Rows: policy (puct, gumbel) x model x batch x actions, 50 simulations each.
+
+- "constant": a recurrent_fn that returns ready-made arrays: the tree's own cost.
+- "mlp": a small MuZero-shaped MLP in torch (dynamics and prediction, two hidden
+  layers of 64, latent 64), weights from benchmarks/mctx_timing.make_weights.
+- "reference": tests/reference's per-root Python search with the same MLP, batch 1.
+- "mctx" (--vs-mctx): DeepMind's mctx on the same weights, jit-compiled (jax CPU).
+
+    python benchmarks/mcts_throughput.py --json            # one JSON list on stdout
+    python benchmarks/mcts_throughput.py --vs-mctx --json  # needs pip install -e '.[bench-mctx]'
+
+Every row also reports the mean search depth, because pUCT trees over an
+untrained network can be long chains and depth drives the cost of every engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.reference
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from mctx_timing import make_latents, make_weights  # noqa: E402
+
+from zeroplan.config import SearchConfig  # noqa: E402
+from zeroplan.mcts import SearchRoot, search  # noqa: E402
+
+DISCOUNT = 0.997
+
+
+class TinyMuZeroMLP:
+    """The benchmark network in torch, called on numpy arrays."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.w = {k: torch.from_numpy(v) for k, v in weights.items()}
+        self.latent = weights["W_p1"].shape[0]
+        self.num_actions = weights["W_p3"].shape[1] - 1
+        self.eye = torch.eye(self.num_actions)
+        self.calls = 0
+        self.seconds = 0.0
+
+    def _predict(self, latent: torch.Tensor):
+        w = self.w
+        h = torch.relu(torch.addmm(w["b_p1"], latent, w["W_p1"]))
+        h = torch.relu(torch.addmm(w["b_p2"], h, w["W_p2"]))
+        out = torch.addmm(w["b_p3"], h, w["W_p3"])
+        return out[:, : self.num_actions], torch.tanh(out[:, self.num_actions])
+
+    def initial(self, latent: np.ndarray):
+        with torch.inference_mode():
+            logits, value = self._predict(torch.from_numpy(latent))
+            return logits.numpy(), value.numpy()
+
+    def recurrent_fn(self, latent: np.ndarray, action: np.ndarray):
+        start = time.perf_counter()
+        w = self.w
+        with torch.inference_mode():
+            x = torch.cat([torch.from_numpy(latent), self.eye[torch.from_numpy(action)]], dim=1)
+            h = torch.relu(torch.addmm(w["b_d1"], x, w["W_d1"]))
+            h = torch.relu(torch.addmm(w["b_d2"], h, w["W_d2"]))
+            out = torch.addmm(w["b_d3"], h, w["W_d3"])
+            nxt = torch.tanh(out[:, : self.latent])
+            logits, value = self._predict(nxt)
+            result = nxt.numpy(), out[:, self.latent].numpy(), value.numpy(), logits.numpy()
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        return result
+
+
+def constant_model(batch: int, latent: int, num_actions: int):
+    emb = np.zeros((batch, latent), dtype=np.float32)
+    zeros, logits = np.zeros(batch), np.zeros((batch, num_actions))
+
+    def recurrent_fn(latents, actions):
+        return emb, zeros, zeros, logits
+
+    return recurrent_fn
+
+
+def time_ours(policy: str, model: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int) -> dict:
+    weights = make_weights(num_actions, seed=seed)
+    net = TinyMuZeroMLP(weights)
+    latents = make_latents(batch, seed=seed)
+    logits, values = net.initial(latents)
+    root = SearchRoot(latents, logits, values, np.ones((batch, num_actions), bool), np.zeros(batch, dtype=np.int64))
+    fn = net.recurrent_fn if model == "mlp" else constant_model(batch, latents.shape[1], num_actions)
+    cfg = SearchConfig(policy=policy, num_simulations=sims, discount=DISCOUNT)
+    rng = np.random.default_rng(seed)
+    out = search(root, fn, rng, cfg)  # warm-up (numba kernels load from cache or compile)
+    times, net_times = [], []
+    for _ in range(repeats):
+        net.seconds = 0.0
+        start = time.perf_counter()
+        out = search(root, fn, rng, cfg)
+        times.append(time.perf_counter() - start)
+        net_times.append(net.seconds)
+    seconds = statistics.median(times)
+    row = {"policy": policy, "model": model, "batch": batch, "simulations": sims, "actions": num_actions,
+           "sims_per_s": batch * sims / seconds, "seconds_per_search": seconds, "mean_depth": out.mean_depth}
+    if model == "mlp":
+        row["network_fraction"] = statistics.median(n / t for n, t in zip(net_times, times))
+    return row
+
+
+def time_reference(policy: str, num_actions: int, sims: int, repeats: int, seed: int) -> dict:
+    from tests.reference.mcts import reference_search
+
+    net = TinyMuZeroMLP(make_weights(num_actions, seed=seed))
+    latents = make_latents(1, seed=seed)
+    logits, values = net.initial(latents)
+    rng = np.random.default_rng(seed)
+    times, depths = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = reference_search(latents[0], logits[0], float(values[0]), np.ones(num_actions, bool), 0,
+                               net.recurrent_fn, policy=policy, num_simulations=sims, discount=DISCOUNT,
+                               num_players=1, gumbel=rng.gumbel(size=num_actions) if policy == "gumbel" else None)
+        times.append(time.perf_counter() - start)
+        depths.append(float(np.mean(out["depths"])))
+    seconds = statistics.median(times)
+    return {"policy": policy, "model": "reference", "batch": 1, "simulations": sims, "actions": num_actions,
+            "sims_per_s": sims / seconds, "seconds_per_search": seconds, "mean_depth": statistics.mean(depths)}
+
+
+def time_mctx_row(policy: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int) -> dict:
+    from mctx_timing import build_search, time_mctx, tree_depths  # noqa: F401
+
+    row = time_mctx(make_weights(num_actions, seed=seed), policy, batch, num_actions, num_simulations=sims,
+                    repeats=repeats, seed=seed)
+    return row
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON list (and nothing else) on stdout")
+    parser.add_argument("--vs-mctx", action="store_true", help="also time mctx (jax) on the same network")
+    parser.add_argument("--batches", default="1,16,64,256")
+    parser.add_argument("--actions", default="2,9")
+    parser.add_argument("--simulations", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    batches = [int(b) for b in args.batches.split(",")]
+    actions = [int(a) for a in args.actions.split(",")]
+    rows = []
+
+    def emit(row):
+        rows.append(row)
+        if not args.json:
+            extra = f" compile {row['compile_s']:.2f}s" if "compile_s" in row else ""
+            net = f" network {row['network_fraction']:.0%}" if "network_fraction" in row else ""
+            print(f"{row['policy']:6s} {row['model']:9s} A={row['actions']} B={row['batch']:<4d} "
+                  f"{row['sims_per_s']:>12,.0f} sims/s  depth {row.get('mean_depth', float('nan')):.1f}{net}{extra}",
+                  flush=True)
+
+    for policy in ("puct", "gumbel"):
+        for num_actions in actions:
+            emit(time_reference(policy, num_actions, args.simulations, max(3, args.repeats // 2), args.seed))
+            for model in ("constant", "mlp"):
+                for batch in batches:
+                    emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
+            if args.vs_mctx:
+                for batch in batches:
+                    emit(time_mctx_row(policy, batch, num_actions, args.simulations, args.repeats, args.seed))
+    if args.json:
+        print(json.dumps(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
