@@ -91,9 +91,10 @@ def search(
     batch, num_actions = root.prior_logits.shape
     sims = config.num_simulations
     tree = Tree.allocate(batch, sims + 1, num_actions, root.embeddings)
-    init_roots(tree.prior, tree.visits, tree.value_sum, tree.raw_value, tree.to_play,
-               root.prior_logits, root.values, root.legal_mask, root.to_play)
-    if config.policy == "puct":
+    gumbel_search = config.policy == "gumbel"
+    init_roots(tree.prior, tree.log_prior, tree.visits, tree.value_sum, tree.raw_value, tree.to_play,
+               root.prior_logits, root.values, root.legal_mask, root.to_play, gumbel_search)
+    if not gumbel_search:
         if explore and config.dirichlet_fraction > 0:
             add_dirichlet_noise(tree.prior[:, 0, :], root.legal_mask, config.dirichlet_alpha,
                                 config.dirichlet_fraction, rng)
@@ -104,37 +105,33 @@ def search(
         gumbel = np.ascontiguousarray(gumbel, dtype=np.float64)
         table = considered_visit_table(min(config.max_num_considered_actions, num_actions), sims)
         num_considered = np.minimum(root.legal_mask.sum(axis=1), config.max_num_considered_actions)
+        considered = np.ascontiguousarray(table[num_considered].T)  # [S, B]
 
     leaf_parent = np.empty(batch, dtype=np.int32)
     leaf_action = np.empty(batch, dtype=np.int32)
-    depth = np.empty(batch, dtype=np.int32)
-    depth_sum = 0
-    depth_max = 0
+    depth_stats = np.zeros(2, dtype=np.int64)
     rows = np.arange(batch)
     for sim in range(sims):
-        if config.policy == "puct":
+        if gumbel_search:
+            select_gumbel(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
+                          tree.log_prior, tree.to_play, root.legal_mask, gumbel, considered[sim], config.discount,
+                          config.c_visit, config.c_scale, leaf_parent, leaf_action, depth_stats)
+        else:
             select_puct(tree.children, tree.visits, tree.value_sum, tree.reward, tree.prior, tree.to_play,
                         tree.min_max, root.legal_mask, config.pb_c_init, config.pb_c_base, config.discount,
-                        leaf_parent, leaf_action, depth)
-        else:
-            select_gumbel(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
-                          tree.to_play, root.legal_mask, gumbel, table[num_considered, sim], config.discount,
-                          config.c_visit, config.c_scale, leaf_parent, leaf_action, depth)
-        depth_sum += int(depth.sum())
-        depth_max = max(depth_max, int(depth.max()))
+                        leaf_parent, leaf_action, depth_stats)
         next_emb, rewards, values, logits = recurrent_fn(tree.embeddings[rows, leaf_parent], leaf_action.copy())
         node = sim + 1
         tree.embeddings[:, node] = next_emb
-        rewards, values = _as_f64(rewards, (batch,)), _as_f64(values, (batch,))
-        logits = _as_f64(logits, (batch, num_actions))
-        if not (np.isfinite(rewards).all() and np.isfinite(values).all() and np.isfinite(logits).all()):
+        if not expand_and_backup(tree.children, tree.parent, tree.visits, tree.value_sum, tree.reward,
+                                 tree.raw_value, tree.prior, tree.log_prior, tree.to_play, tree.min_max,
+                                 leaf_parent, leaf_action, node, _as_f64(rewards, (batch,)),
+                                 _as_f64(values, (batch,)), _as_f64(logits, (batch, num_actions)),
+                                 config.discount, num_players, not gumbel_search, gumbel_search):
             raise FloatingPointError(f"recurrent_fn returned a non-finite reward, value or logit at simulation {sim}")
-        expand_and_backup(tree.children, tree.parent, tree.visits, tree.value_sum, tree.reward, tree.raw_value,
-                          tree.prior, tree.to_play, tree.min_max, leaf_parent, leaf_action, node,
-                          rewards, values, logits, config.discount, num_players, config.policy == "puct")
 
     visit_counts = tree.root_visit_counts()
-    if config.policy == "puct":
+    if not gumbel_search:
         policy_targets = visit_counts / sims
         temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (batch,))
         actions = visit_count_actions(visit_counts, temps, rng)
@@ -142,15 +139,15 @@ def search(
         policy_targets = np.empty((batch, num_actions))
         actions = np.empty(batch, dtype=np.int32)
         root_improved_policy(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
-                             tree.to_play, root.legal_mask, gumbel, config.discount, config.c_visit,
+                             tree.log_prior, tree.to_play, root.legal_mask, gumbel, config.discount, config.c_visit,
                              config.c_scale, policy_targets, actions)
     return SearchResult(
         actions=actions.astype(np.int64),
         visit_counts=visit_counts,
         root_values=tree.root_values(),
         policy_targets=policy_targets,
-        mean_depth=depth_sum / (batch * sims),
-        max_depth=depth_max,
+        mean_depth=float(depth_stats[0]) / (batch * sims),
+        max_depth=int(depth_stats[1]),
     )
 
 

@@ -116,6 +116,7 @@ def select_gumbel(
     reward: np.ndarray,
     raw_value: np.ndarray,
     prior: np.ndarray,
+    log_prior: np.ndarray,
     to_play: np.ndarray,
     legal: np.ndarray,
     gumbel: np.ndarray,
@@ -125,7 +126,7 @@ def select_gumbel(
     c_scale: float,
     out_parent: np.ndarray,
     out_action: np.ndarray,
-    out_depth: np.ndarray,
+    depth_stats: np.ndarray,
 ) -> None:
     """Root: sequential halving over Gumbel-top-k; below: match the improved policy."""
     num_actions = children.shape[2]
@@ -142,7 +143,7 @@ def select_gumbel(
             n = visits[b, c] if c >= 0 else 0
             if n != considered_visit[b]:
                 continue
-            score = gumbel[b, i] + math.log(prior[b, 0, i]) + sigma[i]
+            score = gumbel[b, i] + log_prior[b, 0, i] + sigma[i]
             if a < 0 or score > best:
                 a = i
                 best = score
@@ -151,15 +152,16 @@ def select_gumbel(
         while children[b, node, a] >= 0:
             node = children[b, node, a]
             depth += 1
-            a = _nonroot_action(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, node,
-                                discount, c_visit, c_scale, sigma)
+            a = _nonroot_action(children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal,
+                                b, node, discount, c_visit, c_scale, sigma)
         out_parent[b] = node
         out_action[b] = a
-        out_depth[b] = depth
+        depth_stats[0] += depth
+        depth_stats[1] = max(depth_stats[1], depth)
 
 
 @numba.njit(cache=True)
-def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p, discount,
+def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal, b, p, discount,
                     c_visit, c_scale, sigma) -> int:
     n_sum = completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p,
                             discount, c_visit, c_scale, False, sigma)
@@ -167,7 +169,7 @@ def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, to_pl
     # pi' = softmax(log prior + sigma), computed in place in `sigma`.
     top = -np.inf
     for a in range(num_actions):
-        sigma[a] = math.log(prior[b, p, a]) + sigma[a] if prior[b, p, a] > 0 else -np.inf
+        sigma[a] = log_prior[b, p, a] + sigma[a]
         if sigma[a] > top:
             top = sigma[a]
     total = 0.0
@@ -188,7 +190,7 @@ def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, to_pl
 
 @numba.njit(cache=True)
 def root_improved_policy(
-    children, visits, value_sum, reward, raw_value, prior, to_play, legal, gumbel, discount, c_visit, c_scale,
+    children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal, gumbel, discount, c_visit, c_scale,
     out_policy, out_action,
 ) -> None:
     """Policy targets softmax(log prior + sigma(completed Q)) over legal actions, and
@@ -210,15 +212,15 @@ def root_improved_policy(
             if not legal[b, a]:
                 out_policy[b, a] = -np.inf
                 continue
-            log_prior = math.log(prior[b, 0, a])
-            logit = log_prior + sigma[a]
+            lp = log_prior[b, 0, a]
+            logit = lp + sigma[a]
             out_policy[b, a] = logit
             if logit > top:
                 top = logit
             c = children[b, 0, a]
             n = visits[b, c] if c >= 0 else 0
             if n == most:
-                score = gumbel[b, a] + log_prior + sigma[a]
+                score = gumbel[b, a] + lp + sigma[a]
                 if chosen < 0 or score > chosen_score:
                     chosen = a
                     chosen_score = score

@@ -63,9 +63,11 @@ def select_puct(
     discount: float,
     out_parent: np.ndarray,
     out_action: np.ndarray,
-    out_depth: np.ndarray,
+    depth_stats: np.ndarray,
 ) -> None:
-    """Descend every tree from its root to the first edge without a child."""
+    """Descend every tree from its root to the first edge without a child.
+
+    depth_stats [2] accumulates the sum and the max of the depths reached."""
     for b in range(children.shape[0]):
         node = 0
         depth = 1
@@ -81,7 +83,8 @@ def select_puct(
             depth += 1
         out_parent[b] = node
         out_action[b] = a
-        out_depth[b] = depth
+        depth_stats[0] += depth
+        depth_stats[1] = max(depth_stats[1], depth)
 
 
 def add_dirichlet_noise(prior: np.ndarray, legal: np.ndarray, alpha: float, fraction: float,

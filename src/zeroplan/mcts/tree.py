@@ -33,6 +33,7 @@ class Tree:
     reward: np.ndarray  # float64 [B, N], reward on the edge into the node
     raw_value: np.ndarray  # float64 [B, N], the network's value of the node
     prior: np.ndarray  # float64 [B, N, A]
+    log_prior: np.ndarray  # float64 [B, N, A], filled only for Gumbel search (computed once per node)
     to_play: np.ndarray  # int32 [B, N]
     min_max: np.ndarray  # float64 [B, 2]: smallest and largest Q seen (pUCT)
     embeddings: np.ndarray  # [B, N, *E]
@@ -60,6 +61,7 @@ class Tree:
             reward=np.zeros((batch, num_nodes)),
             raw_value=np.zeros((batch, num_nodes)),
             prior=np.zeros((batch, num_nodes, num_actions)),
+            log_prior=np.empty((batch, num_nodes, num_actions)),
             to_play=np.zeros((batch, num_nodes), dtype=np.int32),
             min_max=min_max,
             embeddings=emb,
@@ -93,9 +95,16 @@ def masked_softmax(logits: np.ndarray, mask: np.ndarray, out: np.ndarray) -> Non
         out[a] = out[a] / total
 
 
+@numba.njit(cache=True, inline="always")
+def fill_log(probs: np.ndarray, out: np.ndarray) -> None:
+    for a in range(probs.shape[0]):
+        out[a] = math.log(probs[a]) if probs[a] > 0.0 else -np.inf
+
+
 @numba.njit(cache=True)
 def init_roots(
     prior: np.ndarray,
+    log_prior: np.ndarray,
     visits: np.ndarray,
     value_sum: np.ndarray,
     raw_value: np.ndarray,
@@ -104,10 +113,13 @@ def init_roots(
     values: np.ndarray,
     legal: np.ndarray,
     root_to_play: np.ndarray,
+    with_log_prior: bool,
 ) -> None:
     """The root counts the network's own evaluation as its first visit."""
     for b in range(prior.shape[0]):
         masked_softmax(logits[b], legal[b], prior[b, 0])
+        if with_log_prior:
+            fill_log(prior[b, 0], log_prior[b, 0])
         visits[b, 0] = 1
         value_sum[b, 0] = values[b]
         raw_value[b, 0] = values[b]
@@ -148,6 +160,7 @@ def expand_and_backup(
     reward: np.ndarray,
     raw_value: np.ndarray,
     prior: np.ndarray,
+    log_prior: np.ndarray,
     to_play: np.ndarray,
     min_max: np.ndarray,
     leaf_parent: np.ndarray,
@@ -159,10 +172,18 @@ def expand_and_backup(
     discount: float,
     num_players: int,
     track_min_max: bool,
-) -> None:
+    with_log_prior: bool,
+) -> bool:
     """Create node `node` under (leaf_parent, leaf_action) in every tree and back
-    the model's value up to the root."""
+    the model's value up to the root. Returns False, changing nothing, if the
+    model's outputs are not all finite."""
     num_actions = prior.shape[2]
+    for b in range(children.shape[0]):
+        if not (math.isfinite(rewards[b]) and math.isfinite(values[b])):
+            return False
+        for a in range(num_actions):
+            if not math.isfinite(logits[b, a]):
+                return False
     all_legal = np.ones(num_actions, dtype=np.bool_)
     for b in range(children.shape[0]):
         p = leaf_parent[b]
@@ -172,6 +193,8 @@ def expand_and_backup(
         raw_value[b, node] = values[b]
         to_play[b, node] = to_play[b, p] if num_players == 1 else (to_play[b, p] + 1) % num_players
         masked_softmax(logits[b], all_legal, prior[b, node])
+        if with_log_prior:
+            fill_log(prior[b, node], log_prior[b, node])
         g = values[b]
         n = node
         while True:
@@ -189,3 +212,4 @@ def expand_and_backup(
                     min_max[b, 1] = q
             g = reward[b, n] + discount * sign * g
             n = up
+    return True
