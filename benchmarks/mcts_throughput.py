@@ -142,6 +142,25 @@ def time_mctx_row(policy: str, batch: int, num_actions: int, sims: int, repeats:
     return row
 
 
+def summary(rows: list[dict]) -> list[str]:
+    """The ratios the targets are stated in, at B=64."""
+    def find(policy, model, batch, actions):
+        return next((r for r in rows if (r["policy"], r["model"], r["batch"], r["actions"]) ==
+                     (policy, model, batch, actions)), None)
+
+    lines = []
+    for r in rows:
+        if r["model"] != "mlp" or r["batch"] != 64:
+            continue
+        ref = find(r["policy"], "reference", 1, r["actions"])
+        mctx = find(r["policy"], "mctx", 64, r["actions"])
+        line = f"{r['policy']} A={r['actions']} B=64: mlp / reference(B=1) = {r['sims_per_s'] / ref['sims_per_s']:.1f}x"
+        if mctx:
+            line += f", mlp / mctx = {r['sims_per_s'] / mctx['sims_per_s']:.2f}x"
+        lines.append(line)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON list (and nothing else) on stdout")
@@ -171,9 +190,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for model in ("constant", "mlp"):
                 for batch in batches:
                     emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
-            if args.vs_mctx:
+    # mctx last: XLA's CPU thread pool stays busy for a while after a call and
+    # would slow down whatever ran next on the 2 cores.
+    if args.vs_mctx:
+        for policy in ("puct", "gumbel"):
+            for num_actions in actions:
                 for batch in batches:
                     emit(time_mctx_row(policy, batch, num_actions, args.simulations, args.repeats, args.seed))
+    if not args.json:
+        for line in summary(rows):
+            print(line)
     if args.json:
         print(json.dumps(rows))
     return rows

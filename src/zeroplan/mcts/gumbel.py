@@ -54,7 +54,7 @@ def considered_visit_table(max_considered: int, num_simulations: int) -> np.ndar
     return table
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def completed_sigma(
     children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p, discount, c_visit, c_scale,
     at_root, out,
@@ -160,7 +160,7 @@ def select_gumbel(
         depth_stats[1] = max(depth_stats[1], depth)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal, b, p, discount,
                     c_visit, c_scale, sigma) -> int:
     n_sum = completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p,

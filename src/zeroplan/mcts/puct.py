@@ -24,7 +24,7 @@ def _normalize(min_max: np.ndarray, b: int, q: float) -> float:
     return q
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _best_action(
     children, visits, value_sum, reward, prior, to_play, min_max, legal, b, p, pb_c_init, pb_c_base, discount, at_root
 ) -> int:
