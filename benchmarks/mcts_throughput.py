@@ -122,13 +122,14 @@ def time_reference(policy: str, num_actions: int, sims: int, repeats: int, seed:
     logits, values = net.initial(latents)
     rng = np.random.default_rng(seed)
     times, depths = [], []
-    for _ in range(repeats):
+    for i in range(repeats + 1):  # the first run is a warm-up
         start = time.perf_counter()
         out = reference_search(latents[0], logits[0], float(values[0]), np.ones(num_actions, bool), 0,
                                net.recurrent_fn, policy=policy, num_simulations=sims, discount=DISCOUNT,
                                num_players=1, gumbel=rng.gumbel(size=num_actions) if policy == "gumbel" else None)
-        times.append(time.perf_counter() - start)
-        depths.append(float(np.mean(out["depths"])))
+        if i:
+            times.append(time.perf_counter() - start)
+            depths.append(float(np.mean(out["depths"])))
     seconds = statistics.median(times)
     return {"policy": policy, "model": "reference", "batch": 1, "simulations": sims, "actions": num_actions,
             "sims_per_s": sims / seconds, "seconds_per_search": seconds, "mean_depth": statistics.mean(depths)}
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     for policy in ("puct", "gumbel"):
         for num_actions in actions:
-            emit(time_reference(policy, num_actions, args.simulations, max(3, args.repeats // 2), args.seed))
+            emit(time_reference(policy, num_actions, args.simulations, 3 * args.repeats, args.seed))
             for model in ("constant", "mlp"):
                 for batch in batches:
                     emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
