@@ -99,13 +99,7 @@ def search(
             add_dirichlet_noise(tree.prior[:, 0, :], root.legal_mask, config.dirichlet_alpha,
                                 config.dirichlet_fraction, rng)
     else:
-        if gumbel is None:
-            gumbel = rng.gumbel(size=(batch, num_actions)) * config.gumbel_scale if explore \
-                else np.zeros((batch, num_actions))
-        gumbel = np.ascontiguousarray(gumbel, dtype=np.float64)
-        table = considered_visit_table(min(config.max_num_considered_actions, num_actions), sims)
-        num_considered = np.minimum(root.legal_mask.sum(axis=1), config.max_num_considered_actions)
-        considered = np.ascontiguousarray(table[num_considered].T)  # [S, B]
+        gumbel, considered = _gumbel_root_setup(root, config, rng, explore, gumbel)
 
     leaf_parent = np.empty(batch, dtype=np.int32)
     leaf_action = np.empty(batch, dtype=np.int32)
@@ -149,6 +143,22 @@ def search(
         mean_depth=float(depth_stats[0]) / (batch * sims),
         max_depth=int(depth_stats[1]),
     )
+
+
+def _gumbel_root_setup(root: SearchRoot, config: SearchConfig, rng: np.random.Generator, explore: bool,
+                       gumbel: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The Gumbel noise [B, A] and, per simulation, the visit count a root action
+    needs to be considered, [S, B] (each root has its own number of legal actions)."""
+    batch, num_actions = root.prior_logits.shape
+    if gumbel is None:
+        gumbel = rng.gumbel(size=(batch, num_actions)) * config.gumbel_scale if explore \
+            else np.zeros((batch, num_actions))
+    gumbel = np.ascontiguousarray(gumbel, dtype=np.float64)
+    if gumbel.shape != (batch, num_actions):
+        raise ValueError(f"gumbel noise must have shape {(batch, num_actions)}, got {gumbel.shape}")
+    table = considered_visit_table(min(config.max_num_considered_actions, num_actions), config.num_simulations)
+    num_considered = np.minimum(root.legal_mask.sum(axis=1), config.max_num_considered_actions)
+    return gumbel, np.ascontiguousarray(table[num_considered].T)
 
 
 def _as_f64(x, shape: tuple[int, ...]) -> np.ndarray:
