@@ -1,0 +1,1 @@
+"""Networks: representation, dynamics and prediction, and the value/reward support."""
