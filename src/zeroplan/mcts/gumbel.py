@@ -70,41 +70,41 @@ def completed_sigma(
     n_max = 0
     weighted = 0.0
     prob_visited = 0.0
+    lo = np.inf
+    hi = -np.inf
+    any_unvisited = False
     for a in range(num_actions):
         if at_root and not legal[b, a]:
+            out[a] = np.nan  # marks "left out" until the last pass
             continue
         c = children[b, p, a]
         if c >= 0 and visits[b, c] > 0:
             q = child_q(value_sum, visits, reward, to_play, discount, b, p, c)
             out[a] = q
+            lo = min(lo, q)
+            hi = max(hi, q)
             n_sum += visits[b, c]
-            if visits[b, c] > n_max:
-                n_max = visits[b, c]
+            n_max = max(n_max, visits[b, c])
             weighted += prior[b, p, a] * q
             prob_visited += prior[b, p, a]
+        else:
+            out[a] = np.inf  # marks "unvisited"
+            any_unvisited = True
     if n_sum == 0:
         v_mix = raw_value[b, p]
     else:
         v_mix = (raw_value[b, p] + n_sum * (weighted / prob_visited)) / (1 + n_sum)
-    lo = np.inf
-    hi = -np.inf
-    for a in range(num_actions):
-        if at_root and not legal[b, a]:
-            out[a] = 0.0
-            continue
-        c = children[b, p, a]
-        if not (c >= 0 and visits[b, c] > 0):
-            out[a] = v_mix
-        if out[a] < lo:
-            lo = out[a]
-        if out[a] > hi:
-            hi = out[a]
+    if any_unvisited:
+        lo = min(lo, v_mix)
+        hi = max(hi, v_mix)
     scale = (c_visit + n_max) * c_scale
     span = max(hi - lo, _RESCALE_EPS)
     for a in range(num_actions):
-        if at_root and not legal[b, a]:
-            continue
-        out[a] = scale * ((out[a] - lo) / span)
+        q = out[a]
+        if q != q:  # an illegal root action
+            out[a] = 0.0
+        else:
+            out[a] = scale * (((v_mix if q == np.inf else q) - lo) / span)
     return n_sum
 
 
