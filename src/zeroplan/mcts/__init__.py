@@ -104,24 +104,29 @@ def search(
     leaf_parent = np.empty(batch, dtype=np.int32)
     leaf_action = np.empty(batch, dtype=np.int32)
     depth_stats = np.zeros(2, dtype=np.int64)
-    rows = np.arange(batch)
+    embeddings = tree.flat_embeddings
+    emb_shape, emb_dtype = tree.embeddings.shape[2:], tree.embeddings.dtype
     for sim in range(sims):
+        leaf_embeddings = np.empty((batch, embeddings.shape[2]), dtype=emb_dtype)  # handed to the model: fresh
         if gumbel_search:
-            select_gumbel(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
-                          tree.log_prior, tree.to_play, root.legal_mask, gumbel, considered[sim], config.discount,
-                          config.c_visit, config.c_scale, leaf_parent, leaf_action, depth_stats)
+            select_gumbel(tree.children, tree.visits, tree.q, tree.raw_value, tree.prior, tree.log_prior,
+                          root.legal_mask, embeddings, gumbel, considered[sim], config.c_visit, config.c_scale,
+                          leaf_embeddings, leaf_parent, leaf_action, depth_stats)
         else:
-            select_puct(tree.children, tree.visits, tree.value_sum, tree.reward, tree.prior, tree.to_play,
-                        tree.min_max, root.legal_mask, config.pb_c_init, config.pb_c_base, config.discount,
-                        leaf_parent, leaf_action, depth_stats)
-        next_emb, rewards, values, logits = recurrent_fn(tree.embeddings[rows, leaf_parent], leaf_action.copy())
-        node = sim + 1
-        tree.embeddings[:, node] = next_emb
-        if not expand_and_backup(tree.children, tree.parent, tree.visits, tree.value_sum, tree.reward,
-                                 tree.raw_value, tree.prior, tree.log_prior, tree.to_play, tree.min_max,
-                                 leaf_parent, leaf_action, node, _as_f64(rewards, (batch,)),
-                                 _as_f64(values, (batch,)), _as_f64(logits, (batch, num_actions)),
-                                 config.discount, num_players, not gumbel_search, gumbel_search):
+            select_puct(tree.children, tree.visits, tree.q, tree.prior, tree.min_max, root.legal_mask, embeddings,
+                        config.pb_c_init, config.pb_c_base, leaf_embeddings, leaf_parent, leaf_action, depth_stats)
+        next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape((batch,) + emb_shape),
+                                                         leaf_action.copy())
+        next_emb = np.asarray(next_emb, dtype=emb_dtype)
+        if next_emb.shape != (batch,) + emb_shape:
+            raise ValueError(f"recurrent_fn returned embeddings of shape {next_emb.shape}, "
+                             f"expected {(batch,) + emb_shape}")
+        if not expand_and_backup(tree.children, tree.parent, tree.visits, tree.value_sum, tree.reward, tree.q,
+                                 tree.raw_value, tree.prior, tree.log_prior, tree.to_play, tree.min_max, embeddings,
+                                 leaf_parent, leaf_action, sim + 1, next_emb.reshape(batch, -1),
+                                 _as_f64(rewards, (batch,)), _as_f64(values, (batch,)),
+                                 _as_f64(logits, (batch, num_actions)), config.discount, num_players,
+                                 not gumbel_search, gumbel_search):
             raise FloatingPointError(f"recurrent_fn returned a non-finite reward, value or logit at simulation {sim}")
 
     visit_counts = tree.root_visit_counts()
@@ -132,9 +137,8 @@ def search(
     else:
         policy_targets = np.empty((batch, num_actions))
         actions = np.empty(batch, dtype=np.int32)
-        root_improved_policy(tree.children, tree.visits, tree.value_sum, tree.reward, tree.raw_value, tree.prior,
-                             tree.log_prior, tree.to_play, root.legal_mask, gumbel, config.discount, config.c_visit,
-                             config.c_scale, policy_targets, actions)
+        root_improved_policy(tree.children, tree.visits, tree.q, tree.raw_value, tree.prior, tree.log_prior,
+                             root.legal_mask, gumbel, config.c_visit, config.c_scale, policy_targets, actions)
     return SearchResult(
         actions=actions.astype(np.int64),
         visit_counts=visit_counts,

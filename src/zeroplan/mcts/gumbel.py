@@ -17,7 +17,6 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from zeroplan.mcts.tree import child_q
 
 _RESCALE_EPS = 1e-8
 
@@ -55,10 +54,7 @@ def considered_visit_table(max_considered: int, num_simulations: int) -> np.ndar
 
 
 @numba.njit(cache=True, inline="always")
-def completed_sigma(
-    children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p, discount, c_visit, c_scale,
-    at_root, out,
-) -> float:
+def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, at_root, out) -> float:
     """Write sigma(completed Q) of node p's actions to `out`; return the sum of its children's visits.
 
     Unvisited actions are completed with v_mix, the network's value of p mixed
@@ -78,14 +74,14 @@ def completed_sigma(
             out[a] = np.nan  # marks "left out" until the last pass
             continue
         c = children[b, p, a]
-        if c >= 0 and visits[b, c] > 0:
-            q = child_q(value_sum, visits, reward, to_play, discount, b, p, c)
-            out[a] = q
-            lo = min(lo, q)
-            hi = max(hi, q)
+        if c >= 0:  # a child exists only once visited
+            qa = q[b, c]
+            out[a] = qa
+            lo = min(lo, qa)
+            hi = max(hi, qa)
             n_sum += visits[b, c]
             n_max = max(n_max, visits[b, c])
-            weighted += prior[b, p, a] * q
+            weighted += prior[b, p, a] * qa
             prob_visited += prior[b, p, a]
         else:
             out[a] = np.inf  # marks "unvisited"
@@ -100,11 +96,11 @@ def completed_sigma(
     scale = (c_visit + n_max) * c_scale
     span = max(hi - lo, _RESCALE_EPS)
     for a in range(num_actions):
-        q = out[a]
-        if q != q:  # an illegal root action
+        qa = out[a]
+        if qa != qa:  # an illegal root action
             out[a] = 0.0
         else:
-            out[a] = scale * (((v_mix if q == np.inf else q) - lo) / span)
+            out[a] = scale * (((v_mix if qa == np.inf else qa) - lo) / span)
     return n_sum
 
 
@@ -112,18 +108,17 @@ def completed_sigma(
 def select_gumbel(
     children: np.ndarray,
     visits: np.ndarray,
-    value_sum: np.ndarray,
-    reward: np.ndarray,
+    q: np.ndarray,
     raw_value: np.ndarray,
     prior: np.ndarray,
     log_prior: np.ndarray,
-    to_play: np.ndarray,
     legal: np.ndarray,
+    embeddings: np.ndarray,
     gumbel: np.ndarray,
     considered_visit: np.ndarray,
-    discount: float,
     c_visit: float,
     c_scale: float,
+    out_embeddings: np.ndarray,
     out_parent: np.ndarray,
     out_action: np.ndarray,
     depth_stats: np.ndarray,
@@ -132,8 +127,7 @@ def select_gumbel(
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, 0,
-                        discount, c_visit, c_scale, True, sigma)
+        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, True, sigma)
         a = -1
         best = -np.inf
         for i in range(num_actions):
@@ -152,8 +146,9 @@ def select_gumbel(
         while children[b, node, a] >= 0:
             node = children[b, node, a]
             depth += 1
-            a = _nonroot_action(children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal,
-                                b, node, discount, c_visit, c_scale, sigma)
+            a = _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, node, c_visit, c_scale,
+                                sigma)
+        out_embeddings[b, :] = embeddings[b, node, :]
         out_parent[b] = node
         out_action[b] = a
         depth_stats[0] += depth
@@ -161,10 +156,8 @@ def select_gumbel(
 
 
 @numba.njit(cache=True, inline="always")
-def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal, b, p, discount,
-                    c_visit, c_scale, sigma) -> int:
-    n_sum = completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, p,
-                            discount, c_visit, c_scale, False, sigma)
+def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, p, c_visit, c_scale, sigma) -> int:
+    n_sum = completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, False, sigma)
     num_actions = children.shape[2]
     # pi' = softmax(log prior + sigma), computed in place in `sigma`.
     top = -np.inf
@@ -190,16 +183,14 @@ def _nonroot_action(children, visits, value_sum, reward, raw_value, prior, log_p
 
 @numba.njit(cache=True)
 def root_improved_policy(
-    children, visits, value_sum, reward, raw_value, prior, log_prior, to_play, legal, gumbel, discount, c_visit, c_scale,
-    out_policy, out_action,
+    children, visits, q, raw_value, prior, log_prior, legal, gumbel, c_visit, c_scale, out_policy, out_action,
 ) -> None:
     """Policy targets softmax(log prior + sigma(completed Q)) over legal actions, and
     the action: the best g + log prior + sigma among the most visited."""
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, value_sum, reward, raw_value, prior, to_play, legal, b, 0,
-                        discount, c_visit, c_scale, True, sigma)
+        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, True, sigma)
         most = 0
         for a in range(num_actions):
             c = children[b, 0, a]

@@ -12,7 +12,6 @@ import math
 import numba
 import numpy as np
 
-from zeroplan.mcts.tree import child_q
 
 
 @numba.njit(cache=True, inline="always")
@@ -25,9 +24,7 @@ def _normalize(min_max: np.ndarray, b: int, q: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _best_action(
-    children, visits, value_sum, reward, prior, to_play, min_max, legal, b, p, pb_c_init, pb_c_base, discount, at_root
-) -> int:
+def _best_action(children, visits, q, prior, min_max, legal, b, p, pb_c_init, pb_c_base, at_root) -> int:
     n_parent = visits[b, p]
     c_base = math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init
     sqrt_parent = math.sqrt(n_parent)
@@ -37,11 +34,11 @@ def _best_action(
         if at_root and not legal[b, a]:
             continue
         c = children[b, p, a]
-        n_child = visits[b, c] if c >= 0 else 0
-        pb_c = c_base * sqrt_parent / (n_child + 1)
-        score = pb_c * prior[b, p, a]
-        if c >= 0 and n_child > 0:
-            score += _normalize(min_max, b, child_q(value_sum, visits, reward, to_play, discount, b, p, c))
+        if c < 0:
+            score = c_base * sqrt_parent * prior[b, p, a]  # x / (0 + 1) == x exactly
+        else:
+            score = c_base * sqrt_parent / (visits[b, c] + 1) * prior[b, p, a]
+            score += _normalize(min_max, b, q[b, c])  # a child exists only once visited
         if best < 0 or score > best_score:
             best = a
             best_score = score
@@ -52,35 +49,33 @@ def _best_action(
 def select_puct(
     children: np.ndarray,
     visits: np.ndarray,
-    value_sum: np.ndarray,
-    reward: np.ndarray,
+    q: np.ndarray,
     prior: np.ndarray,
-    to_play: np.ndarray,
     min_max: np.ndarray,
     legal: np.ndarray,
+    embeddings: np.ndarray,
     pb_c_init: float,
     pb_c_base: float,
-    discount: float,
+    out_embeddings: np.ndarray,
     out_parent: np.ndarray,
     out_action: np.ndarray,
     depth_stats: np.ndarray,
 ) -> None:
-    """Descend every tree from its root to the first edge without a child.
+    """Descend every tree from its root to the first edge without a child, and
+    gather the embedding of the node the edge leaves from.
 
     depth_stats [2] accumulates the sum and the max of the depths reached."""
     for b in range(children.shape[0]):
         node = 0
         depth = 1
         while True:
-            a = _best_action(
-                children, visits, value_sum, reward, prior, to_play, min_max, legal,
-                b, node, pb_c_init, pb_c_base, discount, node == 0,
-            )
+            a = _best_action(children, visits, q, prior, min_max, legal, b, node, pb_c_init, pb_c_base, node == 0)
             nxt = children[b, node, a]
             if nxt < 0:
                 break
             node = nxt
             depth += 1
+        out_embeddings[b, :] = embeddings[b, node, :]
         out_parent[b] = node
         out_action[b] = a
         depth_stats[0] += depth

@@ -3,7 +3,8 @@ every search policy shares (root set-up, expansion, backup, Q values).
 
 This is the one place where value signs are handled: a value is always from the
 point of view of the player to move at its node, and crossing a ply where the
-player changes negates it (see `_child_q`). docs/search.md states the rules.
+player changes negates it (see `expand_and_backup`, which keeps each
+edge's Q up to date for the selection kernels). docs/search.md states the rules.
 """
 
 from __future__ import annotations
@@ -31,12 +32,18 @@ class Tree:
     visits: np.ndarray  # int32 [B, N]
     value_sum: np.ndarray  # float64 [B, N]
     reward: np.ndarray  # float64 [B, N], reward on the edge into the node
+    q: np.ndarray  # float64 [B, N], Q of the edge into the node, from the parent's player's view
     raw_value: np.ndarray  # float64 [B, N], the network's value of the node
     prior: np.ndarray  # float64 [B, N, A]
     log_prior: np.ndarray  # float64 [B, N, A], filled only for Gumbel search (computed once per node)
     to_play: np.ndarray  # int32 [B, N]
     min_max: np.ndarray  # float64 [B, 2]: smallest and largest Q seen (pUCT)
     embeddings: np.ndarray  # [B, N, *E]
+
+    @property
+    def flat_embeddings(self) -> np.ndarray:
+        """[B, N, F] view of the embeddings, for the kernels."""
+        return self.embeddings.reshape(self.embeddings.shape[0], self.embeddings.shape[1], -1)
 
     @property
     def batch_size(self) -> int:
@@ -59,6 +66,7 @@ class Tree:
             visits=np.zeros((batch, num_nodes), dtype=np.int32),
             value_sum=np.zeros((batch, num_nodes)),
             reward=np.zeros((batch, num_nodes)),
+            q=np.zeros((batch, num_nodes)),
             raw_value=np.zeros((batch, num_nodes)),
             prior=np.zeros((batch, num_nodes, num_actions)),
             log_prior=np.empty((batch, num_nodes, num_actions)),
@@ -126,31 +134,6 @@ def init_roots(
         to_play[b, 0] = root_to_play[b]
 
 
-@numba.njit(cache=True, inline="always")
-def node_value(value_sum: np.ndarray, visits: np.ndarray, b: int, n: int) -> float:
-    if visits[b, n] == 0:
-        return 0.0
-    return value_sum[b, n] / visits[b, n]
-
-
-@numba.njit(cache=True, inline="always")
-def child_q(
-    value_sum: np.ndarray,
-    visits: np.ndarray,
-    reward: np.ndarray,
-    to_play: np.ndarray,
-    discount: float,
-    b: int,
-    p: int,
-    c: int,
-) -> float:
-    """Q of the edge p -> c from the point of view of the player to move at p."""
-    v = node_value(value_sum, visits, b, c)
-    if to_play[b, c] != to_play[b, p]:
-        v = -v
-    return reward[b, c] + discount * v
-
-
 @numba.njit(cache=True)
 def expand_and_backup(
     children: np.ndarray,
@@ -158,14 +141,17 @@ def expand_and_backup(
     visits: np.ndarray,
     value_sum: np.ndarray,
     reward: np.ndarray,
+    q: np.ndarray,
     raw_value: np.ndarray,
     prior: np.ndarray,
     log_prior: np.ndarray,
     to_play: np.ndarray,
     min_max: np.ndarray,
+    embeddings: np.ndarray,
     leaf_parent: np.ndarray,
     leaf_action: np.ndarray,
     node: int,
+    next_embeddings: np.ndarray,
     rewards: np.ndarray,
     values: np.ndarray,
     logits: np.ndarray,
@@ -175,8 +161,8 @@ def expand_and_backup(
     with_log_prior: bool,
 ) -> bool:
     """Create node `node` under (leaf_parent, leaf_action) in every tree and back
-    the model's value up to the root. Returns False, changing nothing, if the
-    model's outputs are not all finite."""
+    the model's value up to the root, refreshing the Q of every edge on the way.
+    Returns False, changing nothing, if the model's outputs are not all finite."""
     num_actions = prior.shape[2]
     for b in range(children.shape[0]):
         if not (math.isfinite(rewards[b]) and math.isfinite(values[b])):
@@ -187,6 +173,7 @@ def expand_and_backup(
     all_legal = np.ones(num_actions, dtype=np.bool_)
     for b in range(children.shape[0]):
         p = leaf_parent[b]
+        embeddings[b, node, :] = next_embeddings[b, :]
         children[b, p, leaf_action[b]] = node
         parent[b, node] = p
         reward[b, node] = rewards[b]
@@ -204,12 +191,13 @@ def expand_and_backup(
                 break
             up = parent[b, n]
             sign = 1.0 if to_play[b, n] == to_play[b, up] else -1.0
+            edge_q = reward[b, n] + discount * sign * (value_sum[b, n] / visits[b, n])
+            q[b, n] = edge_q
             if track_min_max:
-                q = reward[b, n] + discount * sign * (value_sum[b, n] / visits[b, n])
-                if q < min_max[b, 0]:
-                    min_max[b, 0] = q
-                if q > min_max[b, 1]:
-                    min_max[b, 1] = q
+                if edge_q < min_max[b, 0]:
+                    min_max[b, 0] = edge_q
+                if edge_q > min_max[b, 1]:
+                    min_max[b, 1] = edge_q
             g = reward[b, n] + discount * sign * g
             n = up
     return True
