@@ -1,15 +1,26 @@
 """Validated configuration models.
 
-One tree of pydantic models: a wrong key, type or range is rejected where the
-config is built, with a message that names the key. Models are frozen and
-picklable so that any component can carry its own config into a Ray actor.
+One tree of pydantic models (env / net / search / replay / train / run): a
+wrong key, type or range is rejected where the config is built, with a message
+that names the key and what is allowed. Models are frozen and picklable so that
+any component can carry its own config into a Ray actor.
+
+Presets are YAML files in zeroplan/presets/; `load_config` merges a preset, a
+dict of overrides and dotted "key=value" strings, in that order.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+from importlib import resources
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config value or key that cannot be used; the message names it."""
 
 
 class _Strict(BaseModel):
@@ -32,3 +43,182 @@ class SearchConfig(_Strict):
     gumbel_scale: float = Field(1.0, ge=0.0)
     c_visit: float = Field(50.0, ge=0.0)
     c_scale: float = Field(0.1, gt=0.0)
+
+
+class EnvConfig(_Strict):
+    id: str = "CartPole-v1"
+    max_episode_steps: int | None = Field(None, ge=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class NetConfig(_Strict):
+    kind: Literal["mlp", "resnet"] = "mlp"
+    support_size: int = Field(10, ge=1, le=1000)
+    latent_dim: int = Field(64, ge=1)
+    hidden: tuple[int, ...] = (128, 128)
+    channels: int = Field(32, ge=1)
+    blocks: int = Field(2, ge=0)
+
+
+class ReplayConfig(_Strict):
+    capacity: int = Field(100_000, ge=1, description="transitions kept; the oldest episodes go first")
+    batch_size: int = Field(128, ge=1)
+    unroll_steps: int = Field(5, ge=0)
+    td_steps: int = Field(10, ge=1)
+    prioritized: bool = True
+    priority_alpha: float = Field(1.0, ge=0.0)
+    priority_beta: float = Field(1.0, ge=0.0, le=1.0)
+    stack_frames: int = Field(1, ge=1)
+
+
+class TrainConfig(_Strict):
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(3e-3, gt=0.0)
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "constant"
+    lr_decay_steps: int = Field(100_000, ge=1)
+    lr_decay_rate: float = Field(0.1, gt=0.0, le=1.0)
+    lr_warmup_steps: int = Field(0, ge=0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    grad_clip: float = Field(5.0, gt=0.0)
+    value_loss_weight: float = Field(0.25, ge=0.0)
+    replay_ratio: float = Field(0.25, gt=0.0, description="training steps per environment step")
+    min_replay_size: int = Field(500, ge=1, description="transitions before training starts")
+    target_update_interval: int = Field(100, ge=0, description="0 = no target network; bootstrap from stored values")
+    reanalyse_fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of sampled policy targets re-searched")
+    num_envs: int = Field(8, ge=1)
+    temperature: tuple[float, ...] = (1.0, 0.5, 0.25)
+    temperature_steps: tuple[int, ...] = (0, 10_000, 20_000)
+
+    @model_validator(mode="after")
+    def _schedule_lengths(self) -> TrainConfig:
+        if len(self.temperature) != len(self.temperature_steps) or not self.temperature:
+            raise ValueError("train.temperature and train.temperature_steps must be non-empty and of equal length")
+        if list(self.temperature_steps) != sorted(self.temperature_steps) or self.temperature_steps[0] != 0:
+            raise ValueError("train.temperature_steps must start at 0 and increase")
+        return self
+
+    def temperature_at(self, env_steps: int) -> float:
+        temp = self.temperature[0]
+        for t, start in zip(self.temperature, self.temperature_steps):
+            if env_steps >= start:
+                temp = t
+        return temp
+
+
+class RunConfig(_Strict):
+    seed: int = Field(0, ge=0)
+    max_env_steps: int = Field(100_000, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    eval_interval: int = Field(2_000, ge=1, description="env steps between evaluations")
+    eval_episodes: int = Field(20, ge=1)
+    stop_at_return: float | None = Field(None, description="stop once the evaluation mean reaches this")
+    log_interval: int = Field(500, ge=1)
+    torch_threads: int = Field(1, ge=1)
+
+
+class Config(_Strict):
+    env: EnvConfig = EnvConfig()
+    net: NetConfig = NetConfig()
+    search: SearchConfig = SearchConfig()
+    replay: ReplayConfig = ReplayConfig()
+    train: TrainConfig = TrainConfig()
+    run: RunConfig = RunConfig()
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in resources.files("zeroplan.presets").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def preset_for(env_or_preset: str) -> str | None:
+    """The preset's name for a preset name or an env id that has one."""
+    key = env_or_preset.lower()
+    names = preset_names()
+    if key in names:
+        return key
+    for name in names:
+        if str(load_preset(name).get("env", {}).get("id", "")).lower() == key:
+            return name
+    return None
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    text = resources.files("zeroplan.presets").joinpath(f"{name}.yaml").read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset {name!r} is not a mapping")
+    return data
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """["search.num_simulations=16", ...] -> nested dict; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} must look like section.key=value")
+        key, raw = pair.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        set_dotted(out, key.strip(), value)
+    return out
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key {key!r}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def build_config(data: dict[str, Any]) -> Config:
+    """Validate a nested dict; any problem becomes one ConfigError naming the key."""
+    _check_keys(data, Config)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "config"
+            lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from None
+
+
+def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") -> None:
+    """Unknown keys, with close matches suggested (pydantic only says 'extra')."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {prefix.rstrip('.') or 'root'!r} must be a mapping, got {data!r}")
+    fields = model.model_fields
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=3)
+            hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix + str(key)!r}{hint} "
+                              f"(allowed in {prefix.rstrip('.') or 'the root'}: {', '.join(fields)})")
+        sub = fields[key].annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            _check_keys(value, sub, prefix + key + ".")
+
+
+def load_config(env_or_preset: str | None = None, overrides: dict[str, Any] | None = None,
+                dotted: list[str] | None = None) -> Config:
+    """Preset (chosen by name or env id when one exists), then overrides, then dotted pairs."""
+    data: dict[str, Any] = {}
+    if env_or_preset is not None:
+        name = preset_for(env_or_preset)
+        if name is not None:
+            data = load_preset(name)
+        else:
+            data = {"env": {"id": env_or_preset}}
+    data = merge(data, overrides or {})
+    data = merge(data, parse_overrides(dotted or []))
+    return build_config(data)

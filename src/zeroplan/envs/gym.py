@@ -1,0 +1,105 @@
+"""Any Gymnasium environment with a Discrete action space -> the turn-based contract.
+
+Single-player: `to_play()` is always 0. Observations are float32 arrays: Box
+observations as they are, Discrete ones one-hot. A legal-action mask in
+`info["action_mask"]` is honoured. We reset each environment ourselves when its
+episode ends, so Gymnasium's next-step autoreset never produces a bogus
+transition.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import numpy as np
+
+from zeroplan.envs.spec import EnvSpec
+
+
+class EnvError(ValueError):
+    """An environment that cannot be used, or that misbehaved; the message says which and where."""
+
+
+def _gym():
+    import gymnasium
+
+    return gymnasium
+
+
+def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str, Any] | None = None):
+    gym = _gym()
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise EnvError(f"environment id {env_id!r} is not registered with Gymnasium{hint}")
+    return gym.make(env_id, max_episode_steps=max_episode_steps, **(kwargs or {}))
+
+
+class GymEnv:
+    def __init__(self, env, name: str = ""):
+        gym = _gym()
+        self.env = env
+        act = env.action_space
+        if not isinstance(act, gym.spaces.Discrete):
+            hint = " Use the model-predictive-control algorithm (--algo pets) for continuous actions." \
+                if isinstance(act, gym.spaces.Box) else ""
+            raise EnvError(f"{name or 'environment'}: MuZero needs a Discrete action space, got {act}.{hint}")
+        self._start = int(act.start)
+        obs_space = env.observation_space
+        if isinstance(obs_space, gym.spaces.Box):
+            self._one_hot = None
+            shape = tuple(obs_space.shape)
+        elif isinstance(obs_space, gym.spaces.Discrete):
+            self._one_hot = int(obs_space.n)
+            shape = (self._one_hot,)
+        else:
+            raise EnvError(f"{name or 'environment'}: cannot encode observation space {obs_space} "
+                           "(supported: Box, Discrete)")
+        self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name)
+        self._mask = np.ones(self.spec.num_actions, dtype=bool)
+        self._steps = 0
+
+    def _encode(self, obs) -> np.ndarray:
+        if self._one_hot is not None:
+            out = np.zeros(self._one_hot, dtype=np.float32)
+            out[int(obs)] = 1.0
+            return out
+        arr = np.asarray(obs, dtype=np.float32)
+        if arr.shape != self.spec.obs_shape:
+            raise EnvError(f"{self.spec.name}: step {self._steps} returned an observation of shape {arr.shape}, "
+                           f"expected {self.spec.obs_shape}")
+        if not np.isfinite(arr).all():
+            raise EnvError(f"{self.spec.name}: step {self._steps} returned a non-finite observation {arr}")
+        return arr
+
+    def _read_mask(self, info: dict) -> None:
+        mask = info.get("action_mask") if isinstance(info, dict) else None
+        self._mask = np.ones(self.spec.num_actions, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        self._steps = 0
+        obs, info = self.env.reset(seed=seed)
+        self._read_mask(info)
+        return self._encode(obs)
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
+        self._steps += 1
+        obs, reward, terminated, truncated, info = self.env.step(int(action) + self._start)
+        reward = float(reward)
+        if not np.isfinite(reward):
+            raise EnvError(f"{self.spec.name}: step {self._steps} returned a non-finite reward {reward}")
+        self._read_mask(info)
+        return self._encode(obs), reward, bool(terminated), bool(truncated)
+
+    def legal_mask(self) -> np.ndarray:
+        return self._mask
+
+    def to_play(self) -> int:
+        return 0
+
+    def render(self):
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,93 @@
+"""Evaluation without exploration noise: mean return for single-player
+environments, win/draw/loss counts against an opponent for two-player games.
+
+Environments run in lockstep so the agent's searches are batched; each
+environment plays a fixed quota of episodes, so short episodes are not
+over-represented.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from zeroplan.config import Config
+from zeroplan.muzero.replay import stack_frames
+from zeroplan.muzero.selfplay import Model, plan
+
+
+def _quotas(total: int, num_envs: int) -> list[int]:
+    n = max(1, min(total, num_envs))
+    return [total // n + (1 if i < total % n else 0) for i in range(n)]
+
+
+def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], object], episodes: int,
+                     seed: int) -> list[float]:
+    quotas = _quotas(episodes, config.train.num_envs)
+    envs = [env_factory() for _ in quotas]
+    rng = np.random.default_rng(seed)
+    frames = config.replay.stack_frames
+    history = [[env.reset(seed=seed * 7919 + i * 104_729)] for i, env in enumerate(envs)]
+    returns: list[float] = []
+    current = [0.0] * len(envs)
+    done_count = [0] * len(envs)
+    resets = [1] * len(envs)
+    while True:
+        active = [i for i in range(len(envs)) if done_count[i] < quotas[i]]
+        if not active:
+            return returns
+        obs = np.stack([stack_frames(history[i], len(history[i]) - 1, frames) for i in active])
+        legal = np.stack([envs[i].legal_mask() for i in active])
+        to_play = np.array([envs[i].to_play() for i in active])
+        out = plan(model, obs, legal, to_play, config, rng, envs[active[0]].spec.num_players, 0.0, False)
+        for j, i in enumerate(active):
+            ob, reward, terminated, truncated = envs[i].step(int(out.actions[j]))
+            current[i] += reward
+            history[i].append(ob)
+            if terminated or truncated:
+                returns.append(current[i])
+                current[i] = 0.0
+                done_count[i] += 1
+                history[i] = [envs[i].reset(seed=seed * 7919 + i * 104_729 + resets[i])]
+                resets[i] += 1
+
+
+def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object], opponent, games: int,
+                seed: int) -> dict[str, dict[str, int]]:
+    """The agent plays `games` games as the first player, then `games` as the second."""
+    rng = np.random.default_rng(seed)
+    result = {}
+    for side, agent_player in (("first", 0), ("second", 1)):
+        counts = {"wins": 0, "draws": 0, "losses": 0}
+        quotas = _quotas(games, config.train.num_envs)
+        envs = [env_factory() for _ in quotas]
+        current = [env.reset(seed=seed + i) for i, env in enumerate(envs)]
+        played = [0] * len(envs)
+        while any(p < q for p, q in zip(played, quotas)):
+            live = [i for i in range(len(envs)) if played[i] < quotas[i]]
+            mine = [i for i in live if envs[i].to_play() == agent_player]
+            actions = {}
+            if mine:
+                obs = np.stack([current[i] for i in mine])
+                legal = np.stack([envs[i].legal_mask() for i in mine])
+                to_play = np.array([envs[i].to_play() for i in mine])
+                out = plan(model, obs, legal, to_play, config, rng, 2, 0.0, False)
+                actions.update({i: int(a) for i, a in zip(mine, out.actions)})
+            for i in live:
+                if i not in actions:
+                    actions[i] = opponent.act(envs[i], rng)
+            for i in live:
+                mover = envs[i].to_play()
+                current[i], reward, terminated, truncated = envs[i].step(actions[i])
+                if terminated or truncated:
+                    if reward > 0:
+                        counts["wins" if mover == agent_player else "losses"] += 1
+                    elif reward < 0:
+                        counts["losses" if mover == agent_player else "wins"] += 1
+                    else:
+                        counts["draws"] += 1
+                    played[i] += 1
+                    current[i] = envs[i].reset(seed=seed + 1000 * played[i] + i)
+        result[side] = counts
+    return result

@@ -1,0 +1,35 @@
+"""A rich progress bar for training: env steps, return, loss, search speed."""
+
+from __future__ import annotations
+
+import math
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class TrainProgress:
+    def __init__(self, total_env_steps: int, transient: bool = False):
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("env steps"),
+            TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=transient)
+        self.total = total_env_steps
+        self.fields: dict[str, float] = {}
+
+    def __enter__(self) -> TrainProgress:
+        self.progress.__enter__()
+        self.task = self.progress.add_task("train", total=self.total, info="")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, metrics: dict) -> None:
+        self.fields.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+        parts = []
+        for key, label, fmt in (("rollout/ep_rew_mean", "return", "{:.1f}"), ("eval/mean_reward", "eval", "{:.1f}"),
+                                ("train/loss", "loss", "{:.3f}"), ("search/sims_per_s", "sims/s", "{:,.0f}")):
+            v = self.fields.get(key)
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                parts.append(f"{label} {fmt.format(v)}")
+        self.progress.update(self.task, completed=min(metrics.get("env_steps", 0), self.total),
+                             info="  ".join(parts))

@@ -1,0 +1,1 @@
+"""MuZero: episodes, self-play, replay, reanalyse, learner and the agent."""

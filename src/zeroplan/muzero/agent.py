@@ -1,0 +1,116 @@
+"""MuZero: the Python API, Stable-Baselines3 in feel.
+
+    agent = zeroplan.MuZero("CartPole-v1")          # preset chosen by env id
+    agent.learn(total_env_steps=20_000, progress_bar=True)
+    action = agent.predict(obs)                      # deterministic by default
+    agent.save("runs/cartpole/agent"); agent = zeroplan.load("runs/cartpole/agent")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zeroplan.config import Config, build_config, load_config
+from zeroplan.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zeroplan.muzero.selfplay import plan
+from zeroplan.runners.local import LocalRunner, TrainResult, build_net
+
+
+class MuZero:
+    def __init__(self, env: str = "CartPole-v1", *, config: Config | None = None, run_dir: str | Path | None = None,
+                 seed: int | None = None, overrides: dict[str, Any] | None = None, set: list[str] | None = None,
+                 tensorboard: bool = True):
+        if config is None:
+            config = load_config(env, overrides=overrides, dotted=set)
+        if seed is not None:
+            config = build_config({**config.model_dump(), "run": {**config.run.model_dump(), "seed": seed}})
+        self.config = config
+        self.runner = LocalRunner(config, run_dir, tensorboard=tensorboard)
+        self.rng = np.random.default_rng(config.run.seed + 2)
+
+    @property
+    def net(self):
+        return self.runner.net
+
+    @property
+    def spec(self):
+        return self.runner.spec
+
+    def learn(self, total_env_steps: int | None = None, max_minutes: float | None = None,
+              progress_bar: bool = False) -> TrainResult:
+        if not progress_bar:
+            return self.runner.train(total_env_steps, max_minutes)
+        from zeroplan.io.progress import TrainProgress
+
+        total = total_env_steps or self.config.run.max_env_steps
+        with TrainProgress(total) as bar:
+            return self.runner.train(total_env_steps, max_minutes, progress=bar.update)
+
+    def predict(self, obs: np.ndarray, legal_mask: np.ndarray | None = None, to_play: int | np.ndarray = 0,
+                deterministic: bool = True) -> int | np.ndarray:
+        """An action for one observation (or a batch [B, ...]) by searching with the learned model."""
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.shape == tuple(self.net_obs_shape())
+        batch = obs[None] if single else obs
+        n = len(batch)
+        legal = np.ones((n, self.spec.num_actions), bool) if legal_mask is None else \
+            np.asarray(legal_mask, bool).reshape(n, -1)
+        players = np.broadcast_to(np.asarray(to_play), (n,))
+        out = plan(self.runner.model, batch, legal, players, self.config, self.rng, self.spec.num_players,
+                   0.0 if deterministic else 1.0, explore=not deterministic)
+        return int(out.actions[0]) if single else out.actions
+
+    def net_obs_shape(self) -> tuple[int, ...]:
+        shape = self.spec.obs_shape
+        return (shape[0] * self.config.replay.stack_frames,) + tuple(shape[1:])
+
+    def evaluate(self, episodes: int = 20) -> dict[str, float]:
+        from zeroplan.eval.evaluate import evaluate_returns
+
+        returns = evaluate_returns(self.runner.model, self.config, self.runner.env_factory, episodes,
+                                   seed=self.config.run.seed + 123)
+        return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes}
+
+    def save(self, path: str | Path) -> Path:
+        return save_checkpoint(path, self.net.state_dict(), self.runner.checkpoint_meta())
+
+    @classmethod
+    def load(cls, path: str | Path, run_dir: str | Path | None = None) -> MuZero:
+        tensors, meta = load_checkpoint(path)
+        if meta.get("algo") != "muzero":
+            raise CheckpointError(f"{path}: not a MuZero checkpoint (algo={meta.get('algo')!r})")
+        try:
+            config = build_config(meta["config"])
+        except (KeyError, ValueError) as err:
+            raise CheckpointError(f"{Path(path) / 'meta.json'}: config unusable ({err})") from None
+        agent = cls(config=config, run_dir=run_dir, tensorboard=False)
+        expected = agent.net.state_dict()
+        missing = sorted(set(expected) - set(tensors))
+        if missing:
+            raise CheckpointError(f"{Path(path) / 'weights.safetensors'}: missing tensors {missing[:5]}")
+        for k, v in tensors.items():
+            if k not in expected or expected[k].shape != v.shape:
+                raise CheckpointError(f"{Path(path) / 'weights.safetensors'}: tensor {k!r} has shape "
+                                      f"{tuple(v.shape)}, the config's network expects "
+                                      f"{tuple(expected[k].shape) if k in expected else 'no such tensor'}")
+        with torch.no_grad():
+            agent.net.load_state_dict(tensors)
+        agent.net.eval()
+        agent.runner.result.env_steps = int(meta.get("env_steps", 0))
+        agent.runner.result.train_steps = int(meta.get("train_steps", 0))
+        return agent
+
+
+def load(path: str | Path) -> MuZero:
+    """Load a saved agent (a checkpoint directory, or a run directory: its `best` checkpoint)."""
+    path = Path(path)
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints" / ("best" if (path / "checkpoints" / "best").is_dir() else "last")
+    return MuZero.load(path)
+
+
+__all__ = ["MuZero", "load", "build_net"]

@@ -1,0 +1,95 @@
+"""Episode: the arrays one finished game leaves behind.
+
+Replay, reanalyse, checkpoints and Ray move these arrays and nothing else.
+Index t runs over states 0..T; the action at t leads to state t + 1 and earns
+rewards[t], from the point of view of the player who moved (to_play[t]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass
+class Episode:
+    obs: np.ndarray  # [T+1, *obs_shape]
+    actions: np.ndarray  # int64 [T]
+    rewards: np.ndarray  # float32 [T]
+    to_play: np.ndarray  # int8 [T+1]
+    legal_masks: np.ndarray  # bool [T+1, A]
+    root_values: np.ndarray  # float32 [T+1]; at T: 0 if terminated, else the network's value of obs[T]
+    policy_targets: np.ndarray  # float32 [T+1, A]; row T is unused (no search at the last state)
+    terminated: bool  # False when the episode was cut by a time limit (the value past T is not 0)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def total_reward(self) -> float:
+        return float(self.rewards.sum())
+
+    def validate(self) -> None:
+        t = len(self.actions)
+        expected = {"obs": t + 1, "rewards": t, "to_play": t + 1, "legal_masks": t + 1, "root_values": t + 1,
+                    "policy_targets": t + 1}
+        for name, n in expected.items():
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"episode field {name} has length {len(getattr(self, name))}, expected {n}")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays, for .npz files (no pickle) and transport."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "terminated"}
+        out["terminated"] = np.array(self.terminated)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Episode:
+        kwargs = {f.name: np.asarray(arrays[f.name]) for f in fields(cls) if f.name != "terminated"}
+        ep = cls(**kwargs, terminated=bool(arrays["terminated"]))
+        ep.validate()
+        return ep
+
+
+class EpisodeBuilder:
+    """Collects one episode step by step during self-play."""
+
+    def __init__(self, obs: np.ndarray, legal_mask: np.ndarray, to_play: int):
+        self.obs = [obs]
+        self.legal = [legal_mask]
+        self.to_play = [to_play]
+        self.actions: list[int] = []
+        self.rewards: list[float] = []
+        self.values: list[float] = []
+        self.policies: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def record_search(self, root_value: float, policy: np.ndarray) -> None:
+        self.values.append(root_value)
+        self.policies.append(policy)
+
+    def record_step(self, action: int, reward: float, obs: np.ndarray, legal_mask: np.ndarray, to_play: int) -> None:
+        self.actions.append(action)
+        self.rewards.append(reward)
+        self.obs.append(obs)
+        self.legal.append(legal_mask)
+        self.to_play.append(to_play)
+
+    def finish(self, terminated: bool, final_value: float) -> Episode:
+        num_actions = len(self.legal[0])
+        policies = self.policies + [np.full(num_actions, 1.0 / num_actions)]
+        ep = Episode(
+            obs=np.stack(self.obs),
+            actions=np.asarray(self.actions, dtype=np.int64),
+            rewards=np.asarray(self.rewards, dtype=np.float32),
+            to_play=np.asarray(self.to_play, dtype=np.int8),
+            legal_masks=np.stack(self.legal).astype(bool),
+            root_values=np.asarray(self.values + [0.0 if terminated else final_value], dtype=np.float32),
+            policy_targets=np.stack(policies).astype(np.float32),
+            terminated=terminated,
+        )
+        ep.validate()
+        return ep
