@@ -1,0 +1,116 @@
+"""Opponents for evaluation: a uniform random player and perfect tic-tac-toe.
+
+The minimax expert picks uniformly among *all* optimal moves, so a hundred
+evaluation games are a hundred different games rather than one game replayed;
+an agent that has only memorised one line of play is found out.
+
+The solved game is cached at module level. This breaks the "no module-level
+state" habit on purpose: the table is a pure function of the rules, computed on
+first use (tens of milliseconds), identical in every process, and never mutated
+in a way that could differ between callers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zeroplan.envs.games.tictactoe import FULL_MASK, TicTacToe, has_line
+
+# key -> (value for the player to move, optimal actions); key = bits0 | bits1 << 9 | to_play << 18
+_SOLVED: dict[int, tuple[int, tuple[int, ...]]] = {}
+
+
+class RandomExpert:
+    """Uniform over legal actions; works for any environment with `legal_mask()`."""
+
+    def act(self, env, rng: np.random.Generator) -> int:
+        legal = np.flatnonzero(env.legal_mask())
+        if legal.size == 0:
+            raise ValueError("RandomExpert: no legal action (is the episode over?)")
+        return int(legal[rng.integers(legal.size)])
+
+
+class TicTacToeMinimax:
+    """Perfect play, random among the optimal moves."""
+
+    def act(self, env: TicTacToe, rng: np.random.Generator) -> int:
+        actions = optimal_actions(env.board(), env.to_play())
+        if not actions:
+            raise ValueError("TicTacToeMinimax: the game is over, there is no move to make")
+        return actions[int(rng.integers(len(actions)))]
+
+    @staticmethod
+    def optimal_actions(board, to_play: int) -> list[int]:
+        return optimal_actions(board, to_play)
+
+    @staticmethod
+    def value(board, to_play: int) -> int:
+        return value(board, to_play)
+
+
+def optimal_actions(board, to_play: int) -> list[int]:
+    """Every move that achieves the game-theoretic value; [] on a finished board."""
+    return list(_lookup(board, to_play)[1])
+
+
+def value(board, to_play: int) -> int:
+    """+1 win, 0 draw, -1 loss for `to_play` under perfect play from both sides.
+
+    On a finished board: +1/-1 if someone has three in a row (from `to_play`'s side), else 0.
+    """
+    return _lookup(board, to_play)[0]
+
+
+def _lookup(board, to_play: int) -> tuple[int, tuple[int, ...]]:
+    if not _SOLVED:
+        _solve(0, 0, 0)  # the whole reachable game, once
+    bits0, bits1 = _board_bits(board)
+    if to_play not in (0, 1):
+        raise ValueError(f"to_play must be 0 or 1, got {to_play!r}")
+    key = bits0 | bits1 << 9 | to_play << 18
+    hit = _SOLVED.get(key)
+    return hit if hit is not None else _solve(bits0, bits1, to_play)
+
+
+def _board_bits(board) -> tuple[int, int]:
+    cells = np.asarray(board).reshape(-1)
+    if cells.shape != (9,):
+        raise ValueError(f"a tic-tac-toe board has 9 cells, got shape {np.asarray(board).shape}")
+    bits = [0, 0, 0]
+    for cell, v in enumerate(cells.tolist()):
+        if v not in (0, 1, 2):
+            raise ValueError(f"board cell {cell} holds {v!r}; cells are 0 (empty), 1 or 2")
+        bits[v] |= 1 << cell
+    return bits[1], bits[2]
+
+
+def _solve(bits0: int, bits1: int, to_play: int) -> tuple[int, tuple[int, ...]]:
+    """Memoised negamax; depth is at most 9 so plain recursion is fine."""
+    key = bits0 | bits1 << 9 | to_play << 18
+    hit = _SOLVED.get(key)
+    if hit is not None:
+        return hit
+    mine, theirs = (bits0, bits1) if to_play == 0 else (bits1, bits0)
+    if has_line(theirs):
+        result = (-1, ())
+    elif has_line(mine):
+        result = (1, ())
+    elif (bits0 | bits1) == FULL_MASK:
+        result = (0, ())
+    else:
+        best, moves = -2, []
+        empty = ~(bits0 | bits1) & FULL_MASK
+        for cell in range(9):
+            if not empty >> cell & 1:
+                continue
+            if to_play == 0:
+                child = -_solve(bits0 | 1 << cell, bits1, 1)[0]
+            else:
+                child = -_solve(bits0, bits1 | 1 << cell, 0)[0]
+            if child > best:
+                best, moves = child, [cell]
+            elif child == best:
+                moves.append(cell)
+        result = (best, tuple(moves))
+    _SOLVED[key] = result
+    return result

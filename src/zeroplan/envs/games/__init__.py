@@ -1,0 +1,1 @@
+"""Fast native board games implementing `envs.spec.TurnBasedEnv` directly."""

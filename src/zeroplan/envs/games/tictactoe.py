@@ -1,0 +1,170 @@
+"""Tic-tac-toe on the turn-based contract, small and fast enough for self-play.
+
+The state is kept three ways at once, each for the job it does best: a
+bytearray board (cheap indexing, `board()`), one 9-bit mask per player (a win
+test is two integer operations per line through the last move), and float32
+stone planes (the observation is a copy of two rows, no re-encoding per step).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from zeroplan.envs.spec import EnvSpec
+
+LINES: tuple[tuple[int, int, int], ...] = (
+    (0, 1, 2), (3, 4, 5), (6, 7, 8),  # rows
+    (0, 3, 6), (1, 4, 7), (2, 5, 8),  # columns
+    (0, 4, 8), (2, 4, 6),             # diagonals
+)
+WIN_MASKS: tuple[int, ...] = tuple((1 << a) | (1 << b) | (1 << c) for a, b, c in LINES)
+# Only a line through the cell just played can have been completed by that move.
+_MASKS_THROUGH: tuple[tuple[int, ...], ...] = tuple(
+    tuple(m for m in WIN_MASKS if m >> cell & 1) for cell in range(9)
+)
+FULL_MASK = (1 << 9) - 1
+_SYMBOLS = ("X", "O")
+
+SPEC = EnvSpec(obs_shape=(3, 3, 3), num_actions=9, num_players=2, name="tictactoe")
+
+
+def has_line(bits: int) -> bool:
+    """Whether a player's 9-bit stone mask contains three in a row."""
+    return any(bits & m == m for m in WIN_MASKS)
+
+
+class TicTacToe:
+    """Player 0 (X) moves first; actions are cell indices 0..8, row-major.
+
+    Observation, from the mover's point of view, float32 [3, 3, 3]: plane 0 the
+    mover's stones, plane 1 the opponent's, plane 2 all ones when player 0 is to
+    move (the only way a shared network can tell who it is playing for).
+    """
+
+    spec: EnvSpec = SPEC
+
+    def __init__(self) -> None:
+        self._board = bytearray(9)
+        self._bits = [0, 0]
+        self._stones = np.zeros((2, 9), dtype=np.float32)
+        self._player = 0
+        self._moves = 0
+        self._winner = -1
+        self._done = False
+
+    # --- the contract -------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Empty board. The game is deterministic, so `seed` is accepted and ignored."""
+        self._board[:] = bytes(9)
+        self._bits[0] = self._bits[1] = 0
+        self._stones.fill(0.0)
+        self._player = 0
+        self._moves = 0
+        self._winner = -1
+        self._done = False
+        return self._observation()
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
+        if self._done:
+            outcome = "a draw" if self._winner < 0 else f"won by player {self._winner}"
+            raise ValueError(f"tictactoe: the game is over ({outcome}); call reset() before stepping again")
+        try:
+            a = operator.index(action)
+        except TypeError:
+            raise ValueError(f"tictactoe: action must be an integer cell index 0..8, got {action!r}") from None
+        if not 0 <= a < 9:
+            raise ValueError(f"tictactoe: action {a} is out of range; cells are 0..8")
+        if self._board[a]:
+            raise ValueError(f"tictactoe: illegal action {a}, cell already holds "
+                             f"{_SYMBOLS[self._board[a] - 1]} (player {self._board[a] - 1})")
+        p = self._player
+        bits = self._bits[p] | (1 << a)
+        self._bits[p] = bits
+        self._board[a] = p + 1
+        self._stones[p, a] = 1.0
+        self._moves += 1
+        reward = 0.0
+        for m in _MASKS_THROUGH[a]:
+            if bits & m == m:
+                self._winner = p
+                reward = 1.0
+                break
+        self._done = reward > 0.0 or self._moves == 9
+        self._player = 1 - p
+        return self._observation(), reward, self._done, False
+
+    def legal_mask(self) -> np.ndarray:
+        if self._done:
+            return np.zeros(9, dtype=bool)
+        return np.frombuffer(self._board, dtype=np.int8) == 0
+
+    def to_play(self) -> int:
+        return self._player
+
+    # --- extras for experts, tests and the terminal UI --------------------------------
+
+    def board(self) -> np.ndarray:
+        """int8 [9]: 0 empty, 1 player 0's stone, 2 player 1's stone (a copy)."""
+        return np.frombuffer(self._board, dtype=np.int8).copy()
+
+    def winner(self) -> int:
+        """-1 while undecided or drawn, else the winning player."""
+        return self._winner
+
+    def is_over(self) -> bool:
+        return self._done
+
+    def clone(self) -> TicTacToe:
+        other = TicTacToe.__new__(TicTacToe)
+        other._board = bytearray(self._board)
+        other._bits = list(self._bits)
+        other._stones = self._stones.copy()
+        other._player = self._player
+        other._moves = self._moves
+        other._winner = self._winner
+        other._done = self._done
+        return other
+
+    @classmethod
+    def from_board(cls, board) -> TicTacToe:
+        """A game at a given position (int8 [9] as `board()` returns), whose mover follows
+        from the stone counts. Raises ValueError for positions no game can reach."""
+        cells = [int(v) for v in np.asarray(board).reshape(-1)]
+        if len(cells) != 9 or any(v not in (0, 1, 2) for v in cells):
+            raise ValueError(f"tictactoe: a board is 9 cells of 0/1/2, got {board!r}")
+        n0, n1 = cells.count(1), cells.count(2)
+        if n0 not in (n1, n1 + 1):
+            raise ValueError(f"tictactoe: unreachable board, player 0 has {n0} stones and player 1 has {n1}")
+        env = cls()
+        for cell, v in enumerate(cells):
+            if v:
+                env._board[cell] = v
+                env._bits[v - 1] |= 1 << cell
+                env._stones[v - 1, cell] = 1.0
+        env._moves = n0 + n1
+        env._player = 0 if n0 == n1 else 1
+        won = [has_line(env._bits[0]), has_line(env._bits[1])]
+        last = 1 - env._player
+        if won[env._player]:
+            raise ValueError("tictactoe: unreachable board, the player to move already has three in a row")
+        if won[last]:
+            env._winner = last
+        env._done = won[last] or env._moves == 9
+        return env
+
+    def render(self) -> str:
+        """A text board: X for player 0, O for player 1, the cell's digit when empty."""
+        chars = [str(i) if v == 0 else _SYMBOLS[v - 1] for i, v in enumerate(self._board)]
+        rows = [" " + " | ".join(chars[r * 3:r * 3 + 3]) for r in range(3)]
+        return "\n---+---+---\n".join(rows)
+
+    def _observation(self) -> np.ndarray:
+        p = self._player
+        obs = np.empty((3, 9), dtype=np.float32)
+        obs[0] = self._stones[p]
+        obs[1] = self._stones[1 - p]
+        obs[2] = 1.0 if p == 0 else 0.0
+        return obs.reshape(3, 3, 3)
