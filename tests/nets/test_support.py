@@ -45,3 +45,11 @@ def test_round_trip_within_the_support(x, size):
     back = support_to_scalar(torch.log(dist.clamp_min(1e-300)), size)
     expected = h_inv(h(t).clamp(-size, size)).item()  # clipped when h(x) leaves the support
     assert math.isclose(back.item(), expected, rel_tol=1e-6, abs_tol=1e-6)
+
+
+def test_float32_precision():
+    # Near 0 the value must come back as 0 in float32, and small values closely.
+    x = torch.tensor([0.0, 1.0, 100.0], dtype=torch.float32)
+    back = h_inv(h(x))
+    assert back[0].item() == 0.0
+    torch.testing.assert_close(back, x, rtol=2e-6, atol=2e-6)

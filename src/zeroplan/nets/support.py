@@ -20,8 +20,13 @@ def h(x: torch.Tensor, eps: float = EPS) -> torch.Tensor:
 
 
 def h_inv(y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """The exact inverse of h: solve the quadratic in sqrt(|x| + 1) for |x|."""
-    root = (torch.sqrt(1 + 4 * eps * (torch.abs(y) + 1 + eps)) - 1) / (2 * eps)
+    """The exact inverse of h: solve the quadratic in sqrt(|x| + 1) for |x|.
+
+    The textbook root (sqrt(1 + 4 eps c) - 1) / (2 eps) cancels badly in
+    float32; multiplying through by its conjugate gives the same root, stably.
+    """
+    c = torch.abs(y) + 1 + eps
+    root = 2 * c / (torch.sqrt(1 + 4 * eps * c) + 1)
     return torch.sign(y) * (root * root - 1)
 
 

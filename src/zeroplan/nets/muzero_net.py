@@ -1,0 +1,162 @@
+"""MuZeroNet: representation h, dynamics g, prediction f (Schrittwieser et al. 2020).
+
+Two entry points, as in the paper: `initial_inference(obs)` runs h then f,
+`recurrent_inference(latent, action)` runs g then f. Every latent is min-max
+scaled to [0, 1] per sample (paper, appendix G): the dynamics is applied to
+its own outputs many times in a row, and a fixed range keeps those inputs
+alike whether they came from h or from g.
+
+`SearchModel` is the numpy face the torch-free tree search sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from zeroplan.nets.mlp import MLPCore
+from zeroplan.nets.resnet import ResNetCore
+from zeroplan.nets.support import support_to_scalar
+
+KINDS = ("mlp", "resnet")
+MIN_RANGE = 1e-5
+
+
+def scale_latent(latent: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each sample, over all its features, to [0, 1]."""
+    flat = latent.flatten(1)
+    low = flat.min(dim=1, keepdim=True).values
+    high = flat.max(dim=1, keepdim=True).values
+    scaled = (flat - low) / (high - low).clamp(min=MIN_RANGE)
+    return scaled.view_as(latent)
+
+
+@dataclass
+class NetOutput:
+    latent: torch.Tensor  # [B, ...], scaled to [0, 1] per sample
+    value_logits: torch.Tensor  # [B, 2S+1]
+    policy_logits: torch.Tensor  # [B, A]
+    reward_logits: torch.Tensor | None  # [B, 2S+1] for recurrent_inference, None for initial
+
+
+def _check_positive(name: str, value: int, minimum: int = 1) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+class MuZeroNet(nn.Module):
+    """kind="mlp" takes any observation shape (flattened); kind="resnet" needs
+    (channels, height, width) and keeps latents of shape (channels, height, width)."""
+
+    def __init__(self, obs_shape: tuple[int, ...], num_actions: int, *, kind: str = "mlp",
+                 support_size: int = 10, latent_dim: int = 64, hidden: tuple[int, ...] = (128, 128),
+                 channels: int = 32, blocks: int = 2):
+        super().__init__()
+        obs_shape = tuple(int(d) for d in obs_shape)
+        if kind not in KINDS:
+            raise ValueError(f"unknown net kind {kind!r}; expected one of {', '.join(map(repr, KINDS))}")
+        if len(obs_shape) == 0 or any(d < 1 for d in obs_shape):
+            raise ValueError(f"obs_shape must be a non-empty tuple of positive sizes, got {obs_shape}")
+        if kind == "resnet" and len(obs_shape) != 3:
+            raise ValueError(f"kind='resnet' needs a 3-D observation shape (channels, height, width), got "
+                             f"{obs_shape}; use kind='mlp' for vector observations")
+        _check_positive("num_actions", num_actions)
+        _check_positive("support_size", support_size)
+        self.obs_shape = obs_shape
+        self.num_actions = int(num_actions)
+        self.support_size = int(support_size)
+        self.kind = kind
+        if kind == "mlp":
+            _check_positive("latent_dim", latent_dim)
+            for width in hidden:
+                _check_positive("every hidden width", width)
+            self.core: MLPCore | ResNetCore = MLPCore(math.prod(obs_shape), self.num_actions, self.support_size,
+                                                      int(latent_dim), tuple(int(w) for w in hidden))
+        else:
+            _check_positive("channels", channels)
+            _check_positive("blocks", blocks, minimum=0)
+            self.core = ResNetCore(obs_shape, self.num_actions, self.support_size, int(channels), int(blocks))
+        self.latent_shape: tuple[int, ...] = self.core.latent_shape
+
+    def _param(self) -> torch.Tensor:
+        return next(self.parameters())
+
+    def initial_inference(self, obs: torch.Tensor) -> NetOutput:
+        """obs [B, *obs_shape] (any real dtype; cast to the weights' dtype)."""
+        if tuple(obs.shape[1:]) != self.obs_shape:
+            raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.obs_shape))}], "
+                             f"got {list(obs.shape)}")
+        param = self._param()
+        latent = scale_latent(self.core.representation(obs.to(device=param.device, dtype=param.dtype)))
+        policy_logits, value_logits = self.core.prediction(latent)
+        return NetOutput(latent, value_logits, policy_logits, None)
+
+    def recurrent_inference(self, latent: torch.Tensor, action: torch.Tensor) -> NetOutput:
+        """latent [B, *latent_shape], action [B] integer (cast to long)."""
+        if tuple(latent.shape[1:]) != self.latent_shape or action.shape != latent.shape[:1]:
+            raise ValueError(f"expected latent [B, {', '.join(map(str, self.latent_shape))}] and action [B], "
+                             f"got {list(latent.shape)} and {list(action.shape)}")
+        next_latent = scale_latent(self.core.dynamics(latent, action.long()))
+        reward_logits = self.core.reward(next_latent)
+        policy_logits, value_logits = self.core.prediction(next_latent)
+        return NetOutput(next_latent, value_logits, policy_logits, reward_logits)
+
+    def value(self, value_logits: torch.Tensor) -> torch.Tensor:
+        """Scalar values [B], in the logits' dtype. Computed in float64: h_inv
+        cancels badly in float32 (errors near 1e-4 around 0, 1e-2 at 100)."""
+        return support_to_scalar(value_logits.double(), self.support_size).to(value_logits.dtype)
+
+    def reward(self, reward_logits: torch.Tensor) -> torch.Tensor:
+        """Scalar rewards [B]; see `value`."""
+        return support_to_scalar(reward_logits.double(), self.support_size).to(reward_logits.dtype)
+
+
+def _as_tensor(x: np.ndarray, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """numpy -> torch without a copy when the array is already contiguous, writable and on CPU."""
+    arr = np.ascontiguousarray(x)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.from_numpy(arr).to(device=like.device, dtype=dtype or like.dtype)
+
+
+class SearchModel:
+    """Wraps a MuZeroNet for zeroplan.mcts.search: numpy in, numpy out, under torch.inference_mode.
+
+    Search always runs the network in eval mode (BatchNorm on its running
+    statistics, which search latents must not update): a net found in train
+    mode is switched to eval. Values and logits come back as float64, the
+    search's own precision; latents as float32.
+    """
+
+    def __init__(self, net: MuZeroNet):
+        self.net = net
+        net.eval()
+
+    def _ready(self) -> torch.Tensor:
+        if self.net.training:
+            self.net.eval()
+        return self.net._param()
+
+    def initial(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """obs [B, *obs_shape] -> (latent float32 [B, ...], value float64 [B], policy logits float64 [B, A])."""
+        with torch.inference_mode():
+            param = self._ready()
+            out = self.net.initial_inference(_as_tensor(obs, param))
+            value = self.net.value(out.value_logits.double())
+            return out.latent.cpu().numpy(), value.cpu().numpy(), out.policy_logits.double().cpu().numpy()
+
+    def recurrent_fn(self, latent: np.ndarray, action: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(latent [B, ...], action [B] int) -> (next latent float32, reward float64 [B],
+        value float64 [B], policy logits float64 [B, A])."""
+        with torch.inference_mode():
+            param = self._ready()
+            out = self.net.recurrent_inference(_as_tensor(latent, param), _as_tensor(action, param, torch.long))
+            reward = self.net.reward(out.reward_logits.double())
+            value = self.net.value(out.value_logits.double())
+            return (out.latent.cpu().numpy(), reward.cpu().numpy(), value.cpu().numpy(),
+                    out.policy_logits.double().cpu().numpy())

@@ -1,0 +1,100 @@
+"""MuZero's three functions as residual conv nets, for board and image observations.
+
+The latent keeps the board's geometry, [channels, H, W], so the dynamics can
+move stones locally. The action enters the dynamics as one extra plane: on a
+board game whose actions are its cells (A == H * W) a 1 marks the cell played,
+otherwise the plane holds the constant action / A. Head output layers start
+at zero (value 0, reward 0, uniform prior), as in the MLP.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from zeroplan.nets.mlp import zero_
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN, plus the input, then ReLU."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(x + self.bn2(self.conv2(y)))
+
+
+def residual_tower(channels: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
+
+
+class ConvHead(nn.Module):
+    """1x1 conv down to a few channels, flatten, one linear layer (zeroed)."""
+
+    def __init__(self, channels: int, head_channels: int, cells: int, out_dim: int):
+        super().__init__()
+        self.reduce = conv_bn_relu(channels, head_channels, kernel=1)
+        self.out = zero_(nn.Linear(head_channels * cells, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.reduce(x).flatten(1))
+
+
+class ResNetCore(nn.Module):
+    """Representation, dynamics, reward and prediction for latents [B, channels, H, W]."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], num_actions: int, support_size: int,
+                 channels: int, blocks: int):
+        super().__init__()
+        in_channels, height, width = obs_shape
+        cells = height * width
+        support = 2 * support_size + 1
+        head_channels = min(channels, 16)
+        self.num_actions = num_actions
+        self.height, self.width = height, width
+        self.cell_actions = num_actions == cells
+        self.latent_shape: tuple[int, ...] = (channels, height, width)
+        self.representation_net = nn.Sequential(conv_bn_relu(in_channels, channels),
+                                                residual_tower(channels, blocks))
+        self.dynamics_net = nn.Sequential(conv_bn_relu(channels + 1, channels), residual_tower(channels, blocks))
+        self.reward_head = ConvHead(channels, head_channels, cells, support)
+        self.prediction_trunk = residual_tower(channels, blocks)
+        self.policy_head = ConvHead(channels, head_channels, cells, num_actions)
+        self.value_head = ConvHead(channels, head_channels, cells, support)
+
+    def action_plane(self, action: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """[B] actions -> [B, 1, H, W] planes."""
+        batch = action.shape[0]
+        if self.cell_actions:
+            plane = F.one_hot(action, self.num_actions).to(dtype)
+        else:
+            plane = (action.to(dtype) / self.num_actions).unsqueeze(1).expand(batch, self.height * self.width)
+        return plane.reshape(batch, 1, self.height, self.width)
+
+    def representation(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.representation_net(obs)
+
+    def dynamics(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.dynamics_net(torch.cat([latent, self.action_plane(action, latent.dtype)], dim=1))
+
+    def reward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.reward_head(latent)
+
+    def prediction(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.prediction_trunk(latent)
+        return self.policy_head(x), self.value_head(x)
