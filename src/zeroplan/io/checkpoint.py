@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 FORMAT = 1
@@ -78,6 +78,6 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(f"{meta_file}: not a zeroplan checkpoint of format {FORMAT}")
     try:
         tensors = load_file(str(weights_file))
-    except (SafetensorsError, OSError, ValueError) as err:
+    except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights_file}: unreadable ({err})") from None
     return tensors, meta

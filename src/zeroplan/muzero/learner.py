@@ -117,7 +117,7 @@ class Learner:
         if self.target_net is not None and self.steps % self.config.target_update_interval == 0:
             self.target_net.load_state_dict(self.net.state_dict())
         self.net.eval()
-        metrics = {"loss": float(loss), **{k: float(v) for k, v in parts.items()},
+        metrics = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()},
                    "grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0],
                    "skipped_updates": self.skipped_updates}
         return metrics, priorities.numpy()
