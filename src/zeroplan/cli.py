@@ -101,17 +101,13 @@ def eval_(
 
 
 def _eval_two_player(agent, opponent: str, games: int, seed: int) -> dict:
-    from zeroplan.envs import experts
+    from zeroplan.envs.experts import make_opponent
     from zeroplan.eval.evaluate import evaluate_vs
 
-    if opponent == "random":
-        opp = experts.RandomExpert()
-    elif opponent == "expert":
-        if agent.config.env.id != "tictactoe":
-            raise UserError(f"no expert opponent for {agent.config.env.id} yet (use --opponent random)")
-        opp = experts.TicTacToeMinimax()
-    else:
-        raise UserError(f"--opponent must be random or expert, got {opponent!r}")
+    try:
+        opp = make_opponent(opponent, agent.config.env.id)
+    except ValueError as err:
+        raise UserError(str(err)) from None
     return evaluate_vs(agent.runner.model, agent.config, agent.runner.env_factory, opp, games, seed)
 
 

@@ -113,6 +113,8 @@ class RunConfig(_Strict):
     eval_interval: int = Field(2_000, ge=1, description="env steps between evaluations")
     eval_episodes: int = Field(20, ge=1)
     stop_at_return: float | None = Field(None, description="stop once the evaluation mean reaches this")
+    eval_opponent: Literal["random", "expert"] = Field(
+        "expert", description="two-player games: evaluated against this opponent, score = mean(win 1, draw 0, loss -1)")
     log_interval: int = Field(500, ge=1)
     torch_threads: int = Field(1, ge=1)
 

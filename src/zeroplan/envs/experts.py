@@ -114,3 +114,14 @@ def _solve(bits0: int, bits1: int, to_play: int) -> tuple[int, tuple[int, ...]]:
         result = (best, tuple(moves))
     _SOLVED[key] = result
     return result
+
+
+def make_opponent(name: str, env_id: str):
+    """An evaluation opponent by name: "random" for any game, "expert" where one exists."""
+    if name == "random":
+        return RandomExpert()
+    if name == "expert":
+        if env_id == "tictactoe":
+            return TicTacToeMinimax()
+        raise ValueError(f"no expert opponent for {env_id!r} yet (use random)")
+    raise ValueError(f"opponent must be 'random' or 'expert', got {name!r}")

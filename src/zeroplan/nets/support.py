@@ -37,7 +37,9 @@ def scalar_to_support(x: torch.Tensor, support_size: int) -> torch.Tensor:
     integers so that the distribution's mean is exactly h(x).
     """
     y = h(x).clamp(-support_size, support_size)
-    low = torch.floor(y)
+    # A NaN target gives a NaN distribution (so the loss is NaN and the update
+    # is skipped) instead of an out-of-range index.
+    low = torch.floor(torch.nan_to_num(y, nan=0.0))
     upper_weight = y - low
     low_index = (low + support_size).long()
     high_index = torch.clamp(low_index + 1, max=2 * support_size)

@@ -16,7 +16,8 @@ import torch
 
 from zeroplan.config import Config
 from zeroplan.envs import make_env
-from zeroplan.eval.evaluate import evaluate_returns
+from zeroplan.envs.experts import make_opponent
+from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
 from zeroplan.io.checkpoint import save_checkpoint
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.muzero.learner import Learner
@@ -44,6 +45,7 @@ class TrainResult:
     train_steps: int = 0
     seconds: float = 0.0
     best_eval: float = -float("inf")
+    eval_seconds: float = 0.0
     evals: list[dict] = field(default_factory=list)
     solved_at: dict | None = None
 
@@ -84,9 +86,16 @@ class LocalRunner:
         return save_checkpoint(self.run_dir / "checkpoints" / name, self.net.state_dict(), self.checkpoint_meta())
 
     def evaluate(self, episodes: int | None = None) -> float:
-        returns = evaluate_returns(self.model, self.config, self.env_factory, episodes or self.config.run.eval_episodes,
-                                   seed=10_000 + self.result.env_steps)
-        return float(np.mean(returns))
+        """Single-player: the mean return. Two-player: the mean score (win 1,
+        draw 0, loss -1) against the configured opponent, playing each side."""
+        episodes = episodes or self.config.run.eval_episodes
+        seed = 10_000 + self.result.env_steps
+        if self.spec.num_players == 1:
+            return float(np.mean(evaluate_returns(self.model, self.config, self.env_factory, episodes, seed)))
+        opponent = make_opponent(self.config.run.eval_opponent, self.config.env.id)
+        result = evaluate_vs(self.model, self.config, self.env_factory, opponent, episodes, seed)
+        games = sum(sum(side.values()) for side in result.values())
+        return sum(side["wins"] - side["losses"] for side in result.values()) / games
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
               progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -156,8 +165,12 @@ class LocalRunner:
     def _evaluate_and_keep_best(self, elapsed: float, progress) -> bool:
         """Evaluate; keep the best checkpoint; True when the target return is reached."""
         res = self.result
+        earlier_evals = res.eval_seconds  # `elapsed` was taken before this evaluation
+        t0 = time.perf_counter()
         mean = self.evaluate()
-        record = {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": elapsed, "mean_return": mean}
+        res.eval_seconds += time.perf_counter() - t0
+        record = {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": elapsed,
+                  "seconds_excluding_eval": elapsed - earlier_evals, "mean_return": mean}
         res.evals.append(record)
         if self.logger:
             self.logger.log(res.env_steps, {"eval/mean_reward": mean})

@@ -1,0 +1,97 @@
+"""Learner: gradient scaling, masks, priorities, skipped non-finite updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from zeroplan.config import TrainConfig
+from zeroplan.muzero.learner import Learner, scale_gradient
+from zeroplan.muzero.replay import Batch
+from zeroplan.nets.muzero_net import MuZeroNet
+
+
+def test_scale_gradient_is_identity_forward_and_scales_backward():
+    x = torch.tensor([2.0, -3.0], requires_grad=True)
+    y = scale_gradient(x, 0.25)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((2,), 0.25))
+
+
+def make_batch(n=4, k=2, a=2, value=1.0):
+    return Batch(
+        obs=np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32),
+        actions=np.zeros((n, k), np.int64),
+        target_values=np.full((n, k + 1), value, np.float32),
+        target_rewards=np.full((n, k + 1), 0.5, np.float32),
+        target_policies=np.tile(np.array([0.9, 0.1], np.float32), (n, k + 1, 1)),
+        value_mask=np.ones((n, k + 1), np.float32), reward_mask=np.ones((n, k + 1), np.float32),
+        policy_mask=np.ones((n, k + 1), np.float32), weights=np.ones(n, np.float32),
+        slots=np.arange(n), episode_ids=np.zeros(n, np.int64), starts=np.zeros(n, np.int64))
+
+
+def learner(k=2, **cfg):
+    torch.manual_seed(0)
+    net = MuZeroNet((3,), 2, support_size=5, latent_dim=8, hidden=(16,))
+    return Learner(net, TrainConfig(**cfg), support_size=5, unroll_steps=k)
+
+
+def test_masked_targets_do_not_matter():
+    lrn = learner()
+    b = make_batch()
+    loss_a, _, _ = lrn.losses(b)
+    b.target_values[:, 1:] = 100.0
+    b.target_rewards[:, 1:] = -100.0
+    b.target_policies[:, 1:] = [0.0, 1.0]
+    b.value_mask[:, 1:] = b.reward_mask[:, 1:] = b.policy_mask[:, 1:] = 0
+    b2 = make_batch()
+    b2.value_mask[:, 1:] = b2.reward_mask[:, 1:] = b2.policy_mask[:, 1:] = 0
+    loss_b, _, _ = lrn.losses(b)
+    loss_c, _, _ = lrn.losses(b2)
+    assert torch.isclose(loss_b, loss_c)
+    assert not torch.isclose(loss_a, loss_b)
+
+
+def test_importance_weights_scale_each_sample():
+    lrn = learner()
+    b = make_batch()
+    base, _, _ = lrn.losses(b)
+    b.weights[:] = 0.5
+    half, _, _ = lrn.losses(b)
+    torch.testing.assert_close(half, base / 2)
+
+
+def test_training_fits_the_targets_and_priorities_shrink():
+    lrn = learner(lr=0.01, weight_decay=0.0)
+    b = make_batch(value=3.0)
+    first = None
+    for _ in range(300):
+        metrics, prio = lrn.train_step(b)
+        first = first if first is not None else prio
+    assert prio.mean() < 0.2 < first.mean()  # |predicted value - 3| at k=0
+    with torch.no_grad():
+        out = lrn.net.initial_inference(torch.as_tensor(b.obs))
+        assert torch.allclose(lrn.net.value(out.value_logits), torch.tensor(3.0), atol=0.2)
+        probs = torch.softmax(out.policy_logits, -1)[:, 0]
+        assert torch.allclose(probs, torch.tensor(0.9), atol=0.05)
+
+
+def test_non_finite_loss_skips_the_update():
+    lrn = learner()
+    b = make_batch()
+    b.target_values[:] = np.nan
+    before = [p.detach().clone() for p in lrn.net.parameters()]
+    metrics, prio = lrn.train_step(b)
+    assert prio is None and metrics["skipped_updates"] == 1 and lrn.steps == 0
+    assert all(torch.equal(x, y) for x, y in zip(before, lrn.net.parameters()))
+
+
+def test_target_network_refreshes_on_schedule():
+    lrn = learner(target_update_interval=2, lr=0.05)
+    b = make_batch()
+    t0 = [p.detach().clone() for p in lrn.target_net.parameters()]
+    lrn.train_step(b)
+    assert all(torch.equal(x, y) for x, y in zip(t0, lrn.target_net.parameters()))
+    lrn.train_step(b)
+    assert all(torch.equal(x, y) for x, y in zip(lrn.net.parameters(), lrn.target_net.parameters()))
