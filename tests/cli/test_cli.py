@@ -1,0 +1,65 @@
+"""The command line: bad input ends with one message and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+QUICK = ["--set", "run.max_env_steps=160", "--set", "train.min_replay_size=32", "--set", "run.eval_interval=64",
+         "--set", "run.eval_episodes=2", "--set", "search.num_simulations=4", "--set", "train.num_envs=4",
+         "--set", "env.max_episode_steps=30", "--set", "run.log_interval=32", "--no-progress"]
+
+
+def zeroplan(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "zeroplan.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "cartpole", "--set", "serch.num_simulations=3"], "did you mean search"),
+    (["train", "cartpole", "--set", "search.num_simulations=0"], "search.num_simulations"),
+    (["train", "CartPol-v1"], "did you mean CartPole-v1"),
+    (["train", "cartpole", "--set", "search.num_simulations"], "section.key=value"),
+    (["train", "Pendulum-v1"], "Discrete action space"),
+])
+def test_bad_input_is_one_message_and_exit_2(args, message, tmp_path):
+    res = zeroplan(*args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_train_then_eval_and_bad_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    res = zeroplan("train", "cartpole", "--run-dir", str(run), *QUICK)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["env_steps"] >= 64
+    for name in ("config.json", "metrics.csv", "checkpoints/best/weights.safetensors", "checkpoints/best/meta.json",
+                 "checkpoints/last/meta.json"):
+        assert (run / name).exists(), name
+    assert any((run / "tb").iterdir())
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    for scalar in ("rollout/ep_rew_mean", "eval/mean_reward", "train/loss", "time/fps", "search/sims_per_s"):
+        assert scalar in header
+
+    res = zeroplan("eval", str(run), "--episodes", "3", "--json")
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["episodes"] == 3 and result["mean_return"] > 0
+
+    res = zeroplan("eval", str(run), "--checkpoint", "nope")
+    assert res.returncode == 2 and "available: best, last" in res.stderr
+
+    weights = run / "checkpoints" / "best" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    res = zeroplan("eval", str(run), "--json")
+    assert res.returncode == 2 and "weights.safetensors" in res.stderr and "Traceback" not in res.stderr
+    meta = run / "checkpoints" / "last" / "meta.json"
+    meta.write_text("{not json")
+    res = zeroplan("eval", str(run), "--checkpoint", "last")
+    assert res.returncode == 2 and "meta.json" in res.stderr
