@@ -21,6 +21,7 @@ from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
 from zeroplan.io.checkpoint import save_checkpoint
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.muzero.learner import Learner
+from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
@@ -66,6 +67,8 @@ class LocalRunner:
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.selfplay = SelfPlay(config, self.env_factory, seed=config.run.seed)
+        self.reanalyze = Reanalyze(config, self.spec.num_players, seed=config.run.seed + 3) \
+            if config.train.reanalyse_fraction > 0 else None
         self.rng = np.random.default_rng(config.run.seed + 1)
         self.logger = MetricsLogger(self.run_dir, tensorboard) if self.run_dir is not None else None
         if self.run_dir is not None:
@@ -123,6 +126,8 @@ class LocalRunner:
             if len(self.replay) >= cfg.train.min_replay_size:
                 while res.train_steps < cfg.train.replay_ratio * (res.env_steps - self._train_start()):
                     batch = self.replay.sample(cfg.replay.batch_size, self.rng, value_fn)
+                    if self.reanalyze is not None:
+                        self.reanalyze.refresh(batch, self.replay, self.model)
                     train_metrics, priorities = self.learner.train_step(batch)
                     if priorities is not None:
                         self.replay.update_priorities(batch.slots, priorities)

@@ -1,0 +1,48 @@
+"""Reanalyse replaces policy targets with a fresh search and writes them back."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.muzero.test_replay import episode
+from zeroplan.config import load_config
+from zeroplan.muzero.reanalyze import Reanalyze
+from zeroplan.muzero.replay import Replay
+
+
+class FavoursAction1:
+    """A model whose prior and rewards both prefer action 1."""
+
+    def initial(self, obs):
+        n = len(obs)
+        return np.zeros((n, 1), np.float32), np.zeros(n), np.tile([0.0, 2.0], (n, 1))
+
+    def recurrent_fn(self, latent, actions):
+        n = len(actions)
+        return latent, (actions == 1).astype(float), np.zeros(n), np.tile([0.0, 2.0], (n, 1))
+
+
+def test_fraction_one_refreshes_every_searched_state_and_writes_back():
+    config = load_config(None, dotted=["train.reanalyse_fraction=1.0", "search.num_simulations=8",
+                                       "replay.unroll_steps=2", "replay.td_steps=2"])
+    replay = Replay(config.replay, num_actions=2, discount=0.9)
+    ep = episode([1, 2, 3, 4], [0, 0, 0, 0, 0])  # stored policy targets are [0.25, 0.75]
+    replay.add(ep)
+    batch = replay.batch_for(np.array([0, 3]), np.ones(2, np.float32), np.random.default_rng(0))
+    searched = Reanalyze(config, num_players=1, seed=0).refresh(batch, replay, FavoursAction1())
+    assert searched == 3 + 1  # t=0: states 0, 1, 2; t=3: state 3 (state 4 is the end: no policy)
+    fresh = batch.target_policies[batch.policy_mask > 0]
+    assert (fresh[:, 1] > 0.9).all()
+    np.testing.assert_array_equal(ep.policy_targets[:4], fresh[[0, 1, 2, 3]])
+    assert (ep.root_values[:4] > 0.5).all()  # the fresh searches' values were stored
+    np.testing.assert_array_equal(batch.target_policies[1, 1:], np.full((2, 2), 0.5))  # masked: untouched
+
+
+def test_fraction_zero_changes_nothing():
+    config = load_config(None, dotted=["train.reanalyse_fraction=0.0"])
+    replay = Replay(config.replay, num_actions=2, discount=0.9)
+    replay.add(episode([1, 2, 3], [0, 0, 0, 0]))
+    batch = replay.batch_for(np.array([0]), np.ones(1, np.float32), np.random.default_rng(0))
+    before = batch.target_policies.copy()
+    assert Reanalyze(config, 1, 0).refresh(batch, replay, FavoursAction1()) == 0
+    np.testing.assert_array_equal(batch.target_policies, before)
