@@ -6,6 +6,10 @@ Rows: policy (puct, gumbel) x model x batch x actions, 50 simulations each.
 - "mlp": a small MuZero-shaped MLP in torch (dynamics and prediction, two hidden
   layers of 64, latent 64), weights from benchmarks/mctx_timing.make_weights.
 - "reference": tests/reference's per-root Python search with the same MLP, batch 1.
+- "muzero_net" / "muzero_net_reference": zeroplan's own default MuZero MLP network
+  (nets.MuZeroNet with NetConfig's defaults: latent 64, hidden 128x128,
+  LayerNorm, categorical value/reward support of 21 atoms) through
+  SearchModel, in our engine and in the reference (batch 1).
 - "mctx" (--vs-mctx): DeepMind's mctx on the same weights, jit-compiled (jax CPU).
 
     python benchmarks/mcts_throughput.py --json            # one JSON list on stdout
@@ -77,6 +81,48 @@ class TinyMuZeroMLP:
         self.seconds += time.perf_counter() - start
         self.calls += 1
         return result
+
+
+def muzero_net_model(num_actions: int, seed: int):
+    from zeroplan.config import NetConfig
+    from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+
+    torch.manual_seed(seed)
+    n = NetConfig()
+    net = MuZeroNet((8,), num_actions, kind="mlp", support_size=n.support_size, latent_dim=n.latent_dim,
+                    hidden=n.hidden)
+    for p in net.parameters():  # the zero-initialised heads would make every search trivial
+        torch.nn.init.normal_(p, std=0.2)
+    return SearchModel(net)
+
+
+def time_muzero_net(policy: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int,
+                    reference: bool = False) -> dict:
+    model = muzero_net_model(num_actions, seed)
+    obs = np.random.default_rng(seed).normal(size=(batch, 8)).astype(np.float32)
+    latent, values, logits = model.initial(obs)
+    cfg = SearchConfig(policy=policy, num_simulations=sims, discount=DISCOUNT)
+    rng = np.random.default_rng(seed)
+    times, depth = [], 0.0
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        if reference:
+            from tests.reference.mcts import reference_search
+
+            out = reference_search(latent[0], logits[0], float(values[0]), np.ones(num_actions, bool), 0,
+                                   model.recurrent_fn, policy=policy, num_simulations=sims, discount=DISCOUNT,
+                                   num_players=1, gumbel=rng.gumbel(size=num_actions) if policy == "gumbel" else None)
+            depth = float(np.mean(out["depths"]))
+        else:
+            out = search(SearchRoot(latent, logits, values, np.ones((batch, num_actions), bool),
+                                    np.zeros(batch, dtype=np.int64)), model.recurrent_fn, rng, cfg)
+            depth = out.mean_depth
+        if i:
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {"policy": policy, "model": "muzero_net_reference" if reference else "muzero_net", "batch": batch,
+            "simulations": sims, "actions": num_actions, "sims_per_s": batch * sims / seconds,
+            "seconds_per_search": seconds, "mean_depth": depth}
 
 
 def constant_model(batch: int, latent: int, num_actions: int):
@@ -158,6 +204,10 @@ def summary(rows: list[dict]) -> list[str]:
         line = f"{r['policy']} A={r['actions']} B=64: mlp / reference(B=1) = {r['sims_per_s'] / ref['sims_per_s']:.1f}x"
         if mctx:
             line += f", mlp / mctx = {r['sims_per_s'] / mctx['sims_per_s']:.2f}x"
+        net = find(r["policy"], "muzero_net", 64, r["actions"])
+        net_ref = find(r["policy"], "muzero_net_reference", 1, r["actions"])
+        if net and net_ref:
+            line += f"; muzero_net / its reference(B=1) = {net['sims_per_s'] / net_ref['sims_per_s']:.1f}x"
         lines.append(line)
     return lines
 
@@ -191,6 +241,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for model in ("constant", "mlp"):
                 for batch in batches:
                     emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
+            emit(time_muzero_net(policy, 1, num_actions, args.simulations, 3 * args.repeats, args.seed,
+                                 reference=True))
+            for batch in batches:
+                emit(time_muzero_net(policy, batch, num_actions, args.simulations, args.repeats, args.seed))
     # mctx last: XLA's CPU thread pool stays busy for a while after a call and
     # would slow down whatever ran next on the 2 cores.
     if args.vs_mctx:
