@@ -74,6 +74,9 @@ class LocalRunner:
         if self.run_dir is not None:
             (self.run_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
         self.result = TrainResult()
+        # Training keeps `replay_ratio` updates per env step counted from when
+        # the buffer first held `min_replay_size` transitions.
+        self._steps_at_first_training: float | None = None
 
     def checkpoint_meta(self) -> dict:
         spec = self.spec
@@ -124,7 +127,9 @@ class LocalRunner:
             for ep in episodes:
                 self.replay.add(ep)
             if len(self.replay) >= cfg.train.min_replay_size:
-                while res.train_steps < cfg.train.replay_ratio * (res.env_steps - self._train_start()):
+                if self._steps_at_first_training is None:
+                    self._steps_at_first_training = res.env_steps - res.train_steps / cfg.train.replay_ratio
+                while res.train_steps < cfg.train.replay_ratio * (res.env_steps - self._steps_at_first_training):
                     batch = self.replay.sample(cfg.replay.batch_size, self.rng, value_fn)
                     if self.reanalyze is not None:
                         self.reanalyze.refresh(batch, self.replay, self.model)
@@ -150,11 +155,6 @@ class LocalRunner:
         res.seconds = time.perf_counter() - start
         self.save("last")
         return res
-
-    def _train_start(self) -> int:
-        if not hasattr(self, "_train_start_steps"):
-            self._train_start_steps = self.result.env_steps
-        return self._train_start_steps
 
     def _scalars(self, train: dict, sims_per_s: float, fps: float) -> dict[str, float]:
         recent = self.selfplay.episode_returns[-20:]
