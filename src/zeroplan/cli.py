@@ -62,14 +62,16 @@ def train(
     result = agent.learn(progress_bar=progress)
     agent.runner.close()
     summary = {"run_dir": str(run_dir), "env_steps": result.env_steps, "train_steps": result.train_steps,
-               "seconds": round(result.seconds, 1), "best_eval": result.best_eval, "solved_at": result.solved_at}
+               "seconds": round(result.seconds, 1),
+               "best_eval": result.best_eval if result.evals else None, "solved_at": result.solved_at}
     typer.echo(json.dumps(summary))
 
 
 @app.command("eval")
 def eval_(
     run_dir: Path = typer.Argument(..., help="a run directory written by `zeroplan train`"),
-    checkpoint: str = typer.Option("best", help="checkpoint name under RUN_DIR/checkpoints"),
+    checkpoint: Optional[str] = typer.Option(None, help="checkpoint name under RUN_DIR/checkpoints "
+                                             "(default: best, or last if the run was never evaluated)"),
     episodes: int = typer.Option(20, min=1, help="episodes (single-player)"),
     opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert"),
     games: int = typer.Option(100, min=1, help="games per side against the opponent"),
@@ -79,6 +81,8 @@ def eval_(
     """Evaluate a trained agent without exploration noise; the JSON result is the last line."""
     from zeroplan.muzero.agent import MuZero
 
+    if checkpoint is None:
+        checkpoint = "best" if (run_dir / "checkpoints" / "best").exists() else "last"
     path = run_dir / "checkpoints" / checkpoint
     if not path.exists():
         available = sorted(p.name for p in (run_dir / "checkpoints").glob("*")) if (run_dir / "checkpoints").is_dir() \
