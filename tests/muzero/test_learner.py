@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from zeroplan.config import TrainConfig
-from zeroplan.muzero.learner import Learner, scale_gradient
+from zeroplan.muzero.learner import Learner
+from zeroplan.nets.muzero_net import scale_gradient
 from zeroplan.muzero.replay import Batch
 from zeroplan.nets.muzero_net import MuZeroNet
 
@@ -95,3 +96,34 @@ def test_target_network_refreshes_on_schedule():
     assert all(torch.equal(x, y) for x, y in zip(t0, lrn.target_net.parameters()))
     lrn.train_step(b)
     assert all(torch.equal(x, y) for x, y in zip(lrn.net.parameters(), lrn.target_net.parameters()))
+
+
+def test_batched_loss_matches_the_step_by_step_reference():
+    from tests.reference.learner_loss import reference_loss
+
+    lrn = learner(k=3)
+    for p in lrn.net.parameters():  # non-zero heads, so that every gradient path is exercised
+        torch.nn.init.normal_(p, std=0.3)
+    b = make_batch(n=5, k=3)
+    rng = np.random.default_rng(1)
+    b.target_values[:] = rng.normal(0, 3, b.target_values.shape)
+    b.target_rewards[:] = rng.normal(0, 1, b.target_rewards.shape)
+    b.value_mask[2, 3] = b.reward_mask[1, 2] = b.policy_mask[4, 1:] = 0
+    b.weights[:] = rng.uniform(0.2, 1.0, 5)
+    b.actions[:] = rng.integers(0, 2, b.actions.shape)
+
+    def run(fn):
+        lrn.net.zero_grad()
+        loss, parts, prio = fn()
+        loss.backward()
+        return loss.detach(), {k: v.detach() for k, v in parts.items()}, prio, \
+            [p.grad.clone() for p in lrn.net.parameters()]
+
+    fast = run(lambda: lrn.losses(b))
+    slow = run(lambda: reference_loss(lrn.net, b, 5, 3, lrn.config.value_loss_weight))
+    torch.testing.assert_close(fast[0], slow[0])
+    for k in fast[1]:
+        torch.testing.assert_close(fast[1][k], slow[1][k])
+    torch.testing.assert_close(fast[2], slow[2])
+    for g_fast, g_slow in zip(fast[3], slow[3]):
+        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)

@@ -19,12 +19,8 @@ import torch.nn.functional as F
 
 from zeroplan.config import TrainConfig
 from zeroplan.muzero.replay import Batch
+from zeroplan.nets.muzero_net import scale_gradient
 from zeroplan.nets.support import scalar_to_support, support_to_scalar
-
-
-def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """Identity forward; the gradient is multiplied by `scale`."""
-    return x * scale + x.detach() * (1 - scale)
 
 
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -70,30 +66,32 @@ class Learner:
             return support_to_scalar(out.value_logits, self.support_size).double().numpy()
 
     def losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """All unroll steps at once: one prediction over every step's latent, one
+        cross-entropy per head over [K+1, B]. Matches tests/reference/learner_loss.py."""
         t = {k: torch.as_tensor(getattr(batch, k)) for k in (
             "obs", "actions", "target_values", "target_rewards", "target_policies", "value_mask", "reward_mask",
             "policy_mask", "weights")}
         s = self.support_size
-        out = self.net.initial_inference(t["obs"])
-        value0 = support_to_scalar(out.value_logits.detach(), s)
-        value_loss = _soft_ce(out.value_logits, scalar_to_support(t["target_values"][:, 0], s)) * t["value_mask"][:, 0]
-        policy_loss = _soft_ce(out.policy_logits, t["target_policies"][:, 0]) * t["policy_mask"][:, 0]
-        reward_loss = torch.zeros_like(value_loss)
-        latent = out.latent
-        k_total = self.unroll_steps
-        for k in range(1, k_total + 1):
-            step = self.net.recurrent_inference(latent, t["actions"][:, k - 1])
-            v = _soft_ce(step.value_logits, scalar_to_support(t["target_values"][:, k], s)) * t["value_mask"][:, k]
-            p = _soft_ce(step.policy_logits, t["target_policies"][:, k]) * t["policy_mask"][:, k]
-            r = _soft_ce(step.reward_logits, scalar_to_support(t["target_rewards"][:, k], s)) * t["reward_mask"][:, k]
-            value_loss = value_loss + scale_gradient(v, 1.0 / k_total)
-            policy_loss = policy_loss + scale_gradient(p, 1.0 / k_total)
-            reward_loss = reward_loss + scale_gradient(r, 1.0 / k_total)
-            latent = scale_gradient(step.latent, 0.5)
+        value_logits, policy_logits, reward_logits = self.net.unroll(t["obs"], t["actions"])  # [K+1, B, ...]
+        steps = value_logits.shape[0]
+        # Step k >= 1 enters the gradient with weight 1/K (the forward value is unchanged).
+        step_scale = torch.full((steps, 1), 1.0 / max(steps - 1, 1))
+        step_scale[0] = 1.0
+        value_target = scalar_to_support(t["target_values"].T, s)
+        value_ce = _soft_ce(value_logits, value_target) * t["value_mask"].T
+        policy_ce = _soft_ce(policy_logits, t["target_policies"].transpose(0, 1)) * t["policy_mask"].T
+        value_loss = scale_gradient(value_ce, step_scale).sum(0)
+        policy_loss = scale_gradient(policy_ce, step_scale).sum(0)
+        if steps > 1:
+            reward_ce = _soft_ce(reward_logits, scalar_to_support(t["target_rewards"][:, 1:].T, s)) \
+                * t["reward_mask"][:, 1:].T
+            reward_loss = scale_gradient(reward_ce, step_scale[1:]).sum(0)
+        else:
+            reward_loss = torch.zeros_like(value_loss)
         per_sample = policy_loss + self.config.value_loss_weight * value_loss + reward_loss
         loss = (per_sample * t["weights"]).mean()
         parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), "reward_loss": reward_loss.mean()}
-        priorities = (value0 - t["target_values"][:, 0]).abs()
+        priorities = (support_to_scalar(value_logits[0].detach(), s) - t["target_values"][:, 0]).abs()
         return loss, parts, priorities
 
     def train_step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray | None]:

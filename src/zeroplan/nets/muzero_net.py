@@ -26,6 +26,11 @@ KINDS = ("mlp", "resnet")
 MIN_RANGE = 1e-5
 
 
+def scale_gradient(x: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+    """Identity forward; the gradient is multiplied by `scale`."""
+    return x * scale + x.detach() * (1 - scale)
+
+
 def scale_latent(latent: torch.Tensor) -> torch.Tensor:
     """Min-max scale each sample, over all its features, to [0, 1]."""
     flat = latent.flatten(1)
@@ -104,6 +109,35 @@ class MuZeroNet(nn.Module):
         reward_logits = self.core.reward(next_latent)
         policy_logits, value_logits = self.core.prediction(next_latent)
         return NetOutput(next_latent, value_logits, policy_logits, reward_logits)
+
+    def unroll(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training unroll: representation, then K dynamics steps with the
+        gradient into each step's input latent halved (as in the paper), with
+        the prediction and reward heads run once over all steps' latents.
+
+        obs [B, *obs_shape], actions [B, K] -> value logits [K+1, B, S'],
+        policy logits [K+1, B, A], reward logits [K, B, S'] (S' = 2S+1).
+        """
+        if tuple(obs.shape[1:]) != self.obs_shape or actions.shape[:1] != obs.shape[:1]:
+            raise ValueError(f"expected obs [B, {', '.join(map(str, self.obs_shape))}] and actions [B, K], "
+                             f"got {list(obs.shape)} and {list(actions.shape)}")
+        param = self._param()
+        latent = scale_latent(self.core.representation(obs.to(device=param.device, dtype=param.dtype)))
+        latents = [latent]
+        x = latent
+        for k in range(actions.shape[1]):
+            nxt = scale_latent(self.core.dynamics(x, actions[:, k].long()))
+            latents.append(nxt)
+            x = scale_gradient(nxt, 0.5)
+        steps, batch = len(latents), latent.shape[0]
+        policy, value = self.core.prediction(torch.cat(latents))
+        value = value.view(steps, batch, -1)
+        policy = policy.view(steps, batch, -1)
+        if steps > 1:
+            reward = self.core.reward(torch.cat(latents[1:])).view(steps - 1, batch, -1)
+        else:
+            reward = value.new_zeros((0, batch, value.shape[-1]))
+        return value, policy, reward
 
     def value(self, value_logits: torch.Tensor) -> torch.Tensor:
         """Scalar values [B], in the logits' dtype. Computed in float64: h_inv

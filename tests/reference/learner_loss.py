@@ -1,0 +1,42 @@
+"""The MuZero loss written step by step, as in the paper's pseudocode: one
+recurrent_inference per unroll step, each step's losses scaled by 1/K in the
+gradient, the dynamics input's gradient halved. The learner's batched loss is
+checked against this (values and gradients)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from zeroplan.nets.muzero_net import scale_gradient
+from zeroplan.nets.support import scalar_to_support, support_to_scalar
+
+
+def _soft_ce(logits, target):
+    return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
+
+
+def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_weight: float):
+    t = {k: torch.as_tensor(getattr(batch, k)) for k in (
+        "obs", "actions", "target_values", "target_rewards", "target_policies", "value_mask", "reward_mask",
+        "policy_mask", "weights")}
+    s = support_size
+    out = net.initial_inference(t["obs"])
+    value0 = support_to_scalar(out.value_logits.detach(), s)
+    value_loss = _soft_ce(out.value_logits, scalar_to_support(t["target_values"][:, 0], s)) * t["value_mask"][:, 0]
+    policy_loss = _soft_ce(out.policy_logits, t["target_policies"][:, 0]) * t["policy_mask"][:, 0]
+    reward_loss = torch.zeros_like(value_loss)
+    latent = out.latent
+    for k in range(1, unroll_steps + 1):
+        step = net.recurrent_inference(latent, t["actions"][:, k - 1])
+        v = _soft_ce(step.value_logits, scalar_to_support(t["target_values"][:, k], s)) * t["value_mask"][:, k]
+        p = _soft_ce(step.policy_logits, t["target_policies"][:, k]) * t["policy_mask"][:, k]
+        r = _soft_ce(step.reward_logits, scalar_to_support(t["target_rewards"][:, k], s)) * t["reward_mask"][:, k]
+        value_loss = value_loss + scale_gradient(v, 1.0 / unroll_steps)
+        policy_loss = policy_loss + scale_gradient(p, 1.0 / unroll_steps)
+        reward_loss = reward_loss + scale_gradient(r, 1.0 / unroll_steps)
+        latent = scale_gradient(step.latent, 0.5)
+    per_sample = policy_loss + value_loss_weight * value_loss + reward_loss
+    loss = (per_sample * t["weights"]).mean()
+    parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), "reward_loss": reward_loss.mean()}
+    return loss, parts, (value0 - t["target_values"][:, 0]).abs()
