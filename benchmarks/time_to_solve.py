@@ -23,12 +23,12 @@ import time
 TARGETS = {"cartpole": ("CartPole-v1", 475.0)}
 
 
-def run_muzero(preset: str, seed: int, target: float, max_minutes: float) -> dict:
+def run_muzero(preset: str, seed: int, target: float, max_minutes: float, dotted: list[str]) -> dict:
     from zeroplan.config import load_config
     from zeroplan.runners.local import LocalRunner
 
     config = load_config(preset, overrides={"run": {"seed": seed, "stop_at_return": target,
-                                                     "max_minutes": max_minutes}})
+                                                     "max_minutes": max_minutes}}, dotted=dotted)
     runner = LocalRunner(config, run_dir=None)
     res = runner.train()
     solved = res.solved_at
@@ -94,11 +94,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-ppo", action="store_true")
     parser.add_argument("--max-minutes", type=float, default=10.0, help="give up on a seed after this long")
+    parser.add_argument("--seed-start", type=int, default=0)
+    parser.add_argument("--set", dest="dotted", action="append", default=[],
+                        help="MuZero config override on top of the preset, e.g. train.replay_ratio=0.5")
     args = parser.parse_args(argv)
     env_id, target = TARGETS[args.env]
     out: dict = {"env": env_id, "target": target, "muzero": [], "ppo": []}
-    for seed in range(args.seeds):
-        row = run_muzero(args.env, seed, target, args.max_minutes)
+    out["muzero_overrides"] = args.dotted
+    for seed in range(args.seed_start, args.seed_start + args.seeds):
+        row = run_muzero(args.env, seed, target, args.max_minutes, args.dotted)
         out["muzero"].append(row)
         if not args.json:
             print(row, file=sys.stderr, flush=True)
