@@ -92,13 +92,17 @@ class MuZeroNet(nn.Module):
 
     def initial_inference(self, obs: torch.Tensor) -> NetOutput:
         """obs [B, *obs_shape] (any real dtype; cast to the weights' dtype)."""
+        latent = self._represent(obs)
+        policy_logits, value_logits = self.core.prediction(latent)
+        return NetOutput(latent, value_logits, policy_logits, None)
+
+    def _represent(self, obs: torch.Tensor) -> torch.Tensor:
+        """The scaled latent of observations (any real dtype; cast to the weights')."""
         if tuple(obs.shape[1:]) != self.obs_shape:
             raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.obs_shape))}], "
                              f"got {list(obs.shape)}")
         param = self._param()
-        latent = scale_latent(self.core.representation(obs.to(device=param.device, dtype=param.dtype)))
-        policy_logits, value_logits = self.core.prediction(latent)
-        return NetOutput(latent, value_logits, policy_logits, None)
+        return scale_latent(self.core.representation(obs.to(device=param.device, dtype=param.dtype)))
 
     def recurrent_inference(self, latent: torch.Tensor, action: torch.Tensor) -> NetOutput:
         """latent [B, *latent_shape], action [B] integer (cast to long)."""
@@ -118,11 +122,9 @@ class MuZeroNet(nn.Module):
         obs [B, *obs_shape], actions [B, K] -> value logits [K+1, B, S'],
         policy logits [K+1, B, A], reward logits [K, B, S'] (S' = 2S+1).
         """
-        if tuple(obs.shape[1:]) != self.obs_shape or actions.shape[:1] != obs.shape[:1]:
-            raise ValueError(f"expected obs [B, {', '.join(map(str, self.obs_shape))}] and actions [B, K], "
-                             f"got {list(obs.shape)} and {list(actions.shape)}")
-        param = self._param()
-        latent = scale_latent(self.core.representation(obs.to(device=param.device, dtype=param.dtype)))
+        if actions.shape[:1] != obs.shape[:1]:
+            raise ValueError(f"expected actions [B, K] for {obs.shape[0]} observations, got {list(actions.shape)}")
+        latent = self._represent(obs)
         latents = [latent]
         x = latent
         for k in range(actions.shape[1]):
@@ -140,8 +142,8 @@ class MuZeroNet(nn.Module):
         return value, policy, reward
 
     def value(self, value_logits: torch.Tensor) -> torch.Tensor:
-        """Scalar values [B], in the logits' dtype. Computed in float64: h_inv
-        cancels badly in float32 (errors near 1e-4 around 0, 1e-2 at 100)."""
+        """Scalar values [B], in the logits' dtype (computed in float64, so an
+        untrained network's value is exactly 0)."""
         return support_to_scalar(value_logits.double(), self.support_size).to(value_logits.dtype)
 
     def reward(self, reward_logits: torch.Tensor) -> torch.Tensor:
