@@ -128,25 +128,30 @@ class Config(_Strict):
     run: RunConfig = RunConfig()
 
 
-def preset_names() -> list[str]:
-    return sorted(p.name[: -len(".yaml")] for p in resources.files("zeroplan.presets").iterdir()
-                  if p.name.endswith(".yaml"))
+def _preset_dir(family: str):
+    """MuZero presets live in presets/, other algorithms' in presets/<algo>/."""
+    root = resources.files("zeroplan.presets")
+    return root.joinpath(family) if family else root
 
 
-def preset_for(env_or_preset: str) -> str | None:
+def preset_names(family: str = "") -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in _preset_dir(family).iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_for(env_or_preset: str, family: str = "") -> str | None:
     """The preset's name for a preset name or an env id that has one."""
     key = env_or_preset.lower()
-    names = preset_names()
+    names = preset_names(family)
     if key in names:
         return key
     for name in names:
-        if str(load_preset(name).get("env", {}).get("id", "")).lower() == key:
+        if str(load_preset(name, family).get("env", {}).get("id", "")).lower() == key:
             return name
     return None
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    text = resources.files("zeroplan.presets").joinpath(f"{name}.yaml").read_text()
+def load_preset(name: str, family: str = "") -> dict[str, Any]:
+    text = _preset_dir(family).joinpath(f"{name}.yaml").read_text()
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"preset {name!r} is not a mapping")
@@ -182,11 +187,12 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_config(data: dict[str, Any]) -> Config:
-    """Validate a nested dict; any problem becomes one ConfigError naming the key."""
-    _check_keys(data, Config)
+def build_config(data: dict[str, Any], model: type[BaseModel] = Config) -> Any:
+    """Validate a nested dict against `model` (default: MuZero's Config); any
+    problem becomes one ConfigError naming the key."""
+    _check_keys(data, model)
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
         lines = []
         for e in err.errors():
@@ -212,15 +218,17 @@ def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") 
 
 
 def load_config(env_or_preset: str | None = None, overrides: dict[str, Any] | None = None,
-                dotted: list[str] | None = None) -> Config:
-    """Preset (chosen by name or env id when one exists), then overrides, then dotted pairs."""
+                dotted: list[str] | None = None, model: type[BaseModel] = Config, family: str = "") -> Any:
+    """Preset (chosen by name or env id when one exists), then overrides, then
+    dotted pairs, validated against `model`; `family` picks the preset folder
+    ("" for MuZero, "pets" for presets/pets/)."""
     data: dict[str, Any] = {}
     if env_or_preset is not None:
-        name = preset_for(env_or_preset)
+        name = preset_for(env_or_preset, family)
         if name is not None:
-            data = load_preset(name)
+            data = load_preset(name, family)
         else:
             data = {"env": {"id": env_or_preset}}
     data = merge(data, overrides or {})
     data = merge(data, parse_overrides(dotted or []))
-    return build_config(data)
+    return build_config(data, model)
