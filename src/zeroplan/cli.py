@@ -31,6 +31,12 @@ def _user_errors():
     return (UserError, ConfigError, EnvError, CheckpointError)
 
 
+def _run_faults():
+    from zeroplan.runners.local import TrainingDiverged
+
+    return (TrainingDiverged,)
+
+
 def _default_run_dir(name: str, seed: int) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     return Path("runs") / f"{safe}_seed{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
@@ -38,33 +44,79 @@ def _default_run_dir(name: str, seed: int) -> Path:
 
 @app.command()
 def train(
-    env: str = typer.Argument(..., help="a preset (cartpole, tictactoe) or a Gymnasium env id"),
-    seed: int = typer.Option(0, help="random seed"),
+    env: Optional[str] = typer.Argument(None, help="a preset (cartpole, tictactoe) or a Gymnasium env id"),
+    resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="a YAML file of config settings "
+                                               "(applied over the preset, before --set)"),
+    seed: Optional[int] = typer.Option(None, min=0, help="random seed (default 0)"),
     run_dir: Optional[Path] = typer.Option(None, help="where the run is written (default runs/NAME_seedS_TIME)"),
-    max_minutes: Optional[float] = typer.Option(None, help="stop after this many minutes"),
-    max_env_steps: Optional[int] = typer.Option(None, help="stop after this many environment steps"),
+    max_minutes: Optional[float] = typer.Option(None, min=0.001, help="stop after this many minutes (of this call)"),
+    max_env_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many environment steps in all"),
     set_: List[str] = typer.Option([], "--set", help="config override, e.g. search.num_simulations=16"),
     progress: bool = typer.Option(True, help="show a progress bar"),
 ) -> None:
-    """Train a MuZero agent."""
-    from zeroplan.config import load_config
+    """Train a MuZero agent, or continue one with --resume RUN_DIR.
+
+    A run checkpoints itself every run.checkpoint_seconds and when stopped with
+    Ctrl-C (exit status 130) or SIGTERM (143); --resume carries on from there."""
+    from zeroplan.config import load_config, parse_overrides
     from zeroplan.muzero.agent import MuZero
 
-    overrides: dict = {"run": {"seed": seed}}
+    overrides: dict = {"run": {}}
     if max_minutes is not None:
         overrides["run"]["max_minutes"] = max_minutes
     if max_env_steps is not None:
         overrides["run"]["max_env_steps"] = max_env_steps
-    config = load_config(env, overrides=overrides, dotted=set_)
-    run_dir = run_dir or _default_run_dir(env, seed)
-    typer.echo(f"run directory: {run_dir}", err=True)
-    agent = MuZero(config=config, run_dir=run_dir)
+    if resume is not None:
+        if env is not None or config_file is not None or seed is not None or run_dir is not None:
+            raise UserError("--resume continues a run with its own environment, config and seed; "
+                            "give no ENV, --config, --seed or --run-dir with it")
+        from zeroplan.config import merge
+
+        run_dir = resume
+        agent = MuZero.resume(resume, run_overrides=merge(overrides, parse_overrides(set_)))
+        typer.echo(f"resuming {run_dir} at {agent.runner.result.env_steps} env steps", err=True)
+    else:
+        if env is None:
+            raise UserError("give an environment to train on (e.g. `zeroplan train cartpole`), "
+                            "or --resume RUN_DIR to continue a run")
+        seed = 0 if seed is None else seed
+        overrides["run"]["seed"] = seed
+        config = load_config(env, overrides=_merge_file(overrides, config_file), dotted=set_)
+        run_dir = run_dir or _default_run_dir(env, seed)
+        typer.echo(f"run directory: {run_dir}", err=True)
+        agent = MuZero(config=config, run_dir=run_dir)
     result = agent.learn(progress_bar=progress)
     agent.runner.close()
     summary = {"run_dir": str(run_dir), "env_steps": result.env_steps, "train_steps": result.train_steps,
                "seconds": round(result.seconds, 1),
                "best_eval": result.best_eval if result.evals else None, "solved_at": result.solved_at}
     typer.echo(json.dumps(summary))
+    if result.stopped_by_signal is not None:
+        typer.echo(f"stopped by signal {result.stopped_by_signal}; the run is saved, continue it with "
+                   f"`zeroplan train --resume {run_dir}`", err=True)
+        raise typer.Exit(128 + result.stopped_by_signal)
+
+
+def _merge_file(overrides: dict, config_file: Path | None) -> dict:
+    """Settings from a YAML file, under the command line's own options."""
+    if config_file is None:
+        return overrides
+    import yaml
+
+    from zeroplan.config import merge
+
+    try:
+        data = yaml.safe_load(config_file.read_text())
+    except OSError as err:
+        raise UserError(f"{config_file}: cannot read ({err.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{config_file}: not valid YAML ({err})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_file}: expected a mapping of config sections, got {type(data).__name__}")
+    return merge(data, overrides)
 
 
 @app.command("eval")
@@ -117,12 +169,17 @@ def _eval_two_player(agent, opponent: str, games: int, seed: int) -> dict:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except _user_errors() as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except _run_faults() as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
     except Exception as e:  # click's own usage errors
         import click
 

@@ -86,6 +86,8 @@ class TrainConfig(_Strict):
     min_replay_size: int = Field(500, ge=1, description="transitions before training starts")
     target_update_interval: int = Field(100, ge=0, description="0 = no target network; bootstrap from stored values")
     reanalyse_fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of sampled policy targets re-searched")
+    max_consecutive_skips: int = Field(
+        50, ge=1, description="updates in a row with a non-finite loss or gradient before the run stops")
     num_envs: int = Field(8, ge=1)
     temperature: tuple[float, ...] = (1.0, 0.5, 0.25)
     temperature_steps: tuple[int, ...] = (0, 10_000, 20_000)
@@ -116,6 +118,7 @@ class RunConfig(_Strict):
     eval_opponent: Literal["random", "expert"] = Field(
         "expert", description="two-player games: evaluated against this opponent, score = mean(win 1, draw 0, loss -1)")
     log_interval: int = Field(500, ge=1)
+    checkpoint_seconds: float = Field(180.0, gt=0, description="seconds between resumable checkpoints")
     torch_threads: int = Field(1, ge=1)
 
 

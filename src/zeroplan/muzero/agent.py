@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from zeroplan.config import Config, build_config, load_config
-from zeroplan.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zeroplan.io.checkpoint import Checkpoint, save_checkpoint
 from zeroplan.muzero.selfplay import plan
-from zeroplan.runners.local import LocalRunner, TrainResult, build_net
+from zeroplan.runners.local import LocalRunner, TrainResult, load_weights, build_net
 
 
 class MuZero:
@@ -28,9 +27,21 @@ class MuZero:
             config = load_config(env, overrides=overrides, dotted=set)
         if seed is not None:
             config = build_config({**config.model_dump(), "run": {**config.run.model_dump(), "seed": seed}})
-        self.config = config
-        self.runner = LocalRunner(config, run_dir, tensorboard=tensorboard)
-        self.rng = np.random.default_rng(config.run.seed + 2)
+        self._attach(LocalRunner(config, run_dir, tensorboard=tensorboard))
+
+    def _attach(self, runner: LocalRunner) -> None:
+        self.config = runner.config
+        self.runner = runner
+        self.rng = np.random.default_rng(self.config.run.seed + 2)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, run_overrides: dict[str, Any] | None = None,
+               tensorboard: bool = True) -> MuZero:
+        """Continue a run from its last checkpoint; only `run.*` settings may
+        change, e.g. `{"run": {"max_env_steps": 50_000}}` (see LocalRunner.resume)."""
+        agent = cls.__new__(cls)
+        agent._attach(LocalRunner.resume(run_dir, run_overrides, tensorboard=tensorboard))
+        return agent
 
     @property
     def net(self):
@@ -80,28 +91,18 @@ class MuZero:
 
     @classmethod
     def load(cls, path: str | Path, run_dir: str | Path | None = None) -> MuZero:
-        tensors, meta = load_checkpoint(path)
-        if meta.get("algo") != "muzero":
-            raise CheckpointError(f"{path}: not a MuZero checkpoint (algo={meta.get('algo')!r})")
+        ckpt = Checkpoint(path)
+        if ckpt.meta.get("algo") != "muzero":
+            raise ckpt.error("meta.json", f"not a MuZero checkpoint (algo={ckpt.meta.get('algo')!r})")
         try:
-            config = build_config(meta["config"])
+            config = build_config(ckpt.meta["config"])
         except (KeyError, ValueError) as err:
-            raise CheckpointError(f"{Path(path) / 'meta.json'}: config unusable ({err})") from None
+            raise ckpt.error("meta.json", f"config unusable ({err})") from None
         agent = cls(config=config, run_dir=run_dir, tensorboard=False)
-        expected = agent.net.state_dict()
-        missing = sorted(set(expected) - set(tensors))
-        if missing:
-            raise CheckpointError(f"{Path(path) / 'weights.safetensors'}: missing tensors {missing[:5]}")
-        for k, v in tensors.items():
-            if k not in expected or expected[k].shape != v.shape:
-                raise CheckpointError(f"{Path(path) / 'weights.safetensors'}: tensor {k!r} has shape "
-                                      f"{tuple(v.shape)}, the config's network expects "
-                                      f"{tuple(expected[k].shape) if k in expected else 'no such tensor'}")
-        with torch.no_grad():
-            agent.net.load_state_dict(tensors)
+        load_weights(agent.net, ckpt.tensors(), ckpt)
         agent.net.eval()
-        agent.runner.result.env_steps = int(meta.get("env_steps", 0))
-        agent.runner.result.train_steps = int(meta.get("train_steps", 0))
+        agent.runner.result.env_steps = ckpt.manifest["env_steps"]
+        agent.runner.result.train_steps = ckpt.manifest["train_steps"]
         return agent
 
 
@@ -109,7 +110,8 @@ def load(path: str | Path) -> MuZero:
     """Load a saved agent (a checkpoint directory, or a run directory: its `best` checkpoint)."""
     path = Path(path)
     if (path / "checkpoints").is_dir():
-        path = path / "checkpoints" / ("best" if (path / "checkpoints" / "best").is_dir() else "last")
+        ckpts = path / "checkpoints"
+        path = ckpts / ("best" if (ckpts / "best").is_dir() or (ckpts / ".best.old").is_dir() else "last")
     return MuZero.load(path)
 
 

@@ -78,6 +78,37 @@ class EpisodeBuilder:
         self.legal.append(legal_mask)
         self.to_play.append(to_play)
 
+    def undo_step(self) -> None:
+        """Forget the last recorded move (search and step)."""
+        for seq in (self.values, self.policies, self.actions, self.rewards, self.obs, self.legal, self.to_play):
+            seq.pop()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The episode so far as plain arrays (for resuming)."""
+        num_actions = len(self.legal[0])
+        return {"obs": np.stack(self.obs), "legal": np.stack(self.legal).astype(bool),
+                "to_play": np.asarray(self.to_play, dtype=np.int8), "actions": np.asarray(self.actions, np.int64),
+                "rewards": np.asarray(self.rewards, np.float64), "values": np.asarray(self.values, np.float64),
+                "policies": np.stack(self.policies).astype(np.float32) if self.policies
+                else np.zeros((0, num_actions), np.float32)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> EpisodeBuilder:
+        t = len(arrays["actions"])
+        for name, n in (("obs", t + 1), ("legal", t + 1), ("to_play", t + 1), ("rewards", t), ("values", t),
+                        ("policies", t)):
+            if len(arrays[name]) != n:
+                raise ValueError(f"partial episode field {name} has length {len(arrays[name])}, expected {n}")
+        b = cls(arrays["obs"][0], arrays["legal"][0], int(arrays["to_play"][0]))
+        b.obs = list(arrays["obs"])
+        b.legal = list(arrays["legal"])
+        b.to_play = [int(p) for p in arrays["to_play"]]
+        b.actions = [int(a) for a in arrays["actions"]]
+        b.rewards = [float(r) for r in arrays["rewards"]]
+        b.values = [float(v) for v in arrays["values"]]
+        b.policies = list(arrays["policies"])
+        return b
+
     def finish(self, terminated: bool, final_value: float) -> Episode:
         num_actions = len(self.legal[0])
         policies = self.policies + [np.full(num_actions, 1.0 / num_actions)]

@@ -58,6 +58,45 @@ class Learner:
         self.target_net = copy.deepcopy(net).eval() if config.target_update_interval > 0 else None
         self.steps = 0
         self.skipped_updates = 0
+        self.consecutive_skips = 0
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything but the network's own weights, for resuming: target network
+        and optimizer tensors (safetensors) and the rest as JSON."""
+        tensors: dict[str, torch.Tensor] = {}
+        if self.target_net is not None:
+            tensors.update({f"target.{k}": v for k, v in self.target_net.state_dict().items()})
+        opt = self.optimizer.state_dict()
+        plain: dict[str, dict] = {}
+        for idx, entry in opt["state"].items():
+            plain[str(idx)] = {}
+            for key, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim.{idx}.{key}"] = value
+                else:
+                    plain[str(idx)][key] = value
+        info = {"steps": self.steps, "skipped_updates": self.skipped_updates,
+                "consecutive_skips": self.consecutive_skips, "param_groups": opt["param_groups"],
+                "optimizer_plain_state": plain, "scheduler": self.scheduler.state_dict()}
+        return tensors, info
+
+    def load_state(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
+        if self.target_net is not None:
+            prefix = "target."
+            self.target_net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        state: dict[int, dict] = {int(i): dict(v) for i, v in info["optimizer_plain_state"].items()}
+        for name, value in tensors.items():
+            if name.startswith("optim."):
+                _, idx, key = name.split(".", 2)
+                state.setdefault(int(idx), {})[key] = value
+        groups = []
+        for saved, current in zip(info["param_groups"], self.optimizer.state_dict()["param_groups"]):
+            groups.append({k: tuple(v) if isinstance(current.get(k), tuple) else v for k, v in saved.items()})
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        self.scheduler.load_state_dict(info["scheduler"])
+        self.steps = int(info["steps"])
+        self.skipped_updates = int(info["skipped_updates"])
+        self.consecutive_skips = int(info["consecutive_skips"])
 
     def target_values(self, obs: np.ndarray) -> np.ndarray:
         """Bootstrap values from the target network (fresh values for old data)."""
@@ -102,16 +141,21 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             self.skipped_updates += 1
+            self.consecutive_skips += 1
+            self.net.eval()
             return {"loss": float("nan"), "skipped_updates": self.skipped_updates}, None
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         if not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped_updates += 1
+            self.consecutive_skips += 1
+            self.net.eval()
             return {"loss": float(loss), "skipped_updates": self.skipped_updates}, None
         self.optimizer.step()
         self.scheduler.step()
         self.steps += 1
+        self.consecutive_skips = 0
         if self.target_net is not None and self.steps % self.config.target_update_interval == 0:
             self.target_net.load_state_dict(self.net.state_dict())
         self.net.eval()

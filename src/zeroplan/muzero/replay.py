@@ -207,6 +207,63 @@ class Replay:
     def episodes(self) -> list[Episode]:
         return [st.ep for st in self._episodes.values()]
 
+    # Resuming: the whole buffer as plain arrays (for an .npz without pickle).
+    _FIELDS = ("obs", "actions", "rewards", "to_play", "legal_masks", "root_values", "policy_targets")
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Episodes concatenated per field (in id order) plus the ring and counters."""
+        ids = sorted(self._episodes)
+        eps = [self._episodes[i].ep for i in ids]
+        out: dict[str, np.ndarray] = {
+            "episode_ids": np.asarray(ids, dtype=np.int64),
+            "lengths": np.asarray([len(ep) for ep in eps], dtype=np.int64),
+            "terminated": np.asarray([ep.terminated for ep in eps], dtype=bool),
+            "ring_episode": self._episode_of, "ring_start": self._start_of, "ring_priority": self._priority,
+            "counters": np.asarray([self._next_slot, self._size, self._next_id, self.total_added], dtype=np.int64)}
+        for name in self._FIELDS:
+            parts = [getattr(ep, name) for ep in eps]
+            out[f"ep.{name}"] = np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays`; raises ValueError naming what is inconsistent."""
+        cap = self.config.capacity
+        for name in ("ring_episode", "ring_start", "ring_priority"):
+            if arrays[name].shape != (cap,):
+                raise ValueError(f"{name} has shape {arrays[name].shape}, the replay capacity is {cap}")
+        lengths = arrays["lengths"].astype(np.int64)
+        ids = arrays["episode_ids"].astype(np.int64)
+        if len(ids) != len(lengths) or len(ids) != len(arrays["terminated"]) or (lengths < 0).any():
+            raise ValueError("episode_ids, lengths and terminated disagree")
+        episodes: dict[int, _Stored] = {}
+        offset_t = offset_s = 0  # transitions [T] and states [T+1]
+        for eid, length, terminated in zip(ids.tolist(), lengths.tolist(), arrays["terminated"].tolist()):
+            kw = {}
+            for name in self._FIELDS:
+                data = arrays[f"ep.{name}"]
+                lo, n = (offset_t, length) if name in ("actions", "rewards") else (offset_s, length + 1)
+                if lo + n > len(data):
+                    raise ValueError(f"ep.{name} is shorter than the episode lengths say")
+                kw[name] = data[lo:lo + n].copy()
+            offset_t += length
+            offset_s += length + 1
+            ep = Episode(**kw, terminated=bool(terminated))
+            ep.validate()
+            if ep.legal_masks.shape[1:] != (self.num_actions,):
+                raise ValueError(f"episode {eid} has {ep.legal_masks.shape[1:]} actions, expected {self.num_actions}")
+            episodes[eid] = _Stored(ep, self.discount, self.config.td_steps)
+        ring = arrays["ring_episode"].astype(np.int64)
+        starts = arrays["ring_start"].astype(np.int64)
+        for slot in np.flatnonzero(ring >= 0):
+            st = episodes.get(int(ring[slot]))
+            if st is None or not 0 <= starts[slot] < len(st.ep):
+                raise ValueError(f"ring slot {slot} points at a missing episode or step")
+            st.refs += 1
+        self._episodes = episodes
+        self._episode_of, self._start_of = ring, starts
+        self._priority = arrays["ring_priority"].astype(np.float64)
+        self._next_slot, self._size, self._next_id, self.total_added = (int(v) for v in arrays["counters"])
+
 
 def stack_frames(obs: np.ndarray | list[np.ndarray], t: int, frames: int) -> np.ndarray:
     """The last `frames` observations up to t, concatenated on the first axis

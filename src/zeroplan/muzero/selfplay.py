@@ -7,11 +7,14 @@ come back as numpy `Episode`s. The search sees the model only through
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
 from typing import Callable, Protocol
 
 import numpy as np
 
 from zeroplan.config import Config
+from zeroplan.envs.gym import EnvError
 from zeroplan.mcts import SearchResult, SearchRoot, search
 from zeroplan.muzero.episode import Episode, EpisodeBuilder
 from zeroplan.muzero.replay import stack_frames
@@ -40,14 +43,18 @@ class SelfPlay:
         self.rng = np.random.default_rng(seed)
         self._seed = seed
         self._resets = 0
-        self.builders = [self._reset(env) for env in self.envs]
+        self.reset_seeds = [0] * len(self.envs)
+        self.builders = [self._reset(i) for i in range(len(self.envs))]
         self.env_steps = 0
-        self.episode_returns: list[float] = []
-        self.episode_lengths: list[int] = []
+        # Recent episodes only (for logging): memory stays flat however long the run.
+        self.episode_returns: deque[float] = deque(maxlen=100)
+        self.episode_lengths: deque[int] = deque(maxlen=100)
 
-    def _reset(self, env) -> EpisodeBuilder:
-        obs = env.reset(seed=self._seed * 1_000_003 + self._resets)
+    def _reset(self, i: int) -> EpisodeBuilder:
+        self.reset_seeds[i] = self._seed * 1_000_003 + self._resets
         self._resets += 1
+        env = self.envs[i]
+        obs = env.reset(seed=self.reset_seeds[i])
         return EpisodeBuilder(obs, env.legal_mask().copy(), env.to_play())
 
     def _stacked(self, builder: EpisodeBuilder) -> np.ndarray:
@@ -61,9 +68,18 @@ class SelfPlay:
         out = plan(model, obs, legal, to_play, self.config, self.rng, self.spec.num_players, temperature, explore)
         ended: list[tuple[int, bool]] = []
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
-            builder.record_search(float(out.root_values[i]), out.policy_targets[i].astype(np.float32))
             action = int(out.actions[i])
-            next_obs, reward, terminated, truncated = env.step(action)
+            try:
+                next_obs, reward, terminated, truncated = env.step(action)
+            except Exception as err:
+                # Undo this move everywhere: the state saved after a fault is
+                # the one before it (environments are rebuilt from actions).
+                for b in self.builders[:i]:
+                    b.undo_step()
+                detail = str(err) if isinstance(err, EnvError) else f"step raised {type(err).__name__}: {err}"
+                raise EnvError(f"environment {i} of {len(self.envs)}, episode step {len(builder) + 1}: "
+                               f"{detail}") from err
+            builder.record_search(float(out.root_values[i]), out.policy_targets[i].astype(np.float32))
             builder.record_step(action, reward, next_obs, env.legal_mask().copy(), env.to_play())
             if terminated or truncated:
                 ended.append((i, terminated))
@@ -85,5 +101,50 @@ class SelfPlay:
             episodes.append(ep)
             self.episode_returns.append(ep.total_reward)
             self.episode_lengths.append(len(ep))
-            self.builders[i] = self._reset(self.envs[i])
+            self.builders[i] = self._reset(i)
         return episodes
+
+    # Resuming. An environment's state is its reset seed plus the actions taken
+    # since, so no environment object is ever serialised: on restore each one is
+    # reset with its seed and the actions are replayed.
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays: dict[str, np.ndarray] = {}
+        for i, b in enumerate(self.builders):
+            for name, value in b.arrays().items():
+                arrays[f"env{i}.{name}"] = value
+        info = {"num_envs": len(self.envs), "reset_seeds": list(self.reset_seeds), "resets": self._resets,
+                "env_steps": self.env_steps, "episode_returns": list(self.episode_returns),
+                "episode_lengths": list(self.episode_lengths), "rng": self.rng.bit_generator.state}
+        return arrays, info
+
+    def restore(self, arrays: dict[str, np.ndarray], info: dict) -> None:
+        if info["num_envs"] != len(self.envs):
+            raise ValueError(f"the checkpoint has {info['num_envs']} self-play environments, the config {len(self.envs)}")
+        self._resets = int(info["resets"])
+        self.env_steps = int(info["env_steps"])
+        self.episode_returns.clear()
+        self.episode_returns.extend(float(r) for r in info["episode_returns"])
+        self.episode_lengths.clear()
+        self.episode_lengths.extend(int(n) for n in info["episode_lengths"])
+        for i in range(len(self.envs)):
+            saved = EpisodeBuilder.from_arrays({k.split(".", 1)[1]: v for k, v in arrays.items()
+                                                if k.startswith(f"env{i}.")})
+            self.reset_seeds[i] = int(info["reset_seeds"][i])
+            if not self._replay_into(i, saved):
+                warnings.warn(f"self-play environment {i} did not reproduce its saved episode from its seed and "
+                              "actions (a non-deterministic environment?); that episode starts afresh",
+                              stacklevel=2)
+                self.builders[i] = self._reset(i)
+        self.rng.bit_generator.state = info["rng"]
+
+    def _replay_into(self, i: int, saved: EpisodeBuilder) -> bool:
+        env = self.envs[i]
+        if not np.array_equal(env.reset(seed=self.reset_seeds[i]), saved.obs[0]):
+            return False
+        for t, action in enumerate(saved.actions):
+            obs, reward, terminated, truncated = env.step(action)
+            if not np.array_equal(obs, saved.obs[t + 1]) or reward != saved.rewards[t] or terminated or truncated:
+                return False
+        self.builders[i] = saved
+        return True

@@ -1,11 +1,21 @@
 """The embedded runner: one process, self-play and learning interleaved at a
 fixed replay ratio (training steps per environment step), periodic evaluation
-without exploration noise. Deterministic for a given seed."""
+without exploration noise. Deterministic for a given seed.
+
+Resumable: `checkpoints/last` holds the whole run state (weights, target
+network, optimizer and scheduler, replay with priorities, the self-play
+environments' seeds and actions, counters, every RNG). It is written every
+`run.checkpoint_seconds`, on SIGINT/SIGTERM, after an environment fault and at
+the end; `LocalRunner.resume(run_dir)` carries on from it exactly as the
+uninterrupted run would have.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +24,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from zeroplan.config import Config
+from zeroplan.config import Config, ConfigError, build_config, merge
 from zeroplan.envs import make_env
 from zeroplan.envs.experts import make_opponent
+from zeroplan.envs.gym import EnvError
 from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
-from zeroplan.io.checkpoint import save_checkpoint
+from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz_bytes, save_checkpoint,
+                                    tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.reanalyze import Reanalyze
@@ -49,13 +61,31 @@ class TrainResult:
     eval_seconds: float = 0.0
     evals: list[dict] = field(default_factory=list)
     solved_at: dict | None = None
+    stopped_by_signal: int | None = None  # SIGINT/SIGTERM: state saved, run stopped early
+
+
+class RunDirError(CheckpointError):
+    """A run directory that cannot be used as asked (e.g. a new run over a saved one)."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Updates kept coming out non-finite; the run stopped, its last checkpoint kept."""
+
+
+STATE_FILES = ("train_state.safetensors", "replay.npz", "selfplay.npz", "state.json")
 
 
 class LocalRunner:
     def __init__(self, config: Config, run_dir: str | Path | None, net: MuZeroNet | None = None,
-                 env_factory: Callable[[], object] | None = None, tensorboard: bool = True):
+                 env_factory: Callable[[], object] | None = None, tensorboard: bool = True,
+                 _resuming: bool = False):
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None and not _resuming:
+            ckpts = self.run_dir / "checkpoints"
+            if ckpts.is_dir() and any(ckpts.iterdir()):
+                raise RunDirError(f"{self.run_dir} already holds a run; continue it with "
+                                  f"`zeroplan train --resume {self.run_dir}` or choose another run directory")
         torch.set_num_threads(config.run.torch_threads)
         seed_everything(config.run.seed)
         self.env_factory = env_factory or (lambda: make_env(config.env))
@@ -70,13 +100,25 @@ class LocalRunner:
         self.reanalyze = Reanalyze(config, self.spec.num_players, seed=config.run.seed + 3) \
             if config.train.reanalyse_fraction > 0 else None
         self.rng = np.random.default_rng(config.run.seed + 1)
-        self.logger = MetricsLogger(self.run_dir, tensorboard) if self.run_dir is not None else None
-        if self.run_dir is not None:
-            (self.run_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
+        self.tensorboard = tensorboard
+        self.logger: MetricsLogger | None = None
         self.result = TrainResult()
         # Training keeps `replay_ratio` updates per env step counted from when
         # the buffer first held `min_replay_size` transitions.
         self._steps_at_first_training: float | None = None
+        self._stop_signal: int | None = None
+        self.train_hook: Callable[[object, dict], None] | None = None  # (batch, metrics) after each update
+        if self.run_dir is not None and not _resuming:
+            self._open_run_dir(resume_step=None)
+
+    def _open_run_dir(self, resume_step: int | None) -> None:
+        """Writes happen only here, after everything has been validated."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            (self.run_dir / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=1))
+        self.logger = MetricsLogger(self.run_dir, self.tensorboard, resume_step=resume_step)
+
+    # ---- checkpoints -------------------------------------------------------------------------
 
     def checkpoint_meta(self) -> dict:
         spec = self.spec
@@ -87,9 +129,105 @@ class LocalRunner:
                 "best_eval": self.result.best_eval}
 
     def save(self, name: str) -> Path | None:
+        """An agent checkpoint: the network's weights and metadata."""
         if self.run_dir is None:
             return None
         return save_checkpoint(self.run_dir / "checkpoints" / name, self.net.state_dict(), self.checkpoint_meta())
+
+    def save_state(self) -> Path | None:
+        """`checkpoints/last`: the agent plus everything needed to resume the run."""
+        if self.run_dir is None:
+            return None
+        learner_tensors, learner_info = self.learner.state()
+        selfplay_arrays, selfplay_info = self.selfplay.state()
+        res = self.result
+        state = {
+            "learner": learner_info, "selfplay": selfplay_info,
+            "runner": {"rng": self.rng.bit_generator.state, "steps_at_first_training": self._steps_at_first_training,
+                       "result": {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": res.seconds,
+                                  "best_eval": res.best_eval, "eval_seconds": res.eval_seconds, "evals": res.evals,
+                                  "solved_at": res.solved_at}},
+            "reanalyze_rng": self.reanalyze.rng.bit_generator.state if self.reanalyze is not None else None,
+            "python_random": _jsonable(random.getstate()), "numpy_global": _jsonable(np.random.get_state()),
+        }
+        files = {"train_state.safetensors": tensor_bytes({**learner_tensors, "torch_rng": torch.get_rng_state()}),
+                 "replay.npz": npz_bytes(self.replay.state_arrays()), "selfplay.npz": npz_bytes(selfplay_arrays),
+                 "state.json": json_bytes(state)}
+        return save_checkpoint(self.run_dir / "checkpoints" / "last", self.net.state_dict(), self.checkpoint_meta(),
+                               files)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, run_overrides: dict | None = None,
+               env_factory: Callable[[], object] | None = None, tensorboard: bool = True) -> LocalRunner:
+        """Rebuild a run from `run_dir/checkpoints/last`. Only `run.*` settings may
+        change (e.g. max_env_steps). Nothing in `run_dir` is written unless the
+        whole checkpoint has been read and restored."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir}: no such run directory")
+        try:
+            ckpt = Checkpoint(run_dir / "checkpoints" / "last")
+        except CheckpointError as err:
+            if not (run_dir / "checkpoints").is_dir():
+                raise RunDirError(f"{run_dir}: no checkpoints to resume from (was it ever trained?)") from None
+            raise err from None
+        if ckpt.meta.get("algo") != "muzero" or not all(ckpt.has(f) for f in STATE_FILES):
+            raise ckpt.error("meta.json", "not a resumable MuZero run checkpoint "
+                             f"(needs algo 'muzero' and {', '.join(STATE_FILES)})")
+        try:
+            config = build_config(ckpt.meta["config"])
+        except (KeyError, ConfigError) as err:
+            raise ckpt.error("meta.json", f"config unusable ({err})") from None
+        if run_overrides:
+            unknown = sorted(set(run_overrides) - {"run"})
+            if unknown:
+                raise ConfigError(f"only run.* settings can change when resuming (got {', '.join(unknown)}); "
+                                  "the network, search and training settings are the checkpoint's")
+            config = build_config(merge(config.model_dump(mode="json"), run_overrides))
+        runner = cls(config, run_dir, env_factory=env_factory, tensorboard=tensorboard, _resuming=True)
+        runner._restore(ckpt)
+        runner._open_run_dir(resume_step=runner.result.env_steps)
+        return runner
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        load_weights(self.net, ckpt.tensors(), ckpt)
+        state = ckpt.json("state.json")
+        train_tensors = ckpt.tensors("train_state.safetensors")
+        try:
+            self.learner.load_state(train_tensors, state["learner"])
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as err:
+            raise ckpt.error("train_state.safetensors", f"optimizer/target state does not fit ({err})") from None
+        try:
+            self.replay.load_state_arrays(ckpt.arrays("replay.npz"))
+        except (KeyError, ValueError, TypeError, IndexError) as err:
+            raise ckpt.error("replay.npz", f"inconsistent replay contents ({err})") from None
+        try:
+            self.selfplay.restore(ckpt.arrays("selfplay.npz"), state["selfplay"])
+        except EnvError:
+            raise
+        except (KeyError, ValueError, TypeError, IndexError) as err:
+            raise ckpt.error("selfplay.npz", f"inconsistent self-play state ({err})") from None
+        try:
+            runner = state["runner"]
+            res = self.result
+            for key, value in runner["result"].items():
+                setattr(res, key, value)
+            self._steps_at_first_training = runner["steps_at_first_training"]
+            self.net.eval()
+            # RNGs last, once every object has been rebuilt (rebuilding may draw from them).
+            self.rng.bit_generator.state = runner["rng"]
+            if self.reanalyze is not None:
+                self.reanalyze.rng.bit_generator.state = state["reanalyze_rng"]
+            random.setstate(_tuples(state["python_random"]))
+            kind, keys, pos, has_gauss, cached = state["numpy_global"]
+            np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+            torch.set_rng_state(train_tensors["torch_rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            raise ckpt.error("state.json", f"inconsistent run state ({err})") from None
+        if (res.env_steps, res.train_steps) != (ckpt.manifest["env_steps"], ckpt.manifest["train_steps"]):
+            raise ckpt.error("state.json", "counters disagree with the manifest")
+
+    # ---- training ----------------------------------------------------------------------------
 
     def evaluate(self, episodes: int | None = None) -> float:
         """Single-player: the mean return. Two-player: the mean score (win 1,
@@ -105,20 +243,49 @@ class LocalRunner:
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
               progress: Callable[[dict], None] | None = None) -> TrainResult:
+        """Train until `max_env_steps` in total, `max_minutes` of this call, the
+        target return, or SIGINT/SIGTERM; the run state is saved whenever it stops."""
         cfg = self.config
         max_env_steps = max_env_steps or cfg.run.max_env_steps
         max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
         res = self.result
-        start = time.perf_counter() - res.seconds
-        next_eval = res.env_steps + cfg.run.eval_interval
-        next_log = res.env_steps + cfg.run.log_interval
+        res.stopped_by_signal = None
+        self._stop_signal = None
+        restore_handlers = self._catch_signals()
+        try:
+            if res.env_steps == 0 and res.train_steps == 0:
+                self.save_state()  # a run can be resumed from its first moment
+            self._loop(max_env_steps, max_minutes, progress)
+        except EnvError as err:
+            saved = self.save_state()
+            where = f"; the run state before it is saved in {saved.parent}, resume with " \
+                    f"`zeroplan train --resume {self.run_dir}`" if saved else ""
+            raise EnvError(f"{cfg.env.id}: {err}{where}") from err
+        finally:
+            restore_handlers()
+        res.stopped_by_signal = self._stop_signal
+        self.save_state()
+        return res
+
+    def _loop(self, max_env_steps: int, max_minutes: float | None, progress) -> None:
+        cfg = self.config
+        res = self.result
+        session_start = time.perf_counter()
+        start = session_start - res.seconds
+        last_checkpoint = session_start
+        next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
+        next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
         value_fn = self.learner.target_values if self.learner.target_net is not None else None
         sims_time, sims_done, train_metrics = 0.0, 0, {}
         last_log_time, last_log_steps = time.perf_counter(), res.env_steps
-        while res.env_steps < max_env_steps:
-            elapsed = time.perf_counter() - start
-            if max_minutes is not None and elapsed > max_minutes * 60:
+        while res.env_steps < max_env_steps and self._stop_signal is None:
+            now = time.perf_counter()
+            if max_minutes is not None and now - session_start > max_minutes * 60:
                 break
+            if now - last_checkpoint >= cfg.run.checkpoint_seconds:
+                res.seconds = now - start
+                self.save_state()
+                last_checkpoint = time.perf_counter()
             t0 = time.perf_counter()
             episodes = self.selfplay.step(self.model, cfg.train.temperature_at(res.env_steps))
             sims_time += time.perf_counter() - t0
@@ -130,13 +297,7 @@ class LocalRunner:
                 if self._steps_at_first_training is None:
                     self._steps_at_first_training = res.env_steps - res.train_steps / cfg.train.replay_ratio
                 while res.train_steps < cfg.train.replay_ratio * (res.env_steps - self._steps_at_first_training):
-                    batch = self.replay.sample(cfg.replay.batch_size, self.rng, value_fn)
-                    if self.reanalyze is not None:
-                        self.reanalyze.refresh(batch, self.replay, self.model)
-                    train_metrics, priorities = self.learner.train_step(batch)
-                    if priorities is not None:
-                        self.replay.update_priorities(batch.slots, priorities)
-                    res.train_steps += 1
+                    train_metrics = self._train_once(value_fn)
             if res.env_steps >= next_log:
                 now = time.perf_counter()
                 scalars = self._scalars(train_metrics, sims_done / max(sims_time, 1e-9),
@@ -147,22 +308,57 @@ class LocalRunner:
                     self.logger.log(res.env_steps, scalars)
                 if progress:
                     progress({"env_steps": res.env_steps, **scalars})
-                next_log += cfg.run.log_interval
+                next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
             if res.env_steps >= next_eval:
-                next_eval += cfg.run.eval_interval
+                next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
                 if self._evaluate_and_keep_best(time.perf_counter() - start, progress):
                     break
         res.seconds = time.perf_counter() - start
-        self.save("last")
-        return res
+
+    def _train_once(self, value_fn) -> dict:
+        cfg = self.config
+        batch = self.replay.sample(cfg.replay.batch_size, self.rng, value_fn)
+        if self.reanalyze is not None:
+            self.reanalyze.refresh(batch, self.replay, self.model)
+        metrics, priorities = self.learner.train_step(batch)
+        if priorities is not None:
+            self.replay.update_priorities(batch.slots, priorities)
+        self.result.train_steps += 1
+        if self.train_hook is not None:
+            self.train_hook(batch, metrics)
+        limit = cfg.train.max_consecutive_skips
+        if self.learner.consecutive_skips >= limit:
+            raise TrainingDiverged(
+                f"{limit} updates in a row had a non-finite loss or gradient (train step {self.result.train_steps}); "
+                f"the run stopped without overwriting its last checkpoint"
+                + (f" in {self.run_dir / 'checkpoints'}" if self.run_dir else "")
+                + ". Try a lower train.lr or train.grad_clip.")
+        return metrics
+
+    def _catch_signals(self) -> Callable[[], None]:
+        """SIGINT/SIGTERM end the loop at the next safe point, where the state is saved."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
 
     def _scalars(self, train: dict, sims_per_s: float, fps: float) -> dict[str, float]:
-        recent = self.selfplay.episode_returns[-20:]
+        recent = list(self.selfplay.episode_returns)[-20:]
         out = {"rollout/ep_rew_mean": float(np.mean(recent)) if recent else float("nan"),
                "time/fps": fps, "search/sims_per_s": sims_per_s,
                "replay/priority_mean": self.replay.priority_mean(), "replay/transitions": float(len(self.replay)),
-               "train/steps": float(self.result.train_steps)}
-        for k in ("loss", "value_loss", "policy_loss", "reward_loss", "lr", "grad_norm", "skipped_updates"):
+               "train/steps": float(self.result.train_steps),
+               "train/skipped_updates": float(self.learner.skipped_updates)}
+        for k in ("loss", "value_loss", "policy_loss", "reward_loss", "lr", "grad_norm"):
             if k in train:
                 out[f"train/{k}"] = float(train[k])
         return out
@@ -193,3 +389,30 @@ class LocalRunner:
     def close(self) -> None:
         if self.logger:
             self.logger.close()
+
+
+def load_weights(net: torch.nn.Module, tensors: dict[str, torch.Tensor], ckpt: Checkpoint) -> None:
+    """Load a network's weights, naming any missing tensor or shape mismatch."""
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise ckpt.error("weights.safetensors", f"missing tensors {missing[:5]}")
+    for k, v in tensors.items():
+        if k not in expected or expected[k].shape != v.shape:
+            want = tuple(expected[k].shape) if k in expected else "no such tensor"
+            raise ckpt.error("weights.safetensors", f"tensor {k!r} has shape {tuple(v.shape)}, the config's network "
+                             f"expects {want} (config mismatch?)")
+    with torch.no_grad():
+        net.load_state_dict(tensors)
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, list)):
+        return [_jsonable(x) for x in obj]
+    return obj
+
+
+def _tuples(obj):
+    return tuple(_tuples(x) for x in obj) if isinstance(obj, list) else obj
