@@ -35,6 +35,19 @@ def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, 
                   explore=explore)
 
 
+class NonFinite(ValueError):
+    pass
+
+
+def _check_finite(obs: np.ndarray, reward: float) -> None:
+    """Any environment, not only Gymnasium's: one NaN would poison the replay and the network."""
+    if not np.isfinite(reward):
+        raise NonFinite(f"returned a non-finite reward {reward}")
+    obs = np.asarray(obs)
+    if obs.dtype.kind == "f" and not np.isfinite(obs).all():
+        raise NonFinite(f"returned a non-finite observation {obs}")
+
+
 class SelfPlay:
     def __init__(self, config: Config, env_factory: Callable[[], object], seed: int, num_envs: int | None = None):
         self.config = config
@@ -71,14 +84,18 @@ class SelfPlay:
             action = int(out.actions[i])
             try:
                 next_obs, reward, terminated, truncated = env.step(action)
+                _check_finite(next_obs, reward)
             except Exception as err:
                 # Undo this move everywhere: the state saved after a fault is
                 # the one before it (environments are rebuilt from actions).
                 for b in self.builders[:i]:
                     b.undo_step()
-                detail = str(err) if isinstance(err, EnvError) else f"step raised {type(err).__name__}: {err}"
-                raise EnvError(f"environment {i} of {len(self.envs)}, episode step {len(builder) + 1}: "
-                               f"{detail}") from err
+                where = f"self-play environment {i} of {len(self.envs)}"
+                if isinstance(err, EnvError):  # already names the env and the step
+                    raise EnvError(f"{where}: {err}") from err
+                what = str(err) if isinstance(err, NonFinite) else f"raised {type(err).__name__}: {err}"
+                raise EnvError(f"{where} ({self.spec.name or 'env'}), episode step {len(builder) + 1}: "
+                               f"{what}") from err
             builder.record_search(float(out.root_values[i]), out.policy_targets[i].astype(np.float32))
             builder.record_step(action, reward, next_obs, env.legal_mask().copy(), env.to_play())
             if terminated or truncated:

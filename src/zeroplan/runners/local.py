@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import threading
 import time
@@ -114,6 +115,8 @@ class LocalRunner:
     def _open_run_dir(self, resume_step: int | None) -> None:
         """Writes happen only here, after everything has been validated."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (self.run_dir / "checkpoints").glob(".*.tmp.*"):  # writes cut short by a kill
+            shutil.rmtree(stale, ignore_errors=True)
         if resume_step is None:
             (self.run_dir / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=1))
         self.logger = MetricsLogger(self.run_dir, self.tensorboard, resume_step=resume_step)
@@ -260,7 +263,7 @@ class LocalRunner:
             saved = self.save_state()
             where = f"; the run state before it is saved in {saved.parent}, resume with " \
                     f"`zeroplan train --resume {self.run_dir}`" if saved else ""
-            raise EnvError(f"{cfg.env.id}: {err}{where}") from err
+            raise EnvError(f"{err}{where}") from err
         finally:
             restore_handlers()
         res.stopped_by_signal = self._stop_signal

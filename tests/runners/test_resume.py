@@ -1,0 +1,137 @@
+"""Resuming a run: the resumed run continues exactly as the uninterrupted one,
+faults save the state before them, and nothing overwrites a saved run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from zeroplan.config import ConfigError, load_config
+from zeroplan.envs.gym import EnvError
+from zeroplan.io.checkpoint import Checkpoint
+from zeroplan.runners.local import LocalRunner, RunDirError, TrainingDiverged
+from tests.muzero.test_learning import Chain, small_config
+
+CARTPOLE = ["search.num_simulations=4", "train.num_envs=4", "train.min_replay_size=48", "replay.batch_size=16",
+            "net.hidden=[32]", "net.latent_dim=16", "env.max_episode_steps=60", "run.eval_interval=96",
+            "run.eval_episodes=2", "run.log_interval=32", "train.reanalyse_fraction=0.5", "train.replay_ratio=0.5",
+            "train.target_update_interval=5", "replay.capacity=300"]
+TICTACTOE = ["search.num_simulations=6", "train.num_envs=4", "train.min_replay_size=32", "replay.batch_size=16",
+             "net.hidden=[32]", "net.latent_dim=16", "run.eval_interval=64", "run.eval_episodes=2",
+             "run.log_interval=32", "run.eval_opponent=random", "train.lr_schedule=cosine",
+             "train.lr_decay_steps=100"]
+
+
+def record(runner: LocalRunner) -> list:
+    seen = []
+    runner.train_hook = lambda batch, metrics: seen.append(
+        (batch.obs.copy(), batch.actions.copy(), batch.target_values.copy(), batch.target_policies.copy(),
+         metrics["loss"]))
+    return seen
+
+
+@pytest.mark.parametrize("env,sets,split,total", [("cartpole", CARTPOLE, 148, 260),
+                                                   ("tictactoe", TICTACTOE, 92, 180)])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, env, sets, split, total):
+    config = load_config(env, dotted=sets)
+    a = LocalRunner(config, tmp_path / "a", tensorboard=False)
+    a.train(max_env_steps=split)  # ends with checkpoints/last, mid-episode in some environments
+    assert any(len(b) > 0 for b in a.selfplay.builders)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    seen_a = record(a)
+    a.train(max_env_steps=total)  # the uninterrupted run from that checkpoint
+
+    # Scramble every global RNG: the resumed run must not depend on them.
+    np.random.seed(123), torch.manual_seed(123)
+    b = LocalRunner.resume(tmp_path / "b", tensorboard=False)
+    assert (b.result.env_steps, b.result.train_steps) == (split, a.result.train_steps - len(seen_a))
+    seen_b = record(b)
+    b.train(max_env_steps=total)
+
+    assert len(seen_a) > 10 and len(seen_a) == len(seen_b)
+    for x, y in zip(seen_a, seen_b):
+        for u, v in zip(x, y):
+            np.testing.assert_array_equal(u, v)
+    for k, v in a.net.state_dict().items():
+        assert torch.equal(v, b.net.state_dict()[k]), k
+    assert (a.result.env_steps, a.result.train_steps) == (b.result.env_steps, b.result.train_steps)
+    keys = ("env_steps", "train_steps", "mean_return")  # wall-clock fields aside
+    assert [[e[k] for k in keys] for e in a.result.evals] == [[e[k] for k in keys] for e in b.result.evals]
+
+
+def test_resume_validates_before_writing(tmp_path):
+    config = load_config("cartpole", dotted=CARTPOLE)
+    run = tmp_path / "run"
+    LocalRunner(config, run, tensorboard=False).train(max_env_steps=64)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        LocalRunner(config, run, tensorboard=False)
+    with pytest.raises(ConfigError, match="only run"):
+        LocalRunner.resume(run, {"search": {"num_simulations": 3}}, tensorboard=False)
+    with pytest.raises(RunDirError, match="no such run directory"):
+        LocalRunner.resume(tmp_path / "nope")
+    runner = LocalRunner.resume(run, {"run": {"max_env_steps": 128}}, tensorboard=False)
+    assert runner.train().env_steps == 128
+    assert Checkpoint(run / "checkpoints" / "last").manifest["env_steps"] == 128
+
+
+class FaultyChain(Chain):
+    """Raises on its 30th step in all, or returns NaN there."""
+
+    steps = 0
+    mode = "raise"
+
+    def step(self, action):
+        FaultyChain.steps += 1
+        obs, reward, terminated, truncated = super().step(action)
+        if FaultyChain.steps == 30:
+            if self.mode == "raise":
+                raise RuntimeError("sensor unplugged")
+            obs = obs * np.nan
+        return obs, reward, terminated, truncated
+
+
+@pytest.mark.parametrize("mode,message", [("raise", "raised RuntimeError: sensor unplugged"),
+                                          ("nan", "non-finite observation")])
+def test_env_fault_saves_the_state_before_it(tmp_path, mode, message):
+    FaultyChain.steps, FaultyChain.mode = 0, mode
+    config = small_config("gumbel", **{"train.min_replay_size": 8})
+    runner = LocalRunner(config, tmp_path, env_factory=FaultyChain, tensorboard=False)
+    with pytest.raises(EnvError, match=message) as err:
+        runner.train()
+    assert "episode step" in str(err.value) and "--resume" in str(err.value)
+    ckpt = Checkpoint(tmp_path / "checkpoints" / "last")
+    assert ckpt.manifest["env_steps"] == 24  # three whole lockstep moves of 8 envs; the fourth is undone
+    resumed = LocalRunner.resume(tmp_path, {"run": {"max_env_steps": 64}}, env_factory=Chain, tensorboard=False)
+    assert resumed.train().env_steps == 64
+
+
+def test_persistent_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+    config = small_config("gumbel", **{"train.max_consecutive_skips": 5, "run.stop_at_return": "null"})
+    runner = LocalRunner(config, tmp_path, env_factory=Chain, tensorboard=False)
+    runner.train(max_env_steps=160)
+    before = (tmp_path / "checkpoints" / "last" / "manifest.json").read_bytes()
+    losses = runner.learner.losses
+    runner.learner.losses = lambda batch: (losses(batch)[0] * np.nan, *losses(batch)[1:])
+    with pytest.raises(TrainingDiverged, match="5 updates in a row"):
+        runner.train(max_env_steps=400)
+    assert runner.learner.skipped_updates == 5
+    assert (tmp_path / "checkpoints" / "last" / "manifest.json").read_bytes() == before
+
+
+def test_metrics_continue_without_duplicates(tmp_path):
+    config = load_config("cartpole", dotted=CARTPOLE)
+    LocalRunner(config, tmp_path, tensorboard=True).train(max_env_steps=128)
+    runner = LocalRunner.resume(tmp_path, {"run": {"max_env_steps": 256}})
+    runner.train()
+    runner.close()
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    steps = [int(r[header.index("env_steps")]) for r in rows if r[header.index("time/fps")]]
+    assert steps == sorted(set(steps)) and steps[0] <= 128 < steps[-1]
+    assert len(list((tmp_path / "tb").iterdir())) == 2  # one event file per session, same run directory
+    state = json.loads((tmp_path / "checkpoints" / "last" / "state.json").read_text())
+    assert state["runner"]["result"]["env_steps"] == 256
