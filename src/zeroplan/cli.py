@@ -180,13 +180,13 @@ def main() -> None:
     except _run_faults() as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(1)
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:
+        # Usage errors of click (vendored inside typer since 0.2x, a separate
+        # package before): recognised by shape, whichever provides them.
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             typer.echo("aborted", err=True)
             sys.exit(130)
         raise
