@@ -1,0 +1,82 @@
+"""Soak: train CartPole for a long while with a small replay capacity and
+sample resident memory every 10 s. Once the buffer is full, memory should stay
+flat (the target: growth under 5%).
+
+    python benchmarks/soak.py --minutes 20 --json
+
+The run is a normal one (run directory, TensorBoard, metrics.csv, periodic
+checkpoints), with evaluation and the stop-at-return turned off so it keeps
+training for the whole time. Linux only (reads /proc/self/statm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+
+from zeroplan.config import load_config
+from zeroplan.runners.local import LocalRunner
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--capacity", type=int, default=5000, help="replay capacity in transitions")
+    ap.add_argument("--interval", type=float, default=10.0, help="seconds between memory samples")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    config = load_config("cartpole", dotted=[
+        f"replay.capacity={args.capacity}", "run.max_env_steps=100000000", "run.stop_at_return=null",
+        "run.eval_interval=100000000", f"run.seed={args.seed}", "run.checkpoint_seconds=120"])
+    samples: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = LocalRunner(config, tmp, tensorboard=True)
+        start = time.perf_counter()
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                samples.append({"seconds": round(time.perf_counter() - start, 1), "rss_mib": round(rss_mib(), 2),
+                                "env_steps": runner.result.env_steps, "replay": len(runner.replay),
+                                "replay_episodes": runner.replay.num_episodes})
+                if not args.json:
+                    print(samples[-1], flush=True)
+                stop.wait(args.interval)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        runner.train(max_minutes=args.minutes)
+        stop.set()
+        thread.join()
+        runner.close()
+    full = [s for s in samples if s["replay"] >= args.capacity]
+    base = full[0]["rss_mib"] if full else float("nan")
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "seed": args.seed, "minutes": args.minutes,
+        "capacity": args.capacity, "env_steps": runner.result.env_steps, "train_steps": runner.result.train_steps,
+        "buffer_full_at_seconds": full[0]["seconds"] if full else None,
+        "rss_mib_at_full": base, "rss_mib_end": samples[-1]["rss_mib"],
+        "rss_mib_max_after_full": max((s["rss_mib"] for s in full), default=float("nan")),
+        "growth_after_full": (samples[-1]["rss_mib"] - base) / base if full else None,
+        "max_growth_after_full": (max(s["rss_mib"] for s in full) - base) / base if full else None,
+        "samples": samples,
+    }
+    print(json.dumps(result) if args.json else json.dumps({k: v for k, v in result.items() if k != "samples"},
+                                                          indent=1))
+
+
+if __name__ == "__main__":
+    main()
