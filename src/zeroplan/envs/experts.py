@@ -1,4 +1,5 @@
-"""Opponents for evaluation: a uniform random player and perfect tic-tac-toe.
+"""Opponents for evaluation: a uniform random player, perfect tic-tac-toe and a
+depth-limited alpha-beta for connect four.
 
 The minimax expert picks uniformly among *all* optimal moves, so a hundred
 evaluation games are a hundred different games rather than one game replayed;
@@ -15,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from zeroplan.envs.games.tictactoe import FULL_MASK, TicTacToe, has_line
+
+CONNECT4_DEFAULT_DEPTH = 4
 
 # key -> (value for the player to move, optimal actions); key = bits0 | bits1 << 9 | to_play << 18
 _SOLVED: dict[int, tuple[int, tuple[int, ...]]] = {}
@@ -116,12 +119,72 @@ def _solve(bits0: int, bits1: int, to_play: int) -> tuple[int, tuple[int, ...]]:
     return result
 
 
+class ConnectFourAlphaBeta:
+    """Depth-limited alpha-beta with an open-lines heuristic, random among equal moves.
+
+    An immediate win is always taken and a lone immediate threat always blocked,
+    whatever the depth, so even a shallow expert punishes blunders; deeper
+    search (compiled, see `envs.alphabeta`) does the rest. Works on any env whose
+    `board()` is the native 6x7 grid.
+    """
+
+    def __init__(self, depth: int = CONNECT4_DEFAULT_DEPTH) -> None:
+        if int(depth) < 1:
+            raise ValueError(f"ConnectFourAlphaBeta: depth must be >= 1, got {depth!r}")
+        self.depth = int(depth)
+
+    def act(self, env, rng: np.random.Generator) -> int:
+        from zeroplan.envs import alphabeta
+
+        if not env.legal_mask().any():
+            raise ValueError("ConnectFourAlphaBeta: the game is over, there is no move to make")
+        mine, theirs, heights = alphabeta.position(env.board(), env.to_play())
+        candidates = alphabeta.winning_columns(mine, heights)
+        if not candidates.any():
+            candidates = alphabeta.winning_columns(theirs, heights)  # must block there
+        if candidates.sum() == 1:
+            return int(np.flatnonzero(candidates)[0])
+        return self._best(alphabeta.root_scores(mine, theirs, heights, self.depth), candidates, rng)
+
+    def scores(self, env) -> np.ndarray:
+        """The search's score of every column for the player to move (very negative when full)."""
+        from zeroplan.envs import alphabeta
+
+        mine, theirs, heights = alphabeta.position(env.board(), env.to_play())
+        return alphabeta.root_scores(mine, theirs, heights, self.depth)
+
+    @staticmethod
+    def _best(scores: np.ndarray, candidates: np.ndarray, rng: np.random.Generator) -> int:
+        from zeroplan.envs.alphabeta import NO_MOVE
+
+        allowed = scores > NO_MOVE
+        if candidates.any():
+            allowed &= candidates
+        masked = np.where(allowed, scores, NO_MOVE)
+        best = np.flatnonzero(masked == masked.max())
+        return int(best[rng.integers(best.size)])
+
+
+CONNECT4_IDS = ("connect4",)
+
+
 def make_opponent(name: str, env_id: str):
-    """An evaluation opponent by name: "random" for any game, "expert" where one exists."""
+    """An evaluation opponent by name: "random" for any game; "expert" where one exists
+    (perfect play for tic-tac-toe, alpha-beta at depth 4 for connect four); and for
+    connect four "alphabeta:N" for a search N plies deep."""
     if name == "random":
         return RandomExpert()
     if name == "expert":
         if env_id == "tictactoe":
             return TicTacToeMinimax()
+        if env_id in CONNECT4_IDS:
+            return ConnectFourAlphaBeta()
         raise ValueError(f"no expert opponent for {env_id!r} yet (use random)")
-    raise ValueError(f"opponent must be 'random' or 'expert', got {name!r}")
+    if name.startswith("alphabeta:"):
+        if env_id not in CONNECT4_IDS:
+            raise ValueError(f"alpha-beta opponents are for connect4, not {env_id!r}")
+        depth = name.split(":", 1)[1]
+        if not depth.isdigit() or int(depth) < 1:
+            raise ValueError(f"opponent {name!r}: the depth after 'alphabeta:' must be a whole number >= 1")
+        return ConnectFourAlphaBeta(int(depth))
+    raise ValueError(f"opponent must be 'random', 'expert' or 'alphabeta:N', got {name!r}")
