@@ -34,7 +34,14 @@ def _user_errors():
 def _run_faults():
     from zeroplan.runners.local import TrainingDiverged
 
-    return (TrainingDiverged,)
+    faults: tuple = (TrainingDiverged,)
+    try:
+        from zeroplan.runners.ray import RunFault
+
+        faults += (RunFault,)
+    except ImportError:  # Ray is an optional extra
+        pass
+    return faults
 
 
 def _default_run_dir(name: str, seed: int) -> Path:
@@ -54,6 +61,10 @@ def train(
     max_env_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many environment steps in all"),
     set_: List[str] = typer.Option([], "--set", help="config override, e.g. search.num_simulations=16"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    backend: str = typer.Option("local", help="local (one process, the default) or ray"),
+    num_workers: int = typer.Option(2, min=1, help="ray: self-play actors"),
+    address: Optional[str] = typer.Option(None, help="ray: a cluster's address (auto | HOST:PORT); "
+                                          "default: start a local Ray on this machine"),
 ) -> None:
     """Train a MuZero agent, or continue one with --resume RUN_DIR.
 
@@ -62,6 +73,15 @@ def train(
     from zeroplan.config import load_config, parse_overrides
     from zeroplan.muzero.agent import MuZero
 
+    if backend not in ("local", "ray"):
+        raise UserError(f"--backend must be local or ray, got {backend!r}")
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("--backend ray needs Ray: pip install 'zeroplan[ray]'") from None
+    elif address is not None:
+        raise UserError("--address is for --backend ray")
     overrides: dict = {"run": {}}
     if max_minutes is not None:
         overrides["run"]["max_minutes"] = max_minutes
@@ -86,7 +106,7 @@ def train(
         run_dir = run_dir or _default_run_dir(env, seed)
         typer.echo(f"run directory: {run_dir}", err=True)
         agent = MuZero(config=config, run_dir=run_dir)
-    result = agent.learn(progress_bar=progress)
+    result = agent.learn(progress_bar=progress, backend=backend, num_workers=num_workers, address=address)
     agent.runner.close()
     summary = {"run_dir": str(run_dir), "env_steps": result.env_steps, "train_steps": result.train_steps,
                "seconds": round(result.seconds, 1),

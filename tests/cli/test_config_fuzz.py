@@ -125,3 +125,7 @@ def test_resume_arguments_are_checked(tmp_path):
     assert code == 2 and "no checkpoints to resume from" in stderr
     code, stderr = run_cli("train", "cartpole", "--max-env-steps", "0")
     assert code == 2 and "max-env-steps" in stderr
+    code, stderr = run_cli("train", "cartpole", "--backend", "spark")
+    assert code == 2 and "--backend must be local or ray" in stderr
+    code, stderr = run_cli("train", "cartpole", "--address", "auto")
+    assert code == 2 and "--address is for --backend ray" in stderr

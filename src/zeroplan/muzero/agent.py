@@ -52,14 +52,28 @@ class MuZero:
         return self.runner.spec
 
     def learn(self, total_env_steps: int | None = None, max_minutes: float | None = None,
-              progress_bar: bool = False) -> TrainResult:
-        if not progress_bar:
-            return self.runner.train(total_env_steps, max_minutes)
-        from zeroplan.io.progress import TrainProgress
+              progress_bar: bool = False, backend: str = "local", num_workers: int = 2,
+              address: str | None = None) -> TrainResult:
+        """Train; `backend="ray"` runs the same components as Ray actors
+        (`num_workers` self-play actors; `address` of a cluster, or a local Ray)."""
+        runner = self.runner
+        if backend == "ray":
+            from zeroplan.runners.ray import RayRunner
 
-        total = total_env_steps or self.config.run.max_env_steps
-        with TrainProgress(total) as bar:
-            return self.runner.train(total_env_steps, max_minutes, progress=bar.update)
+            runner = RayRunner(self.runner, num_workers=num_workers, address=address)
+        elif backend != "local":
+            raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+        try:
+            if not progress_bar:
+                return runner.train(total_env_steps, max_minutes)
+            from zeroplan.io.progress import TrainProgress
+
+            total = total_env_steps or self.config.run.max_env_steps
+            with TrainProgress(total) as bar:
+                return runner.train(total_env_steps, max_minutes, progress=bar.update)
+        finally:
+            if runner is not self.runner:
+                runner.shutdown()
 
     def predict(self, obs: np.ndarray, legal_mask: np.ndarray | None = None, to_play: int | np.ndarray = 0,
                 deterministic: bool = True) -> int | np.ndarray:

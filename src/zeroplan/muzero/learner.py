@@ -27,6 +27,13 @@ def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
+def network_values(net: torch.nn.Module, obs: np.ndarray, support_size: int) -> np.ndarray:
+    """Scalar values of observations under `net` (e.g. a target network's, for bootstrapping)."""
+    with torch.inference_mode():
+        out = net.initial_inference(torch.as_tensor(obs))
+        return support_to_scalar(out.value_logits, support_size).double().numpy()
+
+
 def lr_lambda(config: TrainConfig):
     def factor(step: int) -> float:
         warm = min(1.0, (step + 1) / config.lr_warmup_steps) if config.lr_warmup_steps else 1.0
@@ -100,9 +107,7 @@ class Learner:
 
     def target_values(self, obs: np.ndarray) -> np.ndarray:
         """Bootstrap values from the target network (fresh values for old data)."""
-        with torch.inference_mode():
-            out = self.target_net.initial_inference(torch.as_tensor(obs))
-            return support_to_scalar(out.value_logits, self.support_size).double().numpy()
+        return network_values(self.target_net, obs, self.support_size)
 
     def losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """All unroll steps at once: one prediction over every step's latent, one

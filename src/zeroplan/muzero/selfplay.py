@@ -136,14 +136,18 @@ class SelfPlay:
         return arrays, info
 
     def restore(self, arrays: dict[str, np.ndarray], info: dict) -> None:
-        if info["num_envs"] != len(self.envs):
-            raise ValueError(f"the checkpoint has {info['num_envs']} self-play environments, the config {len(self.envs)}")
         self._resets = int(info["resets"])
         self.env_steps = int(info["env_steps"])
         self.episode_returns.clear()
         self.episode_returns.extend(float(r) for r in info["episode_returns"])
         self.episode_lengths.clear()
         self.episode_lengths.extend(int(n) for n in info["episode_lengths"])
+        if info["num_envs"] != len(self.envs):  # e.g. a Ray run's worker resumed locally with other settings
+            warnings.warn(f"the checkpoint has {info['num_envs']} self-play environments, this run "
+                          f"{len(self.envs)}; their episodes in progress start afresh", stacklevel=2)
+            self.builders = [self._reset(i) for i in range(len(self.envs))]
+            self.rng.bit_generator.state = info["rng"]
+            return
         for i in range(len(self.envs)):
             saved = EpisodeBuilder.from_arrays({k.split(".", 1)[1]: v for k, v in arrays.items()
                                                 if k.startswith(f"env{i}.")})

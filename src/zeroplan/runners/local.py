@@ -141,20 +141,29 @@ class LocalRunner:
         """`checkpoints/last`: the agent plus everything needed to resume the run."""
         if self.run_dir is None:
             return None
-        learner_tensors, learner_info = self.learner.state()
-        selfplay_arrays, selfplay_info = self.selfplay.state()
+        return self.write_state(self.learner.state(), self.replay.state_arrays(), self.selfplay.state(),
+                                self.rng.bit_generator.state,
+                                self.reanalyze.rng.bit_generator.state if self.reanalyze is not None else None)
+
+    def write_state(self, learner_state: tuple[dict, dict], replay_arrays: dict, selfplay_state: tuple[dict, dict],
+                    sample_rng: dict, reanalyze_rng: dict | None) -> Path:
+        """Write `checkpoints/last` from the components' states (the network's
+        weights are this runner's `net`); the Ray runner gathers the same
+        states from its actors and writes them through here."""
+        learner_tensors, learner_info = learner_state
+        selfplay_arrays, selfplay_info = selfplay_state
         res = self.result
         state = {
             "learner": learner_info, "selfplay": selfplay_info,
-            "runner": {"rng": self.rng.bit_generator.state, "steps_at_first_training": self._steps_at_first_training,
+            "runner": {"rng": sample_rng, "steps_at_first_training": self._steps_at_first_training,
                        "result": {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": res.seconds,
                                   "best_eval": res.best_eval, "eval_seconds": res.eval_seconds, "evals": res.evals,
                                   "solved_at": res.solved_at}},
-            "reanalyze_rng": self.reanalyze.rng.bit_generator.state if self.reanalyze is not None else None,
+            "reanalyze_rng": reanalyze_rng,
             "python_random": _jsonable(random.getstate()), "numpy_global": _jsonable(np.random.get_state()),
         }
         files = {"train_state.safetensors": tensor_bytes({**learner_tensors, "torch_rng": torch.get_rng_state()}),
-                 "replay.npz": npz_bytes(self.replay.state_arrays()), "selfplay.npz": npz_bytes(selfplay_arrays),
+                 "replay.npz": npz_bytes(replay_arrays), "selfplay.npz": npz_bytes(selfplay_arrays),
                  "state.json": json_bytes(state)}
         return save_checkpoint(self.run_dir / "checkpoints" / "last", self.net.state_dict(), self.checkpoint_meta(),
                                files)

@@ -1,0 +1,448 @@
+"""The Ray backend: the local runner's components as actors.
+
+    self-play actors (SelfPlay, each with its own batch of environments)
+        --episodes--> replay actor (Replay, plus Reanalyze when configured)
+        <--batches--  learner actor (Learner)  --weights by version--> self-play, replay, evaluator
+
+The driver (this process) owns the run directory, exactly as the local runner
+does: it keeps a `LocalRunner` as a shell for validation, resume, logging and
+checkpoints, and ships the components' states to and from the actors, so the
+checkpoint format is the same on both backends and either can resume the other.
+
+Flow control is by construction: every actor has at most one task in flight,
+finished episodes travel by object reference straight from a self-play actor
+to the replay actor, and self-play actors are held back when the env steps run
+more than one round ahead of `train.replay_ratio`; the learner waits for data
+in the same way. The object store therefore holds a bounded number of objects
+whatever the relative speeds.
+
+Self-play actors that die are restarted by Ray and their task resubmitted; a
+dead learner or replay actor ends the run with its last checkpoint kept.
+Unlike the local runner, a Ray run is not bit-for-bit reproducible (tasks
+interleave as the machine schedules them).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import ray
+import torch
+from ray.exceptions import RayActorError, RayTaskError
+
+from zeroplan.config import Config
+from zeroplan.envs import make_env
+from zeroplan.envs.gym import EnvError
+from zeroplan.muzero.episode import Episode
+from zeroplan.muzero.learner import Learner, network_values
+from zeroplan.muzero.reanalyze import Reanalyze
+from zeroplan.muzero.replay import Replay
+from zeroplan.muzero.selfplay import SelfPlay
+from zeroplan.nets.muzero_net import SearchModel
+from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult, build_net
+
+MOVES_PER_TASK = 16  # lockstep moves a self-play actor makes per task
+MAX_TRAIN_STEPS_PER_TASK = 64
+
+
+class RunFault(RuntimeError):
+    """A component the run cannot go on without has failed; its last checkpoint is kept."""
+
+
+def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+class SelfPlayActor:
+    def __init__(self, config: Config, env_factory: Callable | None, seed: int):
+        torch.set_num_threads(1)
+        self.config = config
+        self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env)), seed=seed)
+        spec = self.selfplay.spec
+        self.net = build_net(config, spec.obs_shape, spec.num_actions).eval()
+        self.model = SearchModel(self.net)
+        self.version = -1
+
+    def play(self, moves: int, temperature: float, version: int, weights: list) -> tuple[dict, list[dict]]:
+        """`weights` is [ObjectRef] (in a list so Ray does not fetch it unless the version is new)."""
+        if version > self.version:
+            self.net.load_state_dict(ray.get(weights[0]))
+            self.version = version
+        episodes: list[Episode] = []
+        for _ in range(moves):
+            episodes += self.selfplay.step(self.model, temperature)
+        stats = {"env_steps": moves * len(self.selfplay.envs), "transitions": sum(len(ep) for ep in episodes),
+                 "returns": [ep.total_reward for ep in episodes]}
+        return stats, [ep.arrays() for ep in episodes]
+
+    def state(self) -> tuple[dict, dict]:
+        return self.selfplay.state()
+
+    def restore(self, arrays: dict, info: dict) -> None:
+        self.selfplay.restore(arrays, info)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class ReplayActor:
+    """Replay, and Reanalyze on sampled batches (the network for it arrives with each new version)."""
+
+    def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, num_players: int, seed: int):
+        torch.set_num_threads(1)
+        self.config = config
+        self.replay = Replay(config.replay, num_actions, config.search.discount)
+        self.rng = np.random.default_rng(seed + 1)
+        self.target = build_net(config, obs_shape, num_actions).eval() \
+            if config.train.target_update_interval > 0 else None
+        self.reanalyze = Reanalyze(config, num_players, seed=seed + 3) if config.train.reanalyse_fraction > 0 else None
+        self.net = build_net(config, obs_shape, num_actions).eval() if self.reanalyze else None
+        self.version = -1
+
+    def add(self, episodes: list[dict]) -> int:
+        for arrays in episodes:
+            self.replay.add(Episode.from_arrays(arrays))
+        return len(self.replay)
+
+    def sample(self, batch_size: int):
+        value_fn = (lambda obs: network_values(self.target, obs, self.config.net.support_size)) \
+            if self.target is not None else None
+        batch = self.replay.sample(batch_size, self.rng, value_fn)
+        if self.reanalyze is not None:
+            self.reanalyze.refresh(batch, self.replay, SearchModel(self.net))
+        return batch
+
+    def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        self.replay.update_priorities(slots, priorities)
+
+    def set_target(self, weights: list) -> None:
+        if self.target is not None:
+            self.target.load_state_dict(ray.get(weights[0]))
+
+    def set_online(self, version: int, weights: list) -> None:
+        if self.net is not None and version > self.version:
+            self.net.load_state_dict(ray.get(weights[0]))
+            self.version = version
+
+    def state(self) -> tuple[dict, dict, dict | None]:
+        return (self.replay.state_arrays(), self.rng.bit_generator.state,
+                self.reanalyze.rng.bit_generator.state if self.reanalyze else None)
+
+    def restore(self, arrays: dict, rng: dict, reanalyze_rng: dict | None, target: dict | None) -> None:
+        self.replay.load_state_arrays(arrays)
+        self.rng.bit_generator.state = rng
+        if self.reanalyze is not None and reanalyze_rng is not None:
+            self.reanalyze.rng.bit_generator.state = reanalyze_rng
+        if self.target is not None and target is not None:
+            self.target.load_state_dict(target)
+
+    def size(self) -> int:
+        return len(self.replay)
+
+
+class LearnerActor:
+    def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int):
+        torch.set_num_threads(config.run.torch_threads)
+        self.config = config
+        self.net = build_net(config, obs_shape, num_actions).eval()
+        self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
+        self.version = 0
+
+    def load(self, weights: dict, learner_tensors: dict, learner_info: dict) -> None:
+        self.net.load_state_dict(weights)
+        self.learner.load_state(learner_tensors, learner_info)
+
+    def publish(self) -> tuple[int, list]:
+        self.version += 1
+        return self.version, [ray.put(_weights(self.net))]
+
+    def train(self, steps: int, replay) -> dict[str, Any]:
+        """`steps` updates on batches from the replay actor (the next batch is
+        requested while the current one trains); then the new weights are published."""
+        cfg = self.config
+        interval = cfg.train.target_update_interval
+        pending = replay.sample.remote(cfg.replay.batch_size)
+        metrics: dict = {}
+        for i in range(steps):
+            batch = ray.get(pending)
+            if i + 1 < steps:
+                pending = replay.sample.remote(cfg.replay.batch_size)
+            before = self.learner.steps
+            metrics, priorities = self.learner.train_step(batch)
+            if priorities is not None:
+                replay.update_priorities.remote(batch.slots, priorities)
+            if interval and self.learner.steps != before and self.learner.steps % interval == 0:
+                replay.set_target.remote([ray.put(_weights(self.learner.target_net))])
+            if self.learner.consecutive_skips >= cfg.train.max_consecutive_skips:
+                return {"metrics": metrics, "steps": i + 1, "diverged": True}
+        version, weights = self.publish()
+        return {"metrics": metrics, "steps": steps, "diverged": False, "version": version, "weights": weights}
+
+    def state(self) -> tuple[dict, tuple[dict, dict], dict | None]:
+        target = _weights(self.learner.target_net) if self.learner.target_net is not None else None
+        return _weights(self.net), self.learner.state(), target
+
+
+class EvaluatorActor:
+    def __init__(self, config: Config, env_factory: Callable | None):
+        torch.set_num_threads(1)
+        self.shell = LocalRunner(config, None, env_factory=env_factory, tensorboard=False)
+
+    def evaluate(self, weights: list, env_steps: int) -> float:
+        self.shell.net.load_state_dict(ray.get(weights[0]))
+        self.shell.result.env_steps = env_steps  # evaluation seeds follow env steps, as in the local runner
+        return self.shell.evaluate()
+
+
+def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+    """Connect to a cluster, or start a local Ray on loopback with the dashboard off."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+
+
+class RayRunner:
+    """Same contract as LocalRunner.train; `shell` is the LocalRunner that owns the run directory."""
+
+    def __init__(self, shell: LocalRunner, num_workers: int = 2, address: str | None = None,
+                 env_factory: Callable | None = None):
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        init_ray(address)
+        self.shell = shell
+        self.config = cfg = shell.config
+        spec = shell.spec
+        opts = {"num_cpus": 0}
+        self.replay = ray.remote(ReplayActor).options(**opts, max_restarts=0).remote(
+            cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed)
+        self.learner = ray.remote(LearnerActor).options(**opts, max_restarts=0).remote(
+            cfg, spec.obs_shape, spec.num_actions)
+        self.evaluator = ray.remote(EvaluatorActor).options(**opts, max_restarts=-1).remote(cfg, env_factory)
+        # Worker 0 plays with the local runner's seed, so its state is the local runner's self-play state.
+        self.workers = [ray.remote(SelfPlayActor).options(**opts, max_restarts=-1).remote(
+            cfg, env_factory, cfg.run.seed + 7919 * i) for i in range(num_workers)]
+        self._ship_state()
+        self.returns: deque[float] = deque(maxlen=100)
+        self.restarts = 0
+
+    @property
+    def result(self) -> TrainResult:
+        return self.shell.result
+
+    def _ship_state(self) -> None:
+        """The shell's components (fresh or resumed) become the actors' starting state."""
+        s = self.shell
+        tensors, info = s.learner.state()
+        target = _weights(s.learner.target_net) if s.learner.target_net is not None else None
+        waits = [self.learner.load.remote(_weights(s.net), tensors, info),
+                 self.replay.restore.remote(s.replay.state_arrays(), s.rng.bit_generator.state,
+                                            s.reanalyze.rng.bit_generator.state if s.reanalyze else None, target),
+                 self.workers[0].restore.remote(*s.selfplay.state())]
+        ray.get(waits)
+        s.replay = Replay(self.config.replay, s.spec.num_actions, self.config.search.discount)  # the actor's now
+
+    def _env_fault(self, err: EnvError, worker: int) -> EnvError:
+        saved = self.checkpoint()
+        where = f"; the run state is saved in {saved.parent}, resume with " \
+                f"`zeroplan train --resume {self.shell.run_dir}`" if saved else ""
+        return EnvError(f"self-play actor {worker}: {err}{where}")
+
+    def checkpoint(self) -> Path | None:
+        """Gather the actors' states and write `checkpoints/last` through the shell
+        (without a run directory, only the shell's network is brought up to date)."""
+        if self.shell.run_dir is None:
+            try:
+                self.shell.net.load_state_dict(ray.get(self.learner.state.remote())[0])
+            except RayActorError as err:
+                raise RunFault(f"cannot fetch the learner's weights: {err}") from None
+            return None
+        try:
+            (weights, learner_state, _), (arrays, rng, re_rng) = ray.get(
+                [self.learner.state.remote(), self.replay.state.remote()])
+        except RayActorError as err:
+            raise RunFault(f"cannot checkpoint: {err}") from None
+        try:
+            selfplay_state = ray.get(self.workers[0].state.remote())
+        except RayActorError:  # restarting: its environments start afresh anyway
+            selfplay_state = self.shell.selfplay.state()
+        self.shell.net.load_state_dict(weights)
+        return self.shell.write_state(learner_state, arrays, selfplay_state, rng, re_rng)
+
+    def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
+              progress: Callable[[dict], None] | None = None) -> TrainResult:
+        shell = self.shell
+        res = shell.result
+        res.stopped_by_signal = None
+        shell._stop_signal = None
+        restore = shell._catch_signals()
+        try:
+            if res.env_steps == 0 and res.train_steps == 0 and shell.run_dir is not None:
+                shell.save_state()
+            self._loop(max_env_steps or self.config.run.max_env_steps,
+                       max_minutes if max_minutes is not None else self.config.run.max_minutes, progress)
+        finally:
+            restore()
+        res.stopped_by_signal = shell._stop_signal
+        self.checkpoint()
+        return res
+
+    def _loop(self, max_env_steps: int, max_minutes: float | None, progress) -> None:
+        cfg, shell, res = self.config, self.shell, self.shell.result
+        ratio = cfg.train.replay_ratio
+        round_steps = len(self.workers) * MOVES_PER_TASK * cfg.train.num_envs
+        session_start = time.perf_counter()
+        start = session_start - res.seconds
+        last_checkpoint = session_start
+        next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
+        next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
+        replay_size = ray.get(self.replay.size.remote())
+        version, weights = ray.get(self.learner.publish.remote())
+        self.replay.set_online.remote(version, weights)
+        playing: dict = {}  # ObjectRef of stats -> worker index
+        training = None
+        evaluating = None  # (ref, weights, env_steps)
+        metrics: dict = {}
+        last_log = (time.perf_counter(), res.env_steps)
+        done = False
+
+        def allowed_train_steps() -> int:
+            if replay_size < cfg.train.min_replay_size:
+                return 0
+            if shell._steps_at_first_training is None:
+                shell._steps_at_first_training = res.env_steps - res.train_steps / ratio
+            return int(np.ceil(ratio * (res.env_steps - shell._steps_at_first_training))) - res.train_steps
+
+        def ahead() -> bool:
+            return replay_size >= cfg.train.min_replay_size and allowed_train_steps() > ratio * round_steps
+
+        while True:
+            now = time.perf_counter()
+            if not done and (res.env_steps >= max_env_steps or shell._stop_signal is not None
+                             or (max_minutes is not None and now - session_start > max_minutes * 60)):
+                done = True
+            if not done:
+                busy = {i for i, _ in playing.values()}
+                for i, worker in enumerate(self.workers):
+                    if i not in busy and not ahead():
+                        stats, episodes = worker.play.options(num_returns=2).remote(
+                            MOVES_PER_TASK, cfg.train.temperature_at(res.env_steps), version, weights)
+                        playing[stats] = (i, episodes)
+                if training is None:
+                    steps = min(allowed_train_steps(), MAX_TRAIN_STEPS_PER_TASK)
+                    if steps > 0:
+                        training = self.learner.train.remote(steps, self.replay)
+            if done and not playing and training is None and evaluating is None:
+                break
+            waiting = list(playing) + ([training] if training is not None else []) + \
+                ([evaluating[0]] if evaluating is not None else [])
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
+            for ref in ready:
+                if ref in playing:
+                    i, episodes = playing.pop(ref)
+                    try:
+                        stats = ray.get(ref)
+                    except RayActorError:  # killed or crashed: Ray restarts it; play on
+                        self.restarts += 1
+                        continue
+                    except RayTaskError as err:
+                        cause = _unwrap(err)
+                        if isinstance(cause, EnvError):
+                            raise self._env_fault(cause, i) from None
+                        raise cause from None
+                    replay_size = ray.get(self.replay.add.remote(episodes))
+                    res.env_steps += stats["env_steps"]
+                    self.returns.extend(stats["returns"])
+                elif ref is training:
+                    training = None
+                    out = self._get(ref, "learner")
+                    res.train_steps += out["steps"]
+                    metrics = out["metrics"]
+                    if out["diverged"]:
+                        raise TrainingDiverged(
+                            f"{cfg.train.max_consecutive_skips} updates in a row had a non-finite loss or gradient "
+                            f"(train step {res.train_steps}); the run stopped without overwriting its last checkpoint")
+                    version, weights = out["version"], out["weights"]
+                    self.replay.set_online.remote(version, weights)
+                else:
+                    ref_, eval_weights, eval_steps = evaluating
+                    evaluating = None
+                    mean = self._get(ref_, "evaluator")
+                    if self._record_eval(mean, eval_weights, eval_steps, time.perf_counter() - start, progress):
+                        done = True
+            if not done and evaluating is None and res.env_steps >= next_eval:
+                next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
+                evaluating = (self.evaluator.evaluate.remote(weights, res.env_steps), weights, res.env_steps)
+            if res.env_steps >= next_log:
+                now = time.perf_counter()
+                fps = (res.env_steps - last_log[1]) / max(now - last_log[0], 1e-9)
+                last_log = (now, res.env_steps)
+                scalars = self._scalars(metrics, fps, replay_size)
+                if shell.logger:
+                    shell.logger.log(res.env_steps, scalars)
+                if progress:
+                    progress({"env_steps": res.env_steps, **scalars})
+                next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
+            if time.perf_counter() - last_checkpoint >= cfg.run.checkpoint_seconds and training is None:
+                res.seconds = time.perf_counter() - start
+                self.checkpoint()
+                last_checkpoint = time.perf_counter()
+        res.seconds = time.perf_counter() - start
+
+    def _get(self, ref, what: str):
+        try:
+            return ray.get(ref)
+        except RayActorError as err:
+            where = self.shell.run_dir
+            hint = f"; its last checkpoint is kept: continue with `zeroplan train --resume {where}`" if where else ""
+            raise RunFault(f"the {what} actor died ({type(err).__name__}){hint}") from None
+        except RayTaskError as err:
+            raise _unwrap(err) from None
+
+    def _record_eval(self, mean: float, weights: list, env_steps: int, elapsed: float, progress) -> bool:
+        shell, res = self.shell, self.shell.result
+        record = {"env_steps": env_steps, "train_steps": res.train_steps, "seconds": elapsed,
+                  "seconds_excluding_eval": elapsed, "mean_return": mean}
+        res.evals.append(record)
+        if shell.logger:
+            shell.logger.log(res.env_steps, {"eval/mean_reward": mean})
+        if progress:
+            progress({"env_steps": res.env_steps, "eval/mean_reward": mean})
+        if mean > res.best_eval:
+            res.best_eval = mean
+            shell.net.load_state_dict(ray.get(weights[0]))
+            shell.save("best")
+        target = self.config.run.stop_at_return
+        if target is not None and mean >= target:
+            res.solved_at = record
+            return True
+        return False
+
+    def _scalars(self, train: dict, fps: float, replay_size: int) -> dict[str, float]:
+        recent = list(self.returns)[-20:]
+        out = {"rollout/ep_rew_mean": float(np.mean(recent)) if recent else float("nan"), "time/fps": fps,
+               "replay/transitions": float(replay_size), "train/steps": float(self.result.train_steps),
+               "ray/worker_restarts": float(self.restarts)}
+        for k in ("loss", "value_loss", "policy_loss", "reward_loss", "lr", "grad_norm"):
+            if k in train:
+                out[f"train/{k}"] = float(train[k])
+        return out
+
+    def shutdown(self) -> None:
+        """Stop the actors (the shell and its run directory stay usable)."""
+        for actor in [self.learner, self.replay, self.evaluator, *self.workers]:
+            ray.kill(actor)
+
+
+def _unwrap(err: RayTaskError) -> BaseException:
+    """The original exception of a failed task (an EnvError, say), so callers see one clear message."""
+    cause = getattr(err, "cause", None)
+    return cause if isinstance(cause, BaseException) else err

@@ -1,0 +1,91 @@
+"""The Ray backend on a local Ray with two CPUs: same run-directory layout as
+the local runner, survives a killed self-play actor, resumes across backends."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from zeroplan.config import load_config
+from zeroplan.io.checkpoint import Checkpoint
+from zeroplan.muzero.agent import MuZero
+from zeroplan.runners.local import LocalRunner
+from zeroplan.runners.ray import RayRunner, RunFault, init_ray
+
+SETS = ["search.num_simulations=4", "train.num_envs=4", "train.min_replay_size=48", "replay.batch_size=16",
+        "net.hidden=[32]", "net.latent_dim=16", "env.max_episode_steps=60", "run.eval_interval=256",
+        "run.eval_episodes=2", "run.log_interval=64", "train.target_update_interval=20"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    init_ray(None, num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def layout(run) -> set[str]:
+    names = {p.relative_to(run).as_posix() for p in run.rglob("*") if "tb" not in p.parts}
+    return {n for n in names if not n.startswith("checkpoints/best/")}
+
+
+def test_ray_run_writes_the_local_layout_and_resumes_locally(tmp_path):
+    config = load_config("cartpole", dotted=SETS)
+    local = LocalRunner(config, tmp_path / "local", tensorboard=True)
+    local.train(max_env_steps=512)
+    local.close()
+
+    shell = LocalRunner(config, tmp_path / "ray", tensorboard=True)
+    runner = RayRunner(shell, num_workers=2)
+    result = runner.train(max_env_steps=512)
+    runner.shutdown()
+    shell.close()
+    assert result.env_steps >= 512 and result.train_steps > 0 and result.evals
+    assert layout(tmp_path / "ray") == layout(tmp_path / "local")
+    ckpt = Checkpoint(tmp_path / "ray" / "checkpoints" / "last")
+    assert ckpt.manifest["env_steps"] == result.env_steps and ckpt.manifest["train_steps"] == result.train_steps
+
+    resumed = LocalRunner.resume(tmp_path / "ray", {"run": {"max_env_steps": result.env_steps + 64}},
+                                 tensorboard=False)
+    assert resumed.replay.total_added > 0  # the replay actor's contents came back
+    assert resumed.train().env_steps >= result.env_steps + 64
+
+
+def test_killed_selfplay_actor_is_restarted_and_the_run_finishes(tmp_path):
+    config = load_config("cartpole", dotted=SETS)
+    shell = LocalRunner(config, tmp_path, tensorboard=False)
+    runner = RayRunner(shell, num_workers=2)
+    killed = []
+
+    def kill_once(metrics):
+        if not killed and metrics["env_steps"] >= 128:
+            ray.kill(runner.workers[0], no_restart=False)
+            killed.append(metrics["env_steps"])
+
+    result = runner.train(max_env_steps=640, progress=kill_once)
+    runner.shutdown()
+    assert killed and runner.restarts >= 1
+    assert result.env_steps >= 640
+
+
+def test_local_run_resumes_on_ray_and_a_dead_learner_ends_cleanly(tmp_path):
+    config = load_config("cartpole", dotted=SETS)
+    LocalRunner(config, tmp_path, tensorboard=False).train(max_env_steps=256)
+    agent = MuZero.resume(tmp_path, {"run": {"max_env_steps": 512}}, tensorboard=False)
+    assert agent.runner.result.env_steps == 256
+    result = agent.learn(backend="ray", num_workers=1)
+    assert result.env_steps >= 512
+    assert Checkpoint(tmp_path / "checkpoints" / "last").manifest["env_steps"] == result.env_steps
+
+    before = (tmp_path / "checkpoints" / "last" / "manifest.json").read_bytes()
+    shell = LocalRunner.resume(tmp_path, {"run": {"max_env_steps": 4096}}, tensorboard=False)
+    runner = RayRunner(shell, num_workers=1)
+
+    def kill_learner(metrics):
+        ray.kill(runner.learner, no_restart=True)
+
+    with pytest.raises(RunFault, match="learner actor died"):
+        runner.train(progress=kill_learner)
+    runner.shutdown()
+    assert (tmp_path / "checkpoints" / "last" / "manifest.json").read_bytes() == before
+    assert Checkpoint(tmp_path / "checkpoints" / "last").manifest["env_steps"] == result.env_steps
