@@ -6,15 +6,25 @@ from __future__ import annotations
 
 from zeroplan.config import EnvConfig
 
-NATIVE_GAMES = ("tictactoe",)
+NATIVE_GAMES = ("tictactoe", "connect4")
+PETTINGZOO_GAMES = ("pettingzoo:tictactoe_v3", "pettingzoo:connect_four_v3")
 
 
 def make_env(config: EnvConfig):
-    """A fresh environment for `config.id`: a native game's name or a Gymnasium id."""
+    """A fresh environment for `config.id`: a native game's name, "pettingzoo:<game>"
+    for a PettingZoo classic game, or else a Gymnasium id."""
     if config.id == "tictactoe":
         from zeroplan.envs.games.tictactoe import TicTacToe
 
         return TicTacToe()
+    if config.id == "connect4":
+        from zeroplan.envs.games.connect4 import Connect4
+
+        return Connect4()
+    if config.id.startswith("pettingzoo:"):
+        from zeroplan.envs.pettingzoo import make_pettingzoo
+
+        return make_pettingzoo(config.id, config.kwargs)
     from zeroplan.envs.gym import GymEnv, make_gym
 
     return GymEnv(make_gym(config.id, config.max_episode_steps, config.kwargs), name=config.id)
