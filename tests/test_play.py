@@ -72,6 +72,25 @@ def test_second_player_against_an_untrained_agent():
     assert "X" not in out[1] and out[2].startswith("the agent plays")  # the empty board, then the agent opens
 
 
+def test_connect_four_against_its_expert():
+    out = Transcript()
+    human = ScriptedHuman(["7", "3"])  # out of range; then the first legal column each turn
+    result = play_terminal("connect4", None, human_player=0, input_fn=human, print_fn=out, seed=1)
+    assert result in ("human", "opponent", "draw")
+    assert "7 is out of range (moves are 0..6)" in out.text and "the expert plays" in out.text
+
+
+def test_a_game_without_text_rendering_is_refused():
+    from zeroplan.envs.spec import EnvSpec
+    from zeroplan.play import PlayError, _check_game
+
+    class Silent:
+        spec = EnvSpec(obs_shape=(2,), num_actions=2, num_players=2, name="silent")
+
+    with pytest.raises(PlayError, match="cannot be drawn"):
+        _check_game(Silent(), "silent")
+
+
 def test_one_player_env_is_refused():
     with pytest.raises(ValueError, match="two-player"):
         play_terminal("CartPole-v1", None, 0, input_fn=ScriptedHuman([]), print_fn=Transcript())

@@ -59,13 +59,16 @@ class _ExpertMover:
 
 
 def _expert_for(game_id: str, print_fn: Callable[[str], Any]) -> _ExpertMover:
-    from zeroplan.envs.experts import make_opponent
+    from zeroplan.envs.experts import TicTacToeMinimax, make_opponent
 
     try:
-        return _ExpertMover(make_opponent("expert", game_id), "the perfect player")
+        expert = make_opponent("expert", game_id)
     except ValueError:
-        print_fn(f"(no perfect player for {game_id}; you are playing a random one)")
-        return _ExpertMover(make_opponent("random", game_id), "the random player")
+        expert = None
+    if expert is not None:
+        return _ExpertMover(expert, "the perfect player" if isinstance(expert, TicTacToeMinimax) else "the expert")
+    print_fn(f"(no expert player for {game_id}; you are playing a random one)")
+    return _ExpertMover(make_opponent("random", game_id), "the random player")
 
 
 # --- the terminal game --------------------------------------------------------------------
@@ -103,8 +106,9 @@ def _ask_move(env, input_fn: Callable[[str], str], print_fn: Callable[[str], Any
 def _check_game(env, game_id: str) -> None:
     if env.spec.num_players != 2:
         raise PlayError(f"{game_id} is a one-player environment; `play` against an opponent needs a two-player game")
-    if not isinstance(env.render(), str):
-        raise PlayError(f"{game_id}: render() does not return text, so the board cannot be drawn in a terminal")
+    render = getattr(env, "render", None)
+    if not callable(render) or not isinstance(render(), str):
+        raise PlayError(f"{game_id}: it has no render() returning text, so the board cannot be drawn in a terminal")
 
 
 def play_terminal(game_id: str, agent=None, human_player: int = 0, input_fn: Callable[[str], str] = input,
