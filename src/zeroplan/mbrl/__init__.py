@@ -1,0 +1,1 @@
+"""Learned dynamics + model-predictive control (PETS) for continuous actions."""
