@@ -1,6 +1,6 @@
 """zeroplan: model-based reinforcement learning that plans with a learned model.
 
-Public API: `MuZero`, `load`, `__version__`. Loaded lazily, so that
+Public API: `MuZero`, `PETS`, `load`, `__version__`. Loaded lazily, so that
 `import zeroplan.mcts` (the torch-free search) does not import torch.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MuZero", "load", "__version__"]
+__all__ = ["MuZero", "PETS", "load", "__version__"]
 
 
 def __getattr__(name: str):
@@ -16,4 +16,8 @@ def __getattr__(name: str):
         from zeroplan.muzero import agent
 
         return getattr(agent, name)
+    if name == "PETS":
+        from zeroplan.mbrl.pets import PETS
+
+        return PETS
     raise AttributeError(f"module 'zeroplan' has no attribute {name!r}")

@@ -1,0 +1,258 @@
+"""PETS: the Python API, shaped like MuZero's.
+
+    agent = zeroplan.PETS("Pendulum-v1")        # preset chosen by env id
+    agent.learn(episodes=15)
+    action = agent.predict(obs)
+    agent.save("runs/pendulum/agent"); agent = zeroplan.PETS.load("runs/pendulum/agent")
+
+The loop (Chua et al. 2018, algorithm 1): a few episodes of random actions,
+then repeat { fit the ensemble on every transition so far; play one episode
+re-planning by MPC at every step }. The model is refitted after the last
+episode too, so evaluations and checkpoints always use all the data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from zeroplan.config import build_config, load_config
+from zeroplan.envs.continuous import make_continuous_env
+from zeroplan.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zeroplan.io.logging import MetricsLogger
+from zeroplan.mbrl.config import PetsConfig
+from zeroplan.mbrl.data import Transitions
+from zeroplan.mbrl.ensemble import FitReport, ProbabilisticEnsemble, fit_ensemble
+from zeroplan.mbrl.planners import MPC, TrajectorySampler, make_planner
+from zeroplan.mbrl.rewards import known_reward
+from zeroplan.mbrl.rollout import evaluate_lockstep, run_episode
+
+
+@dataclass
+class PetsResult:
+    episodes: int = 0
+    env_steps: int = 0
+    seconds: float = 0.0
+    eval_seconds: float = 0.0
+    best_eval: float = -float("inf")
+    episode_returns: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    solved_at: dict | None = None
+
+
+class PETS:
+    def __init__(self, env: str = "Pendulum-v1", *, config: PetsConfig | None = None,
+                 run_dir: str | Path | None = None, seed: int | None = None,
+                 overrides: dict[str, Any] | None = None, set: list[str] | None = None, tensorboard: bool = True):
+        if config is None:
+            config = load_config(env, overrides=overrides, dotted=set, model=PetsConfig, family="pets")
+        if seed is not None:
+            data = config.model_dump()
+            data["run"]["seed"] = seed
+            config = build_config(data, PetsConfig)
+        self.config = config
+        torch.set_num_threads(config.run.torch_threads)
+        self.env_factory: Callable = lambda: make_continuous_env(config.env)
+        self.env = self.env_factory()  # a discrete-action env fails here, pointing to MuZero
+        self.spec = self.env.spec
+        d, a, m = self.spec.obs_dim, self.spec.action_dim, config.model
+        self.reward_fn = known_reward(config.env.id) if m.reward == "known" else None
+        seed = config.run.seed
+        torch.manual_seed(seed)
+        self.ensemble = ProbabilisticEnsemble(d + a, d + (self.reward_fn is None), m.ensemble_size, m.hidden,
+                                              m.layers).eval()
+        self.data = Transitions(d, a)
+        self.rng = np.random.default_rng(seed)
+        self._fit_gen = torch.Generator().manual_seed(seed + 1)
+        self._mpc = self._make_mpc(seed + 2)
+        self.result = PetsResult()
+        self.last_fit: FitReport | None = None
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.logger = MetricsLogger(self.run_dir, tensorboard) if self.run_dir is not None else None
+        if self.run_dir is not None:
+            (self.run_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
+
+    def _make_mpc(self, seed: int) -> MPC:
+        p = self.config.planner
+        gen = torch.Generator().manual_seed(seed)
+        sampler = TrajectorySampler(self.ensemble, self.spec.obs_dim, self.reward_fn, p.propagation, p.particles, gen)
+        planner = make_planner(p, np.array(self.spec.action_low), np.array(self.spec.action_high), gen)
+        return MPC(planner, sampler, p.warm_start)
+
+    # -- training ---------------------------------------------------------
+
+    def learn(self, episodes: int | None = None, max_minutes: float | None = None,
+              progress_bar: bool = False) -> PetsResult:
+        """Collect episodes until `episodes` in all (default run.max_episodes)
+        have been played, refitting the model after each one."""
+        total = episodes or self.config.run.max_episodes
+        if not progress_bar:
+            return self._learn(total, max_minutes, None)
+        from zeroplan.io.progress import TrainProgress
+
+        with TrainProgress(total * (self.spec.max_episode_steps or 1000)) as bar:
+            return self._learn(total, max_minutes, bar.update)
+
+    def _learn(self, total: int, max_minutes: float | None, progress) -> PetsResult:
+        cfg, res = self.config, self.result
+        max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
+        start = time.perf_counter() - res.seconds
+        while res.episodes < total:
+            if max_minutes is not None and time.perf_counter() - start > max_minutes * 60:
+                break
+            random = res.episodes < cfg.train.random_episodes
+            if random:
+                ep = run_episode(self.env, self._episode_seed(res.episodes), lambda o: self.env.sample_action(self.rng))
+            else:
+                self._mpc.reset()
+                ep = run_episode(self.env, self._episode_seed(res.episodes), lambda o: self._mpc.act(o[None])[0])
+            self.data.add_episode(ep.obs, ep.actions, ep.rewards)
+            res.episodes += 1
+            res.env_steps += len(ep)
+            res.episode_returns.append(ep.ret)
+            scalars = {"rollout/ep_rew_mean": float(np.mean(res.episode_returns[-5:])), "rollout/ep_return": ep.ret,
+                       "time/plan_ms_per_step": 1000 * ep.plan_seconds / len(ep)}
+            if res.episodes >= cfg.train.random_episodes:
+                fit = self.fit_model()
+                scalars.update({"model/train_nll": fit.train_nll, "model/val_mse": fit.val_mse,
+                                "model/epochs": float(fit.epochs), "time/fit_s": fit.seconds})
+            self._log(scalars, progress)
+            if res.episodes % cfg.run.eval_interval == 0 or res.episodes == total:
+                if self._evaluate_and_keep_best(time.perf_counter() - start, progress):
+                    break
+        res.seconds = time.perf_counter() - start
+        self.save_to_run("last")
+        return res
+
+    def fit_model(self) -> FitReport:
+        inputs, targets = self.data.model_io(learned_reward=self.reward_fn is None)
+        self.last_fit = fit_ensemble(self.ensemble, inputs, targets, self.config.model, self._fit_gen)
+        return self.last_fit
+
+    def _episode_seed(self, index: int) -> int:
+        return self.config.run.seed * 100_003 + index
+
+    def _log(self, scalars: dict[str, float], progress) -> None:
+        if self.logger:
+            self.logger.log(self.result.env_steps, scalars)
+        if progress:
+            progress({"env_steps": self.result.env_steps, **scalars})
+
+    def _evaluate_and_keep_best(self, elapsed: float, progress) -> bool:
+        res = self.result
+        t0 = time.perf_counter()
+        ev = self.evaluate()
+        record = {"episodes": res.episodes, "env_steps": res.env_steps, "seconds": elapsed,
+                  "seconds_excluding_eval": elapsed - res.eval_seconds, "mean_return": ev["mean_return"],
+                  "std_return": ev["std_return"]}
+        res.eval_seconds += time.perf_counter() - t0
+        res.evals.append(record)
+        self._log({"eval/mean_reward": ev["mean_return"], "eval/std_reward": ev["std_return"]}, progress)
+        if ev["mean_return"] > res.best_eval:
+            res.best_eval = ev["mean_return"]
+            self.save_to_run("best")
+        target = self.config.run.stop_at_return
+        if target is not None and ev["mean_return"] >= target:
+            res.solved_at = record
+            return True
+        return False
+
+    # -- acting -----------------------------------------------------------
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """An action for one observation [d] (or a batch [B, d]) by MPC with the
+        learned model. The previous plan warm-starts the next call: call
+        `reset()` when a new episode starts. `deterministic=False` draws the
+        action from CEM's final Gaussian instead of taking its mean."""
+        obs = np.asarray(obs, np.float32)
+        single = obs.ndim == 1
+        actions = self._mpc.act(obs[None] if single else obs, explore=not deterministic)
+        return actions[0] if single else actions
+
+    def reset(self) -> None:
+        """Forget the warm-start plan (a new episode begins)."""
+        self._mpc.reset()
+
+    def evaluate(self, episodes: int | None = None) -> dict[str, float]:
+        """Mean return of MPC with the current model over `episodes` fresh
+        episodes (fixed seeds, so successive evaluations are comparable)."""
+        episodes = episodes or self.config.run.eval_episodes
+        mpc = self._make_mpc(self.config.run.seed + 7)
+        returns = evaluate_lockstep(self.env_factory, mpc, episodes, seed=10_000_019 + self.config.run.seed * 1_009)
+        return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes}
+
+    # -- persistence --------------------------------------------------------
+
+    def checkpoint_meta(self) -> dict:
+        res, s = self.result, self.spec
+        return {"algo": "pets", "config": self.config.model_dump(mode="json"), "episodes": res.episodes,
+                "env_steps": res.env_steps, "best_eval": res.best_eval if np.isfinite(res.best_eval) else None,
+                "episode_returns": res.episode_returns,
+                "spec": {"obs_dim": s.obs_dim, "action_low": list(s.action_low), "action_high": list(s.action_high),
+                         "name": s.name}}
+
+    def save(self, path: str | Path) -> Path:
+        """A checkpoint directory: ensemble weights and every transition in
+        weights.safetensors, config and counters in meta.json."""
+        tensors = {"ensemble." + k: v for k, v in self.ensemble.state_dict().items()}
+        tensors.update(self.data.tensors())
+        return save_checkpoint(path, tensors, self.checkpoint_meta())
+
+    def save_to_run(self, name: str) -> Path | None:
+        if self.run_dir is None:
+            return None
+        return self.save(self.run_dir / "checkpoints" / name)
+
+    @classmethod
+    def load(cls, path: str | Path, run_dir: str | Path | None = None) -> PETS:
+        """Load a checkpoint directory, or a run directory (its best checkpoint,
+        else its last)."""
+        path = _resolve(Path(path))
+        tensors, meta = load_checkpoint(path)
+        if meta.get("algo") != "pets":
+            hint = " (a MuZero checkpoint: load it with zeroplan.load)" if meta.get("algo") == "muzero" else ""
+            raise CheckpointError(f"{path}: not a PETS checkpoint (algo={meta.get('algo')!r}){hint}")
+        try:
+            config = build_config(meta["config"], PetsConfig)
+        except (KeyError, ValueError) as err:
+            raise CheckpointError(f"{Path(path) / 'meta.json'}: config unusable ({err})") from None
+        agent = cls(config=config, run_dir=run_dir, tensorboard=False)
+        weights = {k[len("ensemble."):]: v for k, v in tensors.items() if k.startswith("ensemble.")}
+        expected = agent.ensemble.state_dict()
+        for k in expected:
+            if k not in weights or weights[k].shape != expected[k].shape:
+                got = tuple(weights[k].shape) if k in weights else "nothing"
+                raise CheckpointError(f"{Path(path) / 'weights.safetensors'}: tensor ensemble.{k}: got {got}, "
+                                      f"the config's ensemble expects {tuple(expected[k].shape)}")
+        with torch.no_grad():
+            agent.ensemble.load_state_dict(weights)
+        try:
+            agent.data = Transitions.from_tensors(tensors, agent.spec.obs_dim, agent.spec.action_dim)
+        except ValueError as err:
+            raise CheckpointError(f"{Path(path) / 'weights.safetensors'}: {err}") from None
+        res = agent.result
+        res.episodes, res.env_steps = int(meta.get("episodes", 0)), int(meta.get("env_steps", 0))
+        res.episode_returns = [float(r) for r in meta.get("episode_returns", [])]
+        res.best_eval = float(meta["best_eval"]) if meta.get("best_eval") is not None else -float("inf")
+        return agent
+
+    def close(self) -> None:
+        if self.logger:
+            self.logger.close()
+        self.env.close()
+
+
+def _resolve(path: Path) -> Path:
+    ckpts = path / "checkpoints"
+    if ckpts.is_dir():
+        return ckpts / ("best" if (ckpts / "best").is_dir() else "last")
+    return path
+
+
+__all__ = ["PETS", "PetsResult"]
