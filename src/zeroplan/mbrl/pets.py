@@ -42,6 +42,7 @@ class PetsResult:
     eval_seconds: float = 0.0
     best_eval: float = -float("inf")
     episode_returns: list[float] = field(default_factory=list)
+    plan_ms_per_step: list[float] = field(default_factory=list)  # per episode, 0 for random ones
     evals: list[dict] = field(default_factory=list)
     solved_at: dict | None = None
 
@@ -116,8 +117,9 @@ class PETS:
             res.episodes += 1
             res.env_steps += len(ep)
             res.episode_returns.append(ep.ret)
+            res.plan_ms_per_step.append(1000 * ep.plan_seconds / len(ep) if not random else 0.0)
             scalars = {"rollout/ep_rew_mean": float(np.mean(res.episode_returns[-5:])), "rollout/ep_return": ep.ret,
-                       "time/plan_ms_per_step": 1000 * ep.plan_seconds / len(ep)}
+                       "time/plan_ms_per_step": res.plan_ms_per_step[-1]}
             if res.episodes >= cfg.train.random_episodes:
                 fit = self.fit_model()
                 scalars.update({"model/train_nll": fit.train_nll, "model/val_mse": fit.val_mse,
