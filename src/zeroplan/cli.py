@@ -61,6 +61,10 @@ def train(
     max_env_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many environment steps in all"),
     set_: List[str] = typer.Option([], "--set", help="config override, e.g. search.num_simulations=16"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    algo: str = typer.Option("muzero", help="muzero (discrete actions) or pets (continuous actions)"),
+    max_episodes: Optional[int] = typer.Option(None, min=1, help="pets: episodes of data in all"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from this run's (or checkpoint's) "
+                                             "weights, to fine-tune on a changed environment"),
     backend: str = typer.Option("local", help="local (one process, the default) or ray"),
     num_workers: int = typer.Option(2, min=1, help="ray: self-play actors"),
     address: Optional[str] = typer.Option(None, help="ray: a cluster's address (auto | HOST:PORT); "
@@ -73,6 +77,14 @@ def train(
     from zeroplan.config import load_config, parse_overrides
     from zeroplan.muzero.agent import MuZero
 
+    if algo == "pets":
+        if resume is not None or init_from is not None or backend != "local":
+            raise UserError("--resume, --init-from and --backend ray are for MuZero runs; a PETS run starts afresh")
+        return _train_pets(env, seed, run_dir, max_minutes, max_episodes, config_file, set_, progress)
+    if algo != "muzero":
+        raise UserError(f"--algo must be muzero or pets, got {algo!r}")
+    if max_episodes is not None:
+        raise UserError("--max-episodes is for --algo pets; MuZero runs stop at --max-env-steps")
     if backend not in ("local", "ray"):
         raise UserError(f"--backend must be local or ray, got {backend!r}")
     if backend == "ray":
@@ -88,9 +100,10 @@ def train(
     if max_env_steps is not None:
         overrides["run"]["max_env_steps"] = max_env_steps
     if resume is not None:
-        if env is not None or config_file is not None or seed is not None or run_dir is not None:
-            raise UserError("--resume continues a run with its own environment, config and seed; "
-                            "give no ENV, --config, --seed or --run-dir with it")
+        if env is not None or config_file is not None or seed is not None or run_dir is not None \
+                or init_from is not None:
+            raise UserError("--resume continues a run with its own environment, config, seed and weights; "
+                            "give no ENV, --config, --seed, --run-dir or --init-from with it")
         from zeroplan.config import merge
 
         run_dir = resume
@@ -105,7 +118,15 @@ def train(
         config = load_config(env, overrides=_merge_file(overrides, config_file), dotted=set_)
         run_dir = run_dir or _default_run_dir(env, seed)
         typer.echo(f"run directory: {run_dir}", err=True)
+        if init_from is not None:
+            from zeroplan.eval.transfer import find_checkpoint
+
+            find_checkpoint(init_from)  # a bad source is reported before the run directory is made
         agent = MuZero(config=config, run_dir=run_dir)
+        if init_from is not None:
+            from zeroplan.eval.transfer import warm_start
+
+            typer.echo(f"initialised from {warm_start(agent.runner, init_from)}", err=True)
     result = agent.learn(progress_bar=progress, backend=backend, num_workers=num_workers, address=address)
     agent.runner.close()
     summary = {"run_dir": str(run_dir), "env_steps": result.env_steps, "train_steps": result.train_steps,
@@ -116,6 +137,35 @@ def train(
         typer.echo(f"stopped by signal {result.stopped_by_signal}; the run is saved, continue it with "
                    f"`zeroplan train --resume {run_dir}`", err=True)
         raise typer.Exit(128 + result.stopped_by_signal)
+
+
+def _train_pets(env: str | None, seed: int | None, run_dir: Path | None, max_minutes: float | None,
+                max_episodes: int | None, config_file: Path | None, set_: List[str], progress: bool) -> None:
+    from zeroplan.config import load_config
+    from zeroplan.mbrl.config import PetsConfig
+    from zeroplan.mbrl.pets import PETS
+
+    if env is None:
+        raise UserError("give an environment with continuous actions, e.g. `zeroplan train Pendulum-v1 --algo pets`")
+    seed = 0 if seed is None else seed
+    overrides: dict = {"run": {"seed": seed}}
+    if max_minutes is not None:
+        overrides["run"]["max_minutes"] = max_minutes
+    if max_episodes is not None:
+        overrides["run"]["max_episodes"] = max_episodes
+    config = load_config(env, overrides=_merge_file(overrides, config_file), dotted=set_, model=PetsConfig,
+                         family="pets")
+    run_dir = run_dir or _default_run_dir(env, seed)
+    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    typer.echo(f"run directory: {run_dir}", err=True)
+    agent = PETS(config=config, run_dir=run_dir)
+    result = agent.learn(progress_bar=progress)
+    agent.close()
+    typer.echo(json.dumps({"run_dir": str(run_dir), "episodes": result.episodes, "env_steps": result.env_steps,
+                           "seconds": round(result.seconds, 1),
+                           "best_eval": result.best_eval if result.evals else None,
+                           "episode_returns": [round(r, 1) for r in result.episode_returns]}))
 
 
 def _merge_file(overrides: dict, config_file: Path | None) -> dict:
@@ -145,35 +195,118 @@ def eval_(
     checkpoint: Optional[str] = typer.Option(None, help="checkpoint name under RUN_DIR/checkpoints "
                                              "(default: best, or last if the run was never evaluated)"),
     episodes: int = typer.Option(20, min=1, help="episodes (single-player)"),
-    opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert"),
+    opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert | alphabeta:N"),
     games: int = typer.Option(100, min=1, help="games per side against the opponent"),
     seed: int = typer.Option(0),
+    generalize: bool = typer.Option(False, "--generalize", help="also on perturbed variants of the environment "
+                                    "(physics, observation noise, sticky actions, other maps; run.eval_variants)"),
+    plot: Optional[Path] = typer.Option(None, help="with --generalize: a PNG bar chart of the variants"),
     as_json: bool = typer.Option(False, "--json", help="print only the JSON result"),
 ) -> None:
-    """Evaluate a trained agent without exploration noise; the JSON result is the last line."""
-    from zeroplan.muzero.agent import MuZero
+    """Evaluate a trained agent (MuZero or PETS) without exploration noise; the JSON result is the last line."""
+    from zeroplan.io.checkpoint import Checkpoint
 
-    if checkpoint is None:
-        checkpoint = "best" if (run_dir / "checkpoints" / "best").exists() else "last"
-    path = run_dir / "checkpoints" / checkpoint
-    if not path.exists():
-        available = sorted(p.name for p in (run_dir / "checkpoints").glob("*")) if (run_dir / "checkpoints").is_dir() \
-            else []
-        raise UserError(f"no checkpoint {checkpoint!r} in {run_dir} (available: {', '.join(available) or 'none'})")
-    agent = MuZero.load(path)
-    if agent.spec.num_players == 2:
-        result = _eval_two_player(agent, opponent or "expert", games, seed)
+    if plot is not None and not generalize:
+        raise UserError("--plot draws the --generalize table; give --generalize too")
+    path = _checkpoint_path(run_dir, checkpoint)
+    algo = Checkpoint(path).meta.get("algo")
+    if algo == "pets":
+        from zeroplan.mbrl.pets import PETS
+
+        if opponent is not None or generalize:
+            raise UserError("--opponent and --generalize are for MuZero runs")
+        agent = PETS.load(path)
+        result = agent.evaluate(episodes)
+        env_id = agent.config.env.id
     else:
-        if opponent is not None:
-            raise UserError(f"--opponent is for two-player games; {agent.config.env.id} has one player")
-        from zeroplan.eval.evaluate import evaluate_returns
-        import numpy as np
+        from zeroplan.muzero.agent import MuZero
 
-        returns = evaluate_returns(agent.runner.model, agent.config, agent.runner.env_factory, episodes, seed=seed)
-        result = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes}
+        agent = MuZero.load(path)
+        env_id = agent.config.env.id
+        if agent.spec.num_players == 2:
+            if generalize:
+                raise UserError("--generalize is for single-player environments")
+            result = _eval_two_player(agent, opponent or "expert", games, seed)
+        elif opponent is not None:
+            raise UserError(f"--opponent is for two-player games; {env_id} has one player")
+        elif generalize:
+            from zeroplan.eval.generalize import format_table
+            from zeroplan.eval.generalize import generalize as run_variants
+
+            rows = run_variants(agent, episodes, seed)
+            if plot is not None:
+                from zeroplan.eval.plots import plot_generalization
+
+                plot_generalization(rows, plot, title=env_id)
+                typer.echo(f"plot written to {plot}", err=True)
+            if not as_json:
+                typer.echo(format_table(rows), err=True)
+            typer.echo(json.dumps(rows))
+            return
+        else:
+            from zeroplan.eval.evaluate import evaluate_returns
+            import numpy as np
+
+            returns = evaluate_returns(agent.runner.model, agent.config, agent.runner.env_factory, episodes,
+                                       seed=seed)
+            result = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+                      "episodes": episodes}
     if not as_json:
-        typer.echo(f"{agent.config.env.id}, checkpoint {checkpoint}:", err=True)
+        typer.echo(f"{env_id}, checkpoint {path.name}:", err=True)
     typer.echo(json.dumps(result))
+
+
+def _checkpoint_path(run_dir: Path, name: str | None) -> Path:
+    """RUN_DIR/checkpoints/NAME (default best, else last), or RUN_DIR itself if it is a checkpoint."""
+    if (run_dir / "manifest.json").is_file() and name is None:
+        return run_dir
+    ckpts = run_dir / "checkpoints"
+    if name is None:
+        name = "best" if (ckpts / "best").exists() or (ckpts / ".best.old").exists() else "last"
+    path = ckpts / name
+    if not path.exists() and not (ckpts / f".{name}.old").exists():
+        available = sorted(p.name for p in ckpts.glob("[!.]*")) if ckpts.is_dir() else []
+        raise UserError(f"no checkpoint {name!r} in {run_dir} (available: {', '.join(available) or 'none'})")
+    return path
+
+
+@app.command()
+def diagnose(
+    run_dir: Path = typer.Argument(..., help="a PETS run directory (or checkpoint)"),
+    plot: Optional[Path] = typer.Option(None, help="a PNG of k-step open-loop predictions against the real "
+                                        "trajectory, one panel per state dimension"),
+    checkpoint: Optional[str] = typer.Option(None, help="checkpoint name (default best, else last)"),
+    seed: int = typer.Option(0, help="seed of the real trajectory"),
+) -> None:
+    """Where is the learned dynamics model wrong? Mean k-step open-loop error for k = 1, 5, 10, 20."""
+    from zeroplan.eval.diagnose import diagnose as run_diagnose
+    from zeroplan.io.checkpoint import Checkpoint
+    from zeroplan.mbrl.pets import PETS
+
+    path = _checkpoint_path(run_dir, checkpoint)
+    if Checkpoint(path).meta.get("algo") != "pets":
+        raise UserError(f"{path}: diagnose reads PETS runs (a learned dynamics model); this is a MuZero run")
+    out = run_diagnose(PETS.load(path), seed=seed, plot=plot)
+    if plot is not None:
+        typer.echo(f"plot written to {plot}", err=True)
+    typer.echo(json.dumps(out))
+
+
+@app.command()
+def play(
+    game: Optional[str] = typer.Argument(None, help="tictactoe | connect4, or a single-player env id with --run"),
+    run: Optional[Path] = typer.Option(None, help="the agent's run directory (default: play the expert)"),
+    first: bool = typer.Option(True, "--first/--second", help="whether you move first"),
+    render: bool = typer.Option(False, help="single-player: draw each step as text"),
+    record: Optional[Path] = typer.Option(None, help="single-player: write the episode to a GIF"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Play a board game against the agent in the terminal, or watch a single-player agent."""
+    from zeroplan.play import play_command
+
+    code = play_command(game, run, first, render, record, seed)
+    if code:
+        raise typer.Exit(code)
 
 
 def _eval_two_player(agent, opponent: str, games: int, seed: int) -> dict:

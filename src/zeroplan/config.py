@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -119,6 +119,16 @@ class RunConfig(_Strict):
         "expert", description="two-player games: evaluated against this opponent, score = mean(win 1, draw 0, loss -1)")
     log_interval: int = Field(500, ge=1)
     checkpoint_seconds: float = Field(180.0, gt=0, description="seconds between resumable checkpoints")
+    eval_variants: list[dict[str, Any]] = Field(
+        default_factory=list, description="your own perturbed environments for `zeroplan eval --generalize`")
+
+    @field_validator("eval_variants")
+    @classmethod
+    def _variants(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from zeroplan.envs.variants import parse_variants
+
+        parse_variants(value)  # raises ValueError naming the entry and the allowed keys
+        return value
     torch_threads: int = Field(1, ge=1)
 
 
