@@ -17,6 +17,7 @@ stopping; each member keeps its own best weights.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,11 +90,11 @@ class ProbabilisticEnsemble(nn.Module):
         return mean + std * noise
 
     def nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean Gaussian NLL (constant dropped) of normalised targets [E, N, out],
-        plus the pull that keeps the log-variance bounds tight."""
+        """Mean Gaussian NLL (constant dropped) of normalised targets [E, N, out].
+        The pull on the log-variance bounds is added by the fit, not here, so
+        that this stays a plain likelihood."""
         mean, logvar = self.forward_normalized(x)
-        nll = ((mean - y) ** 2 * torch.exp(-logvar) + logvar).mean()
-        return nll
+        return ((mean - y) ** 2 * torch.exp(-logvar) + logvar).mean()
 
 
 @dataclass
@@ -108,8 +109,6 @@ def fit_ensemble(model: ProbabilisticEnsemble, inputs: np.ndarray, targets: np.n
                  generator: torch.Generator) -> FitReport:
     """Fit on all data so far, continuing from the current weights (the
     normalisers are refitted to the new data first)."""
-    import time
-
     t0 = time.perf_counter()
     x_all = torch.as_tensor(np.asarray(inputs, np.float32))
     y_all = torch.as_tensor(np.asarray(targets, np.float32))
