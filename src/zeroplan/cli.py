@@ -51,7 +51,8 @@ def _default_run_dir(name: str, seed: int) -> Path:
 
 @app.command()
 def train(
-    env: Optional[str] = typer.Argument(None, help="a preset (cartpole, tictactoe) or a Gymnasium env id"),
+    env: Optional[str] = typer.Argument(None, help="a preset (cartpole, tictactoe, connect4; Pendulum-v1 with "
+                                        "--algo pets) or a Gymnasium env id"),
     resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="a YAML file of config settings "
                                                "(applied over the preset, before --set)"),

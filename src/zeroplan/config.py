@@ -115,8 +115,10 @@ class RunConfig(_Strict):
     eval_interval: int = Field(2_000, ge=1, description="env steps between evaluations")
     eval_episodes: int = Field(20, ge=1)
     stop_at_return: float | None = Field(None, description="stop once the evaluation mean reaches this")
-    eval_opponent: Literal["random", "expert"] = Field(
-        "expert", description="two-player games: evaluated against this opponent, score = mean(win 1, draw 0, loss -1)")
+    eval_opponent: str = Field(
+        "expert", pattern=r"^(random|expert|alphabeta:[1-9][0-9]?)$",
+        description="two-player games: random | expert | alphabeta:N (connect four); "
+                    "score = mean(win 1, draw 0, loss -1)")
     log_interval: int = Field(500, ge=1)
     checkpoint_seconds: float = Field(180.0, gt=0, description="seconds between resumable checkpoints")
     eval_variants: list[dict[str, Any]] = Field(
