@@ -116,7 +116,23 @@ def train(
                             "or --resume RUN_DIR to continue a run")
         seed = 0 if seed is None else seed
         overrides["run"]["seed"] = seed
-        config = load_config(env, overrides=_merge_file(overrides, config_file), dotted=set_)
+        overrides = _merge_file(overrides, config_file)
+        from zeroplan.config import preset_for
+
+        if preset_for(env) is None:  # no tuned preset: derive settings from the env (yours win)
+            from zeroplan.config import EnvConfig, merge
+            from zeroplan.envs.defaults import derive_defaults
+
+            section = overrides.get("env", {})
+            try:
+                env_config = EnvConfig.model_validate(merge({"id": env}, section if isinstance(section, dict) else {}))
+            except ValueError:
+                env_config = None  # load_config below names what is wrong
+            if env_config is not None:
+                derived, why = derive_defaults(env_config)
+                typer.echo(f"no preset for {env}; derived: " + "; ".join(why), err=True)
+                overrides = merge(derived, overrides)
+        config = load_config(env, overrides=overrides, dotted=set_)
         run_dir = run_dir or _default_run_dir(env, seed)
         typer.echo(f"run directory: {run_dir}", err=True)
         if init_from is not None:

@@ -12,7 +12,8 @@ PETTINGZOO_GAMES = ("pettingzoo:tictactoe_v3", "pettingzoo:connect_four_v3")
 
 def make_env(config: EnvConfig):
     """A fresh environment for `config.id`: a native game's name, "pettingzoo:<game>"
-    for a PettingZoo classic game, or else a Gymnasium id."""
+    for a PettingZoo classic game, "module:Name" for your own (envs/user.py), or
+    else a Gymnasium id."""
     if config.id == "tictactoe":
         from zeroplan.envs.games.tictactoe import TicTacToe
 
@@ -21,10 +22,15 @@ def make_env(config: EnvConfig):
         from zeroplan.envs.games.connect4 import Connect4
 
         return Connect4()
+    from zeroplan.envs.user import is_user_env, make_user_env
+
+    if is_user_env(config.id):
+        return make_user_env(config.id, config.max_episode_steps, config.kwargs)
     if config.id.startswith("pettingzoo:"):
         from zeroplan.envs.pettingzoo import make_pettingzoo
 
         return make_pettingzoo(config.id, config.kwargs)
     from zeroplan.envs.gym import GymEnv, make_gym
 
-    return GymEnv(make_gym(config.id, config.max_episode_steps, config.kwargs), name=config.id)
+    return GymEnv(make_gym(config.id, config.max_episode_steps, config.kwargs), name=config.id,
+                  image_size=config.image_size, grayscale=config.grayscale)

@@ -29,6 +29,7 @@ from zeroplan.config import Config, ConfigError, build_config, merge
 from zeroplan.envs import make_env
 from zeroplan.envs.experts import make_opponent
 from zeroplan.envs.gym import EnvError
+from zeroplan.envs.user import check_user_env, is_user_env
 from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz_bytes, save_checkpoint,
                                     tensor_bytes)
@@ -89,6 +90,8 @@ class LocalRunner:
                                   f"`zeroplan train --resume {self.run_dir}` or choose another run directory")
         torch.set_num_threads(config.run.torch_threads)
         seed_everything(config.run.seed)
+        if env_factory is None and is_user_env(config.env.id) and not _resuming:
+            check_user_env(config.env.id, config.env.max_episode_steps, config.env.kwargs)
         self.env_factory = env_factory or (lambda: make_env(config.env))
         probe = self.env_factory()
         self.spec = probe.spec

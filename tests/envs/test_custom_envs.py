@@ -1,0 +1,113 @@
+"""docs/custom_envs.md's examples, taken from the page as they are, train from
+the command line; broken user environments are refused at the door (exit 2,
+the problem named, no run directory left behind)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.io.test_checkpoint_faults import run_cli
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "custom_envs.md"
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A current directory holding the page's modules (my_corridor.py, my_nim.py) and the broken ones below."""
+    for block in re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S):
+        name = re.match(r"# (\w+\.py)\n", block).group(1)
+        (tmp_path / name).write_text(block)
+    (tmp_path / "broken_envs.py").write_text(BROKEN)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    for mod in ("my_corridor", "my_nim", "broken_envs"):
+        sys.modules.pop(mod, None)
+
+
+QUICK = ["--no-progress", "--set", "train.min_replay_size=32", "--set", "search.num_simulations=4",
+         "--set", "run.eval_interval=100", "--set", "run.eval_episodes=4"]
+
+
+def test_single_player_example_trains(user_dir):
+    code, err = run_cli("train", "my_corridor:Corridor", "--max-env-steps", "300", "--run-dir", "c", *QUICK)
+    assert code == 0, err
+    assert "no preset for my_corridor:Corridor; derived: net.kind=mlp" in err
+    assert (user_dir / "c" / "checkpoints" / "last" / "manifest.json").is_file()
+
+
+def test_two_player_example_trains(user_dir):
+    code, err = run_cli("train", "my_nim:Nim", "--max-env-steps", "300", "--run-dir", "n", *QUICK,
+                        "--set", "run.eval_opponent=random")
+    assert code == 0, err
+    assert "search.discount=1.0" in err
+    assert (user_dir / "n" / "checkpoints" / "best").is_dir()
+
+
+BROKEN = '''
+import gymnasium as gym
+import numpy as np
+
+
+class NaNAtStep3(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t == 3 else 0.0, np.float32)
+        return obs, 0.0, self.t >= 10, False, {}
+
+
+class WrongShape(NaNAtStep3):
+    def step(self, action):
+        obs, r, term, trunc, info = super().step(action)
+        return np.zeros(3, np.float32), 0.0, term, trunc, info
+
+
+class ContinuousActions(NaNAtStep3):
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+
+class DictObservations(NaNAtStep3):
+    observation_space = gym.spaces.Dict({"a": gym.spaces.Discrete(2)})
+
+
+class BadReset(NaNAtStep3):
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(2, np.float32)  # no info dict
+
+
+def not_an_env():
+    return 42
+'''
+
+
+@pytest.mark.parametrize("name,message", [
+    ("NaNAtStep3", "step 3"),
+    ("WrongShape", "shape"),
+    ("ContinuousActions", "--algo pets"),
+    ("DictObservations", "cannot encode observation space"),
+    ("BadReset", "Gymnasium's env checker"),
+    ("not_an_env", "neither a gymnasium.Env nor"),
+    ("Missing", "has no 'Missing'"),
+])
+def test_broken_user_env_is_refused_at_the_door(user_dir, name, message):
+    code, err = run_cli("train", f"broken_envs:{name}", "--run-dir", "bad", "--no-progress")
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (user_dir / "bad").exists()
+
+
+def test_unknown_module(user_dir):
+    code, err = run_cli("train", "no_such_module:Env", "--run-dir", "bad")
+    assert code == 2 and "cannot import module 'no_such_module'" in err
+    assert not (user_dir / "bad").exists()
