@@ -49,6 +49,18 @@ class EnvConfig(_Strict):
     id: str = "CartPole-v1"
     max_episode_steps: int | None = Field(None, ge=1)
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Image observations only (uint8 Box in 0..255; see envs/images.py). The size
+    # is checked against the env's images when it is made: it may only shrink them.
+    image_size: tuple[int, int] | None = Field(
+        None, description="(height, width) to downsample image observations to by area averaging; null keeps them")
+    grayscale: bool = Field(False, description="image observations as one luminance channel")
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, size: tuple[int, int] | None) -> tuple[int, int] | None:
+        if size is not None and min(size) < 1:
+            raise ValueError(f"env.image_size must be (height, width) with both >= 1, got {tuple(size)}")
+        return size
 
 
 class NetConfig(_Strict):
@@ -159,8 +171,9 @@ def preset_for(env_or_preset: str, family: str = "") -> str | None:
     names = preset_names(family)
     if key in names:
         return key
-    for name in names:
-        if str(load_preset(name, family).get("env", {}).get("id", "")).lower() == key:
+    for name in names:  # by env id: presets that change the env's own arguments are found by name only
+        env = load_preset(name, family).get("env", {})
+        if str(env.get("id", "")).lower() == key and not env.get("kwargs"):
             return name
     return None
 

@@ -1,7 +1,8 @@
 """Any Gymnasium environment with a Discrete action space -> the turn-based contract.
 
-Single-player: `to_play()` is always 0. Observations are float32 arrays: Box
-observations as they are, Discrete ones one-hot. A legal-action mask in
+Single-player: `to_play()` is always 0. Observations are float32 arrays: vector
+Box observations as they are, Discrete ones one-hot, image Box observations as
+(C, H, W) planes in [0, 1], optionally gray and downsampled (envs/images.py). A legal-action mask in
 `info["action_mask"]` is honoured. We reset each environment ourselves when its
 episode ends, so Gymnasium's next-step autoreset never produces a bogus
 transition.
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from zeroplan.envs.images import ImageProcessor, image_layout
 from zeroplan.envs.spec import EnvSpec
 
 
@@ -27,8 +29,20 @@ def _gym():
     return gymnasium
 
 
+def _register_atari(env_id: str) -> None:
+    """ALE ids exist only once ale_py is imported; importing it for every env would
+    make Atari's 10 MB library a cost of CartPole."""
+    try:
+        import ale_py
+    except ImportError:
+        raise EnvError(f"{env_id} is an Atari game, which needs ale-py: pip install 'zeroplan[atari]'") from None
+    _gym().register_envs(ale_py)
+
+
 def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str, Any] | None = None):
     gym = _gym()
+    if env_id.startswith("ALE/"):
+        _register_atari(env_id)
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -37,7 +51,11 @@ def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str
 
 
 class GymEnv:
-    def __init__(self, env, name: str = ""):
+    """`image_size` (height, width) and `grayscale` apply to image observations
+    only (env.image_size / env.grayscale in the config); asking for them on any
+    other observation is an error rather than a silent no-op."""
+
+    def __init__(self, env, name: str = "", image_size: tuple[int, int] | None = None, grayscale: bool = False):
         gym = _gym()
         self.env = env
         act = env.action_space
@@ -47,15 +65,26 @@ class GymEnv:
             raise EnvError(f"{name or 'environment'}: MuZero needs a Discrete action space, got {act}.{hint}")
         self._start = int(act.start)
         obs_space = env.observation_space
+        self._image: ImageProcessor | None = None
         if isinstance(obs_space, gym.spaces.Box):
             self._one_hot = None
             shape = tuple(obs_space.shape)
+            layout = image_layout(shape, obs_space.dtype, obs_space.low, obs_space.high)
+            if layout is not None:
+                try:
+                    self._image = ImageProcessor(shape, layout, image_size, grayscale, name or "environment")
+                except ValueError as err:
+                    raise EnvError(str(err)) from None
+                shape = self._image.shape
         elif isinstance(obs_space, gym.spaces.Discrete):
             self._one_hot = int(obs_space.n)
             shape = (self._one_hot,)
         else:
             raise EnvError(f"{name or 'environment'}: cannot encode observation space {obs_space} "
                            "(supported: Box, Discrete)")
+        if self._image is None and (image_size is not None or grayscale):
+            raise EnvError(f"{name or 'environment'}: env.image_size and env.grayscale apply to image observations "
+                           f"(uint8 Box in 0..255, shaped (H, W), (H, W, C) or (C, H, W)); this one is {obs_space}")
         self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name)
         self._mask = np.ones(self.spec.num_actions, dtype=bool)
         self._steps = 0
@@ -65,6 +94,11 @@ class GymEnv:
             out = np.zeros(self._one_hot, dtype=np.float32)
             out[int(obs)] = 1.0
             return out
+        if self._image is not None:
+            try:
+                return self._image(obs)
+            except ValueError as err:
+                raise EnvError(f"{self.spec.name}: step {self._steps} returned {err}") from None
         arr = np.asarray(obs, dtype=np.float32)
         if arr.shape != self.spec.obs_shape:
             raise EnvError(f"{self.spec.name}: step {self._steps} returned an observation of shape {arr.shape}, "
