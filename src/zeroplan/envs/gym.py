@@ -2,8 +2,8 @@
 
 Single-player: `to_play()` is always 0. Observations are float32 arrays: vector
 Box observations as they are, Discrete ones one-hot, image Box observations as
-(C, H, W) planes in [0, 1], optionally gray and downsampled (envs/images.py). A legal-action mask in
-`info["action_mask"]` is honoured. We reset each environment ourselves when its
+(C, H, W) planes in [0, 1], optionally gray and downsampled (envs/images.py).
+A legal-action mask in `info["action_mask"]` is honoured. We reset each environment ourselves when its
 episode ends, so Gymnasium's next-step autoreset never produces a bogus
 transition.
 """
