@@ -1,0 +1,81 @@
+"""Train each preset for its time budget, then evaluate its best checkpoint.
+
+    python benchmarks/env_presets.py --json [--presets frozenlake,frozenlake-slippery] [--seed 0]
+
+Single-player presets: mean return over `--episodes` evaluation episodes (for
+FrozenLake, the success rate). Two-player presets: wins/draws/losses per side
+against random play and against the preset's expert. Budgets are the issue's
+targets on 2 cores; `--minutes-scale 0.5` halves them for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+
+# preset -> (minutes, target description)
+BUDGETS = {
+    "frozenlake": (1.0, "mean return 1.0 (every episode reaches the goal)"),
+    "frozenlake-slippery": (10.0, "success >= 0.7"),
+    "cartpole": (5.0, "mean return >= 475"),
+    "tictactoe": (10.0, "no losses against perfect play"),
+    "connect4": (30.0, ">= 95% wins vs random and >= 60% vs alpha-beta depth 2, both sides"),
+}
+
+
+def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int) -> dict:
+    from zeroplan.envs.experts import make_opponent
+    from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
+    from zeroplan.muzero.agent import MuZero, load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = MuZero(name, seed=seed, run_dir=tmp, tensorboard=False)
+        start = time.perf_counter()
+        result = agent.learn(max_minutes=minutes)
+        seconds = time.perf_counter() - start
+        agent.runner.close()
+        best = load(tmp)
+        out = {"preset": name, "seed": seed, "budget_minutes": minutes, "seconds": round(seconds, 1),
+               "env_steps": result.env_steps, "solved_at": result.solved_at}
+        runner = best.runner
+        if best.spec.num_players == 1:
+            returns = evaluate_returns(runner.model, best.config, runner.env_factory, episodes, seed=seed + 777)
+            out.update(mean_return=float(np.mean(returns)), std_return=float(np.std(returns)), episodes=episodes)
+        else:
+            opponents = ["random", "expert"] + (["alphabeta:2"] if best.config.env.id == "connect4" else [])
+            out["vs"] = {opp: evaluate_vs(runner.model, best.config, runner.env_factory,
+                                          make_opponent(opp, best.config.env.id), games, seed + 777)
+                         for opp in opponents}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", default=",".join(BUDGETS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--episodes", type=int, default=100)
+    ap.add_argument("--games", type=int, default=100, help="games per side, two-player presets")
+    ap.add_argument("--minutes-scale", type=float, default=1.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for name in args.presets.split(","):
+        if name not in BUDGETS:
+            raise SystemExit(f"unknown preset {name!r}; known: {', '.join(BUDGETS)}")
+        minutes, target = BUDGETS[name]
+        row = run_preset(name, args.seed, minutes * args.minutes_scale, args.episodes, args.games)
+        row["target"] = target
+        rows.append(row)
+        if not args.json:
+            print(json.dumps(row), flush=True)
+    print(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU", "results": rows}))
+
+
+if __name__ == "__main__":
+    main()
