@@ -78,9 +78,16 @@ def train(
     from zeroplan.config import load_config, parse_overrides
     from zeroplan.muzero.agent import MuZero
 
+    if resume is not None and _run_algo(resume) == "pets":
+        algo = "pets"
     if algo == "pets":
-        if resume is not None or init_from is not None or backend != "local":
-            raise UserError("--resume, --init-from and --backend ray are for MuZero runs; a PETS run starts afresh")
+        if init_from is not None or backend != "local":
+            raise UserError("--init-from and --backend ray are for MuZero runs")
+        if resume is not None:
+            if env is not None or config_file is not None or seed is not None or run_dir is not None:
+                raise UserError("--resume continues a run with its own environment, config and seed; "
+                                "give no ENV, --config, --seed or --run-dir with it")
+            return _resume_pets(resume, max_minutes, max_episodes, set_, progress)
         return _train_pets(env, seed, run_dir, max_minutes, max_episodes, config_file, set_, progress)
     if algo != "muzero":
         raise UserError(f"--algo must be muzero or pets, got {algo!r}")
@@ -156,6 +163,48 @@ def train(
         raise typer.Exit(128 + result.stopped_by_signal)
 
 
+def _run_algo(run_dir: Path) -> str | None:
+    """The algorithm of a run directory's last checkpoint (None when there is none to read)."""
+    import json as _json
+
+    for name in ("last", ".last.old"):
+        meta = run_dir / "checkpoints" / name / "meta.json"
+        if meta.is_file():
+            try:
+                return _json.loads(meta.read_text()).get("algo")
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                return None  # the full check, with its clear message, comes when the run is loaded
+    return None
+
+
+def _resume_pets(run_dir: Path, max_minutes: float | None, max_episodes: int | None, set_: List[str],
+                 progress: bool) -> None:
+    from zeroplan.config import merge, parse_overrides
+    from zeroplan.mbrl.pets import PETS
+
+    overrides: dict = {"run": {}}
+    if max_minutes is not None:
+        overrides["run"]["max_minutes"] = max_minutes
+    if max_episodes is not None:
+        overrides["run"]["max_episodes"] = max_episodes
+    agent = PETS.resume(run_dir, merge(overrides, parse_overrides(set_)))
+    typer.echo(f"resuming {run_dir} at {agent.result.episodes} episodes", err=True)
+    _finish_pets(agent, run_dir, progress)
+
+
+def _finish_pets(agent, run_dir: Path, progress: bool) -> None:
+    result = agent.learn(progress_bar=progress)
+    agent.close()
+    typer.echo(json.dumps({"run_dir": str(run_dir), "episodes": result.episodes, "env_steps": result.env_steps,
+                           "seconds": round(result.seconds, 1),
+                           "best_eval": result.best_eval if result.evals else None,
+                           "episode_returns": [round(r, 1) for r in result.episode_returns]}))
+    if agent._stop_signal is not None:
+        typer.echo(f"stopped by signal {agent._stop_signal}; the run is saved, continue it with "
+                   f"`zeroplan train --resume {run_dir}`", err=True)
+        raise typer.Exit(128 + agent._stop_signal)
+
+
 def _train_pets(env: str | None, seed: int | None, run_dir: Path | None, max_minutes: float | None,
                 max_episodes: int | None, config_file: Path | None, set_: List[str], progress: bool) -> None:
     from zeroplan.config import load_config
@@ -177,12 +226,7 @@ def _train_pets(env: str | None, seed: int | None, run_dir: Path | None, max_min
         raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
     typer.echo(f"run directory: {run_dir}", err=True)
     agent = PETS(config=config, run_dir=run_dir)
-    result = agent.learn(progress_bar=progress)
-    agent.close()
-    typer.echo(json.dumps({"run_dir": str(run_dir), "episodes": result.episodes, "env_steps": result.env_steps,
-                           "seconds": round(result.seconds, 1),
-                           "best_eval": result.best_eval if result.evals else None,
-                           "episode_returns": [round(r, 1) for r in result.episode_returns]}))
+    _finish_pets(agent, run_dir, progress)
 
 
 def _merge_file(overrides: dict, config_file: Path | None) -> dict:

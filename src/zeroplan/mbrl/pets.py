@@ -72,7 +72,9 @@ class PETS:
         self.rng = np.random.default_rng(seed)
         self._fit_gen = torch.Generator().manual_seed(seed + 1)
         self._mpc = self._make_mpc(seed + 2)
+        self._train_mpc_gen = self._mpc_gen
         self.result = PetsResult()
+        self._stop_signal: int | None = None
         self.last_fit: FitReport | None = None
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.logger = MetricsLogger(self.run_dir, tensorboard) if self.run_dir is not None else None
@@ -82,6 +84,7 @@ class PETS:
     def _make_mpc(self, seed: int) -> MPC:
         p = self.config.planner
         gen = torch.Generator().manual_seed(seed)
+        self._mpc_gen = gen
         sampler = TrajectorySampler(self.ensemble, self.spec.obs_dim, self.reward_fn, p.propagation, p.particles, gen)
         planner = make_planner(p, np.array(self.spec.action_low), np.array(self.spec.action_high), gen)
         return MPC(planner, sampler, p.warm_start)
@@ -104,8 +107,23 @@ class PETS:
         cfg, res = self.config, self.result
         max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
         start = time.perf_counter() - res.seconds
-        while res.episodes < total:
-            if max_minutes is not None and time.perf_counter() - start > max_minutes * 60:
+        session_start = time.perf_counter()
+        self._stop_signal = None
+        restore = _catch_signals(self)
+        try:
+            self._episodes(total, max_minutes, progress, start, session_start)
+        finally:
+            restore()
+        res.seconds = time.perf_counter() - start
+        self.save_to_run("last")
+        return res
+
+    def _episodes(self, total: int, max_minutes: float | None, progress, start: float, session_start: float) -> None:
+        """One episode at a time; `checkpoints/last` after each, so a killed run
+        resumes from its last whole episode (`PETS.resume`)."""
+        cfg, res = self.config, self.result
+        while res.episodes < total and self._stop_signal is None:
+            if max_minutes is not None and time.perf_counter() - session_start > max_minutes * 60:
                 break
             random = res.episodes < cfg.train.random_episodes
             if random:
@@ -125,12 +143,13 @@ class PETS:
                 scalars.update({"model/train_nll": fit.train_nll, "model/val_mse": fit.val_mse,
                                 "model/epochs": float(fit.epochs), "time/fit_s": fit.seconds})
             self._log(scalars, progress)
+            stop = False
             if res.episodes % cfg.run.eval_interval == 0 or res.episodes == total:
-                if self._evaluate_and_keep_best(time.perf_counter() - start, progress):
-                    break
-        res.seconds = time.perf_counter() - start
-        self.save_to_run("last")
-        return res
+                stop = self._evaluate_and_keep_best(time.perf_counter() - start, progress)
+            res.seconds = time.perf_counter() - start
+            self.save_to_run("last")
+            if stop:
+                break
 
     def fit_model(self) -> FitReport:
         inputs, targets = self.data.model_io(learned_reward=self.reward_fn is None)
@@ -197,13 +216,19 @@ class PETS:
                 "env_steps": res.env_steps, "best_eval": res.best_eval if np.isfinite(res.best_eval) else None,
                 "episode_returns": res.episode_returns,
                 "spec": {"obs_dim": s.obs_dim, "action_low": list(s.action_low), "action_high": list(s.action_high),
-                         "name": s.name}}
+                         "name": s.name},
+                "resume": {"rng": self.rng.bit_generator.state, "seconds": res.seconds,
+                           "eval_seconds": res.eval_seconds, "evals": res.evals,
+                           "plan_ms_per_step": res.plan_ms_per_step, "solved_at": res.solved_at}}
 
     def save(self, path: str | Path) -> Path:
         """A checkpoint directory: ensemble weights and every transition in
         weights.safetensors, config and counters in meta.json."""
         tensors = {"ensemble." + k: v for k, v in self.ensemble.state_dict().items()}
         tensors.update(self.data.tensors())
+        tensors["rng.fit"] = self._fit_gen.get_state()
+        tensors["rng.mpc"] = self._train_mpc_gen.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
         return save_checkpoint(path, tensors, self.checkpoint_meta())
 
     def save_to_run(self, name: str) -> Path | None:
@@ -217,6 +242,13 @@ class PETS:
         else its last)."""
         path = _resolve(Path(path))
         tensors, meta = load_checkpoint(path)
+        agent = cls._from_checkpoint(path, tensors, meta)
+        if run_dir is not None:
+            agent.run_dir = Path(run_dir)
+        return agent
+
+    @classmethod
+    def _from_checkpoint(cls, path: Path, tensors: dict, meta: dict) -> PETS:
         if meta.get("algo") != "pets":
             hint = " (a MuZero checkpoint: load it with zeroplan.load)" if meta.get("algo") == "muzero" else ""
             raise CheckpointError(f"{path}: not a PETS checkpoint (algo={meta.get('algo')!r}){hint}")
@@ -224,7 +256,7 @@ class PETS:
             config = build_config(meta["config"], PetsConfig)
         except (KeyError, ValueError) as err:
             raise CheckpointError(f"{Path(path) / 'meta.json'}: config unusable ({err})") from None
-        agent = cls(config=config, run_dir=run_dir, tensorboard=False)
+        agent = cls(config=config, run_dir=None, tensorboard=False)
         weights = {k[len("ensemble."):]: v for k, v in tensors.items() if k.startswith("ensemble.")}
         expected = agent.ensemble.state_dict()
         for k in expected:
@@ -244,10 +276,61 @@ class PETS:
         res.best_eval = float(meta["best_eval"]) if meta.get("best_eval") is not None else -float("inf")
         return agent
 
+    @classmethod
+    def resume(cls, run_dir: str | Path, run_overrides: dict[str, Any] | None = None,
+               tensorboard: bool = True) -> PETS:
+        """Continue a run from `checkpoints/last` (written after every whole episode):
+        the model, all transitions, counters and random generators. Only `run.*`
+        settings may change. Nothing in `run_dir` is written until it has loaded."""
+        from zeroplan.config import ConfigError, merge
+        from zeroplan.io.checkpoint import Checkpoint
+
+        run_dir = Path(run_dir)
+        ckpt = Checkpoint(run_dir / "checkpoints" / "last")
+        meta = ckpt.meta
+        if meta.get("algo") != "pets" or "resume" not in meta:
+            raise ckpt.error("meta.json", "not a resumable PETS run checkpoint")
+        if run_overrides:
+            if set(run_overrides) - {"run"}:
+                raise ConfigError("only run.* settings can change when resuming")
+            meta = {**meta, "config": merge(meta["config"], run_overrides)}
+        tensors = ckpt.tensors()
+        agent = cls._from_checkpoint(ckpt.path, tensors, meta)
+        try:
+            state = meta["resume"]
+            agent.rng.bit_generator.state = state["rng"]
+            agent._fit_gen.set_state(tensors["rng.fit"])
+            agent._train_mpc_gen.set_state(tensors["rng.mpc"])
+            torch.set_rng_state(tensors["rng.torch"])
+            res = agent.result
+            res.seconds, res.eval_seconds = float(state["seconds"]), float(state["eval_seconds"])
+            res.evals, res.solved_at = list(state["evals"]), state["solved_at"]
+            res.plan_ms_per_step = [float(x) for x in state["plan_ms_per_step"]]
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ckpt.error("meta.json", f"inconsistent resume state ({err})") from None
+        agent.run_dir = run_dir
+        agent.logger = MetricsLogger(run_dir, tensorboard, resume_step=agent.result.env_steps)
+        return agent
+
     def close(self) -> None:
         if self.logger:
             self.logger.close()
         self.env.close()
+
+
+def _catch_signals(agent: PETS):
+    """SIGINT/SIGTERM end the loop after the episode under way (its checkpoint is written)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        agent._stop_signal = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
 
 
 def _resolve(path: Path) -> Path:
