@@ -25,7 +25,7 @@ def make_env(config: EnvConfig):
     from zeroplan.envs.user import is_user_env, make_user_env
 
     if is_user_env(config.id):
-        return make_user_env(config.id, config.max_episode_steps, config.kwargs)
+        return make_user_env(config.id, config.max_episode_steps, config.kwargs, config.image_size, config.grayscale)
     if config.id.startswith("pettingzoo:"):
         from zeroplan.envs.pettingzoo import make_pettingzoo
 

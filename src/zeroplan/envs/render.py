@@ -35,7 +35,8 @@ def make_render_env(config: EnvConfig, mode: str) -> GymEnv:
     if mode not in modes:
         raise EnvError(f"{config.id}: cannot render as {mode!r} (it offers: {', '.join(modes) or 'nothing'})")
     kwargs = {**config.kwargs, "render_mode": mode}
-    return GymEnv(make_gym(config.id, config.max_episode_steps, kwargs), name=config.id)
+    return GymEnv(make_gym(config.id, config.max_episode_steps, kwargs), name=config.id,
+                  image_size=config.image_size, grayscale=config.grayscale)
 
 
 def rgb_frame(env: GymEnv) -> np.ndarray:

@@ -52,7 +52,8 @@ def resolve(env_id: str) -> Callable[..., Any]:
     return obj
 
 
-def make_user_env(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str, Any] | None = None):
+def make_user_env(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str, Any] | None = None,
+                  image_size: tuple[int, int] | None = None, grayscale: bool = False):
     factory = resolve(env_id)
     try:
         env = factory(**(kwargs or {}))
@@ -63,7 +64,7 @@ def make_user_env(env_id: str, max_episode_steps: int | None = None, kwargs: dic
 
         if max_episode_steps is not None:
             env = _gym().wrappers.TimeLimit(env, max_episode_steps)
-        return GymEnv(env, name=env_id)
+        return GymEnv(env, name=env_id, image_size=image_size, grayscale=grayscale)
     if isinstance(env, TurnBasedEnv) and isinstance(getattr(env, "spec", None), EnvSpec):
         return env
     raise EnvError(f"{env_id}: returned {type(env).__name__}, which is neither a gymnasium.Env nor on zeroplan's "
