@@ -387,6 +387,13 @@ class LocalRunner:
         res.eval_seconds += time.perf_counter() - t0
         record = {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": elapsed,
                   "seconds_excluding_eval": elapsed - earlier_evals, "mean_return": mean}
+        return self.record_eval(mean, record, progress)
+
+    def record_eval(self, mean: float, record: dict, progress, best_weights: Callable[[], dict] | None = None) -> bool:
+        """Log an evaluation and keep the best checkpoint (loading `best_weights()`
+        into the network first when the evaluated weights live elsewhere, as on
+        Ray); True when the target return is reached."""
+        res = self.result
         res.evals.append(record)
         if self.logger:
             self.logger.log(res.env_steps, {"eval/mean_reward": mean})
@@ -394,6 +401,8 @@ class LocalRunner:
             progress({"env_steps": res.env_steps, "eval/mean_reward": mean})
         if mean > res.best_eval:
             res.best_eval = mean
+            if best_weights is not None:
+                self.net.load_state_dict(best_weights())
             self.save("best")
         target = self.config.run.stop_at_return
         if target is not None and mean >= target:

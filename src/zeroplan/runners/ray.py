@@ -408,23 +408,9 @@ class RayRunner:
             raise _unwrap(err) from None
 
     def _record_eval(self, mean: float, weights: list, env_steps: int, elapsed: float, progress) -> bool:
-        shell, res = self.shell, self.shell.result
-        record = {"env_steps": env_steps, "train_steps": res.train_steps, "seconds": elapsed,
+        record = {"env_steps": env_steps, "train_steps": self.result.train_steps, "seconds": elapsed,
                   "seconds_excluding_eval": elapsed, "mean_return": mean}
-        res.evals.append(record)
-        if shell.logger:
-            shell.logger.log(res.env_steps, {"eval/mean_reward": mean})
-        if progress:
-            progress({"env_steps": res.env_steps, "eval/mean_reward": mean})
-        if mean > res.best_eval:
-            res.best_eval = mean
-            shell.net.load_state_dict(ray.get(weights[0]))
-            shell.save("best")
-        target = self.config.run.stop_at_return
-        if target is not None and mean >= target:
-            res.solved_at = record
-            return True
-        return False
+        return self.shell.record_eval(mean, record, progress, lambda: ray.get(weights[0]))
 
     def _scalars(self, train: dict, fps: float, replay_size: int) -> dict[str, float]:
         recent = list(self.returns)[-20:]
