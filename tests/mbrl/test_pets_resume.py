@@ -47,3 +47,19 @@ def test_resume_errors(tmp_path):
     with pytest.raises(CheckpointError, match="weights.safetensors"):
         PETS.resume(tmp_path)
     assert np.isfinite(a.result.episode_returns[0])
+
+
+def test_non_finite_fit_loss_is_skipped_and_counted():
+    from zeroplan.mbrl.config import ModelConfig
+    from zeroplan.mbrl.ensemble import ProbabilisticEnsemble, fit_ensemble
+
+    model = ProbabilisticEnsemble(2, 1, 3, 16, 2)
+    nll = model.nll
+    model.nll = lambda x, y: nll(x, y) * float("nan")  # an overflow, say
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 2)).astype(np.float32), rng.normal(size=(64, 1)).astype(np.float32)
+    report = fit_ensemble(model, x, y, ModelConfig(epochs=2, holdout=0.0), torch.Generator().manual_seed(0))
+    assert report.skipped_updates == 2 * 1  # 2 epochs of one 64-sample batch
+    for k, v in model.named_parameters():
+        assert torch.equal(v, before[k]), k

@@ -103,6 +103,7 @@ class FitReport:
     train_nll: float
     val_mse: float  # normalised units, mean over members; nan without a held-out split
     seconds: float = 0.0
+    skipped_updates: int = 0  # minibatches whose loss was not finite: no step taken
 
 
 def fit_ensemble(model: ProbabilisticEnsemble, inputs: np.ndarray, targets: np.ndarray, cfg: ModelConfig,
@@ -129,7 +130,7 @@ def fit_ensemble(model: ProbabilisticEnsemble, inputs: np.ndarray, targets: np.n
                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
     best_state = {k: v.detach().clone() for k, v in model.named_parameters()}
     best_val = _val_mse(model, x_val, y_val) if n_val else None
-    since_gain, epochs, train_nll = 0, 0, float("nan")
+    since_gain, epochs, train_nll, skipped = 0, 0, float("nan"), 0
     bs = min(cfg.batch_size, n_tr)
     model.train()
     for epoch in range(cfg.epochs):
@@ -140,6 +141,9 @@ def fit_ensemble(model: ProbabilisticEnsemble, inputs: np.ndarray, targets: np.n
             idx = shuffled[:, start:start + bs]
             loss = model.nll(x_tr[idx], y_tr[idx])
             loss = loss + cfg.logvar_bound_weight * (model.max_logvar.sum() - model.min_logvar.sum())
+            if not torch.isfinite(loss):  # a numerical fault must not reach the weights
+                skipped += 1
+                continue
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -164,7 +168,7 @@ def fit_ensemble(model: ProbabilisticEnsemble, inputs: np.ndarray, targets: np.n
                 p.copy_(best_state[k])
     model.eval()
     val_mse = float(best_val.mean()) if best_val is not None else float("nan")
-    return FitReport(epochs, train_nll, val_mse, time.perf_counter() - t0)
+    return FitReport(epochs, train_nll, val_mse, time.perf_counter() - t0, skipped)
 
 
 @torch.no_grad()

@@ -141,7 +141,8 @@ class PETS:
             if res.episodes >= cfg.train.random_episodes:
                 fit = self.fit_model()
                 scalars.update({"model/train_nll": fit.train_nll, "model/val_mse": fit.val_mse,
-                                "model/epochs": float(fit.epochs), "time/fit_s": fit.seconds})
+                                "model/epochs": float(fit.epochs), "time/fit_s": fit.seconds,
+                                "model/skipped_updates": float(fit.skipped_updates)})
             self._log(scalars, progress)
             stop = False
             if res.episodes % cfg.run.eval_interval == 0 or res.episodes == total:
