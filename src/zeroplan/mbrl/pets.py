@@ -26,6 +26,7 @@ from zeroplan.config import build_config, load_config
 from zeroplan.envs.continuous import make_continuous_env
 from zeroplan.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from zeroplan.io.logging import MetricsLogger
+from zeroplan.io.signals import catch_stop_signals
 from zeroplan.mbrl.config import PetsConfig
 from zeroplan.mbrl.data import Transitions
 from zeroplan.mbrl.ensemble import FitReport, ProbabilisticEnsemble, fit_ensemble
@@ -109,7 +110,7 @@ class PETS:
         start = time.perf_counter() - res.seconds
         session_start = time.perf_counter()
         self._stop_signal = None
-        restore = _catch_signals(self)
+        restore = catch_stop_signals(self._on_stop_signal)
         try:
             self._episodes(total, max_minutes, progress, start, session_start)
         finally:
@@ -151,6 +152,9 @@ class PETS:
             self.save_to_run("last")
             if stop:
                 break
+
+    def _on_stop_signal(self, signum: int) -> None:
+        self._stop_signal = signum
 
     def fit_model(self) -> FitReport:
         inputs, targets = self.data.model_io(learned_reward=self.reward_fn is None)
@@ -317,21 +321,6 @@ class PETS:
         if self.logger:
             self.logger.close()
         self.env.close()
-
-
-def _catch_signals(agent: PETS):
-    """SIGINT/SIGTERM end the loop after the episode under way (its checkpoint is written)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum, frame):
-        agent._stop_signal = signum
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
 
 
 def _resolve(path: Path) -> Path:

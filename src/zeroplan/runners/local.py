@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz_bytes, save_checkpoint,
                                     tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
+from zeroplan.io.signals import catch_stop_signals
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay
@@ -263,24 +262,34 @@ class LocalRunner:
         cfg = self.config
         max_env_steps = max_env_steps or cfg.run.max_env_steps
         max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
+        return self.run_session(lambda: self._loop(max_env_steps, max_minutes, progress), self.save_state)
+
+    def run_session(self, loop: Callable[[], None], save: Callable[[], Path | None]) -> TrainResult:
+        """What every training call shares, on either backend: a save before the
+        first step of a new run, stop signals caught, the state saved after an
+        environment fault (then the fault re-raised, saying how to resume) and at
+        the end. `save` writes `checkpoints/last` (the Ray runner gathers its actors' states)."""
         res = self.result
         res.stopped_by_signal = None
         self._stop_signal = None
-        restore_handlers = self._catch_signals()
+        restore_handlers = catch_stop_signals(self._on_stop_signal)
         try:
-            if res.env_steps == 0 and res.train_steps == 0:
-                self.save_state()  # a run can be resumed from its first moment
-            self._loop(max_env_steps, max_minutes, progress)
+            if res.env_steps == 0 and res.train_steps == 0 and self.run_dir is not None:
+                save()  # a run can be resumed from its first moment
+            loop()
         except EnvError as err:
-            saved = self.save_state()
+            saved = save()
             where = f"; the run state before it is saved in {saved.parent}, resume with " \
                     f"`zeroplan train --resume {self.run_dir}`" if saved else ""
             raise EnvError(f"{err}{where}") from err
         finally:
             restore_handlers()
         res.stopped_by_signal = self._stop_signal
-        self.save_state()
+        save()
         return res
+
+    def _on_stop_signal(self, signum: int) -> None:
+        self._stop_signal = signum
 
     def _loop(self, max_env_steps: int, max_minutes: float | None, progress) -> None:
         cfg = self.config
@@ -349,22 +358,6 @@ class LocalRunner:
                 + (f" in {self.run_dir / 'checkpoints'}" if self.run_dir else "")
                 + ". Try a lower train.lr or train.grad_clip.")
         return metrics
-
-    def _catch_signals(self) -> Callable[[], None]:
-        """SIGINT/SIGTERM end the loop at the next safe point, where the state is saved."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-
-        def handler(signum, frame):
-            self._stop_signal = signum
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-        def restore() -> None:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-        return restore
 
     def _scalars(self, train: dict, sims_per_s: float, fps: float) -> dict[str, float]:
         recent = list(self.selfplay.episode_returns)[-20:]

@@ -250,12 +250,6 @@ class RayRunner:
         ray.get(waits)
         s.replay = Replay(self.config.replay, s.spec.num_actions, self.config.search.discount)  # the actor's now
 
-    def _env_fault(self, err: EnvError, worker: int) -> EnvError:
-        saved = self.checkpoint()
-        where = f"; the run state is saved in {saved.parent}, resume with " \
-                f"`zeroplan train --resume {self.shell.run_dir}`" if saved else ""
-        return EnvError(f"self-play actor {worker}: {err}{where}")
-
     def checkpoint(self) -> Path | None:
         """Gather the actors' states and write `checkpoints/last` through the shell
         (without a run directory, only the shell's network is brought up to date)."""
@@ -279,21 +273,10 @@ class RayRunner:
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
               progress: Callable[[dict], None] | None = None) -> TrainResult:
-        shell = self.shell
-        res = shell.result
-        res.stopped_by_signal = None
-        shell._stop_signal = None
-        restore = shell._catch_signals()
-        try:
-            if res.env_steps == 0 and res.train_steps == 0 and shell.run_dir is not None:
-                shell.save_state()
-            self._loop(max_env_steps or self.config.run.max_env_steps,
-                       max_minutes if max_minutes is not None else self.config.run.max_minutes, progress)
-        finally:
-            restore()
-        res.stopped_by_signal = shell._stop_signal
-        self.checkpoint()
-        return res
+        cfg = self.config
+        max_env_steps = max_env_steps or cfg.run.max_env_steps
+        max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
+        return self.shell.run_session(lambda: self._loop(max_env_steps, max_minutes, progress), self.checkpoint)
 
     def _loop(self, max_env_steps: int, max_minutes: float | None, progress) -> None:
         cfg, shell, res = self.config, self.shell, self.shell.result
@@ -355,8 +338,8 @@ class RayRunner:
                         continue
                     except RayTaskError as err:
                         cause = _unwrap(err)
-                        if isinstance(cause, EnvError):
-                            raise self._env_fault(cause, i) from None
+                        if isinstance(cause, EnvError):  # run_session saves and says how to resume
+                            raise EnvError(f"self-play actor {i}: {cause}") from None
                         raise cause from None
                     replay_size = ray.get(self.replay.add.remote(episodes))
                     res.env_steps += stats["env_steps"]
