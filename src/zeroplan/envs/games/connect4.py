@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 
+from zeroplan.envs.games.base import StoneGame
 from zeroplan.envs.spec import EnvSpec
 
 ROWS, COLS = 6, 7
@@ -49,7 +50,7 @@ def has_four(bits: int) -> bool:
     return any(bits & w == w for w in WINDOWS)
 
 
-class Connect4:
+class Connect4(StoneGame):
     """Player 0 (X) moves first; action c drops a stone into column c (0..6).
 
     Observation, from the mover's point of view, float32 [3, 6, 7]: plane 0 the
@@ -119,9 +120,6 @@ class Connect4:
             return np.zeros(COLS, dtype=bool)
         return np.array([h < ROWS for h in self._heights], dtype=bool)
 
-    def to_play(self) -> int:
-        return self._player
-
     # --- extras for experts, tests and the terminal UI --------------------------------
 
     def board(self) -> np.ndarray:
@@ -135,25 +133,6 @@ class Connect4:
     def heights(self) -> list[int]:
         """Stones in each column (a copy)."""
         return list(self._heights)
-
-    def winner(self) -> int:
-        """-1 while undecided or drawn, else the winning player."""
-        return self._winner
-
-    def is_over(self) -> bool:
-        return self._done
-
-    def clone(self) -> Connect4:
-        other = Connect4.__new__(Connect4)
-        other._board = bytearray(self._board)
-        other._bits = list(self._bits)
-        other._heights = list(self._heights)
-        other._stones = self._stones.copy()
-        other._player = self._player
-        other._moves = self._moves
-        other._winner = self._winner
-        other._done = self._done
-        return other
 
     @classmethod
     def from_board(cls, board) -> Connect4:

@@ -12,6 +12,7 @@ import operator
 
 import numpy as np
 
+from zeroplan.envs.games.base import StoneGame
 from zeroplan.envs.spec import EnvSpec
 
 LINES: tuple[tuple[int, int, int], ...] = (
@@ -35,7 +36,7 @@ def has_line(bits: int) -> bool:
     return any(bits & m == m for m in WIN_MASKS)
 
 
-class TicTacToe:
+class TicTacToe(StoneGame):
     """Player 0 (X) moves first; actions are cell indices 0..8, row-major.
 
     Observation, from the mover's point of view, float32 [3, 3, 3]: plane 0 the
@@ -101,32 +102,11 @@ class TicTacToe:
             return np.zeros(9, dtype=bool)
         return np.frombuffer(self._board, dtype=np.int8) == 0
 
-    def to_play(self) -> int:
-        return self._player
-
     # --- extras for experts, tests and the terminal UI --------------------------------
 
     def board(self) -> np.ndarray:
         """int8 [9]: 0 empty, 1 player 0's stone, 2 player 1's stone (a copy)."""
         return np.frombuffer(self._board, dtype=np.int8).copy()
-
-    def winner(self) -> int:
-        """-1 while undecided or drawn, else the winning player."""
-        return self._winner
-
-    def is_over(self) -> bool:
-        return self._done
-
-    def clone(self) -> TicTacToe:
-        other = TicTacToe.__new__(TicTacToe)
-        other._board = bytearray(self._board)
-        other._bits = list(self._bits)
-        other._stones = self._stones.copy()
-        other._player = self._player
-        other._moves = self._moves
-        other._winner = self._winner
-        other._done = self._done
-        return other
 
     @classmethod
     def from_board(cls, board) -> TicTacToe:

@@ -1,0 +1,33 @@
+"""What the native board games share: whose move it is, how the game ended,
+and an independent copy of a position (for experts that search by playing moves)."""
+
+from __future__ import annotations
+
+import copy
+from typing import TypeVar
+
+G = TypeVar("G", bound="StoneGame")
+
+
+class StoneGame:
+    """A subclass keeps its state in plain attributes (bytearrays, lists, numpy
+    arrays and scalars) including `_player`, `_winner` and `_done`."""
+
+    _player: int
+    _winner: int
+    _done: bool
+
+    def to_play(self) -> int:
+        return self._player
+
+    def winner(self) -> int:
+        """-1 while undecided or drawn, else the winning player."""
+        return self._winner
+
+    def is_over(self) -> bool:
+        return self._done
+
+    def clone(self: G) -> G:
+        other = type(self).__new__(type(self))
+        other.__dict__ = {k: copy.copy(v) for k, v in self.__dict__.items()}  # one level deep is all state has
+        return other
