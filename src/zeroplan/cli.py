@@ -165,13 +165,11 @@ def train(
 
 def _run_algo(run_dir: Path) -> str | None:
     """The algorithm of a run directory's last checkpoint (None when there is none to read)."""
-    import json as _json
-
     for name in ("last", ".last.old"):
         meta = run_dir / "checkpoints" / name / "meta.json"
         if meta.is_file():
             try:
-                return _json.loads(meta.read_text()).get("algo")
+                return json.loads(meta.read_text()).get("algo")
             except (ValueError, UnicodeDecodeError, AttributeError):
                 return None  # the full check, with its clear message, comes when the run is loaded
     return None
