@@ -43,6 +43,11 @@ class SearchConfig(_Strict):
     gumbel_scale: float = Field(1.0, ge=0.0)
     c_visit: float = Field(50.0, ge=0.0)
     c_scale: float = Field(0.1, gt=0.0)
+    # Both: the min-max rescaling of Q divides by at least this span. 0 is the
+    # papers' plain min-max; a floor keeps tiny Q differences (sparse rewards, an
+    # untrained net) from being blown up into whole-range preferences, which
+    # collapses Gumbel policy targets onto one action (EfficientZero uses 0.01).
+    min_value_span: float = Field(0.0, ge=0.0)
 
 
 class EnvConfig(_Strict):

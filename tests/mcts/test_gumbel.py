@@ -64,3 +64,21 @@ def test_illegal_actions_never_chosen_or_targeted():
     assert (out.policy_targets[~legal] == 0).all()
     assert (out.visit_counts[~legal] == 0).all()
     np.testing.assert_allclose(out.policy_targets.sum(axis=1), 1.0)
+
+
+def test_min_value_span_keeps_tiny_q_differences_tiny():
+    """Four arms paying 0, 0.001, 0, 0 from a uniform prior: plain min-max turns
+    the 0.001 into the whole value range and the target piles onto arm 1; a span
+    floor of 0.1 leaves it close to the prior, by exactly the sigma formula."""
+    arm_means = np.array([0.0, 0.001, 0.0, 0.0])
+    root = SearchRoot(np.zeros((1, 1), np.float32), np.zeros((1, 4)), np.zeros(1), np.ones((1, 4), bool),
+                      np.zeros(1, np.int64))
+    targets = {}
+    for span in (0.0, 0.1):
+        cfg = SearchConfig(policy="gumbel", num_simulations=4, discount=1.0, min_value_span=span)
+        targets[span] = search(root, bandit(arm_means), np.random.default_rng(0), cfg, explore=False).policy_targets[0]
+    scale = (50.0 + 1) * 0.1  # (c_visit + max visits) * c_scale, every arm visited once
+    for span, target in targets.items():
+        logits = scale * (arm_means - 0.0) / max(0.001, span)
+        np.testing.assert_allclose(target, np.exp(logits) / np.exp(logits).sum(), rtol=1e-9)
+    assert targets[0.0][1] > 0.98 and targets[0.1][1] < 0.3

@@ -36,6 +36,7 @@ def problems(draw):
         max_considered=draw(st.integers(1, 8)),
         gumbel_noise=draw(st.booleans()),
         coarse=draw(st.booleans()),
+        min_span=draw(st.sampled_from([0.0, 0.0, 0.1, 1.0, 5.0])),
     )
 
 
@@ -59,7 +60,7 @@ def _compare(p, policy):
         logits, values = np.round(2 * logits) / 2, np.round(2 * values) / 2
     to_play = p["to_play"]  # in single-player games too: a constant that must not flip signs
     cfg = SearchConfig(policy=policy, num_simulations=p["sims"], discount=p["discount"],
-                       max_num_considered_actions=p["max_considered"])
+                       max_num_considered_actions=p["max_considered"], min_value_span=p["min_span"])
     gumbel = None
     if policy == "gumbel" and p["gumbel_noise"]:
         gumbel = np.random.default_rng(p["seed"]).gumbel(size=(p["batch"], p["num_actions"]))
@@ -71,7 +72,7 @@ def _compare(p, policy):
         ref = reference_search(hashes[b], logits[b], float(values[b]), p["legal"][b], int(to_play[b]), recurrent_fn,
                                policy=policy, num_simulations=p["sims"], discount=p["discount"],
                                num_players=p["num_players"], max_num_considered_actions=p["max_considered"],
-                               gumbel=None if gumbel is None else gumbel[b])
+                               gumbel=None if gumbel is None else gumbel[b], min_value_span=p["min_span"])
         np.testing.assert_array_equal(out.visit_counts[b], ref["visit_counts"])
         assert out.root_values[b] == ref["root_value"]
         np.testing.assert_array_equal(out.policy_targets[b], ref["policy_target"])

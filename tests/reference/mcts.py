@@ -98,9 +98,10 @@ def softmax(logits, mask=None) -> list[float]:
 class MinMaxStats:
     """Running min / max of the Q values seen in backups (pUCT only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_span: float = 0.0) -> None:
         self.maximum = -math.inf
         self.minimum = math.inf
+        self.min_span = min_span  # the range divides by at least this (0: plain min-max)
 
     def update(self, q: float) -> None:
         self.maximum = max(self.maximum, q)
@@ -108,7 +109,7 @@ class MinMaxStats:
 
     def normalize(self, q: float) -> float:
         if self.maximum > self.minimum:
-            return (q - self.minimum) / (self.maximum - self.minimum)
+            return (q - self.minimum) / max(self.maximum - self.minimum, self.min_span)
         return q
 
 
@@ -246,7 +247,7 @@ def considered_visits_schedule(m: int, num_simulations: int) -> list[int]:
     return schedule[:s_total]
 
 
-def completed_q(node: Node, legal_mask, discount: float) -> list[float]:
+def completed_q(node: Node, legal_mask, discount: float, min_span: float = 0.0) -> list[float]:
     """Normalised completed Q over the actions (``legal_mask`` at the root, None below).
 
     Entries for illegal actions are 0.0 and must not be used.
@@ -274,7 +275,7 @@ def completed_q(node: Node, legal_mask, discount: float) -> list[float]:
         q[a] = q_value(node, node.children[a], discount) if a in visited else v_mix
     q_min = min(q[a] for a in actions)
     q_max = max(q[a] for a in actions)
-    scale = max(q_max - q_min, 1e-8)
+    scale = max(q_max - q_min, min_span, 1e-8)
     out = [0.0] * num_actions
     for a in actions:
         out[a] = (q[a] - q_min) / scale
@@ -292,10 +293,10 @@ def sigma(node: Node, q: list[float], legal_mask, c_visit: float, c_scale: float
     return out
 
 
-def _gumbel_root_scores(root: Node, legal_mask, gumbel, discount, c_visit, c_scale) -> list[float]:
+def _gumbel_root_scores(root: Node, legal_mask, gumbel, discount, c_visit, c_scale, min_span=0.0) -> list[float]:
     """``g[a] + log(prior[root, a]) + sigma(completed_q)[a]`` for legal a (else -inf)."""
     num_actions = len(root.child_priors)
-    s = sigma(root, completed_q(root, legal_mask, discount), legal_mask, c_visit, c_scale)
+    s = sigma(root, completed_q(root, legal_mask, discount, min_span), legal_mask, c_visit, c_scale)
     scores = [-math.inf] * num_actions
     for a in range(num_actions):
         if legal_mask[a]:
@@ -304,18 +305,19 @@ def _gumbel_root_scores(root: Node, legal_mask, gumbel, discount, c_visit, c_sca
 
 
 def gumbel_root_select(root: Node, legal_mask, gumbel, considered_visits: int, discount: float,
-                       c_visit: float, c_scale: float) -> int:
+                       c_visit: float, c_scale: float, min_span: float = 0.0) -> int:
     """Among legal actions whose child has exactly ``considered_visits`` visits, the first max score."""
-    scores = _gumbel_root_scores(root, legal_mask, gumbel, discount, c_visit, c_scale)
+    scores = _gumbel_root_scores(root, legal_mask, gumbel, discount, c_visit, c_scale, min_span)
     candidates = [a for a in range(len(root.child_priors))
                   if legal_mask[a] and root.child_visits(a) == considered_visits]
     return _first_argmax(scores, candidates)
 
 
-def improved_policy(node: Node, legal_mask, discount: float, c_visit: float, c_scale: float) -> list[float]:
+def improved_policy(node: Node, legal_mask, discount: float, c_visit: float, c_scale: float,
+                    min_span: float = 0.0) -> list[float]:
     """``softmax(log(prior) + sigma(completed_q))`` over the (legal) actions; illegal 0."""
     num_actions = len(node.child_priors)
-    s = sigma(node, completed_q(node, legal_mask, discount), legal_mask, c_visit, c_scale)
+    s = sigma(node, completed_q(node, legal_mask, discount, min_span), legal_mask, c_visit, c_scale)
     logits = [0.0] * num_actions
     for a in range(num_actions):
         if legal_mask is None or legal_mask[a]:
@@ -323,10 +325,10 @@ def improved_policy(node: Node, legal_mask, discount: float, c_visit: float, c_s
     return softmax(logits, legal_mask)
 
 
-def gumbel_select_child(node: Node, discount: float, c_visit: float, c_scale: float) -> int:
+def gumbel_select_child(node: Node, discount: float, c_visit: float, c_scale: float, min_span: float = 0.0) -> int:
     """Below the root: first max of ``pi'(a) - visits[child a] / (1 + Nsum)``."""
     num_actions = len(node.child_priors)
-    pi = improved_policy(node, None, discount, c_visit, c_scale)
+    pi = improved_policy(node, None, discount, c_visit, c_scale, min_span)
     n_sum = 0
     for a in range(num_actions):
         n_sum += node.child_visits(a)
@@ -335,12 +337,12 @@ def gumbel_select_child(node: Node, discount: float, c_visit: float, c_scale: fl
 
 
 def gumbel_root_action(root: Node, legal_mask, gumbel, discount: float, c_visit: float,
-                       c_scale: float) -> int:
+                       c_scale: float, min_span: float = 0.0) -> int:
     """Among legal actions with the largest visit count, the first max of the root score."""
     legal = [a for a in range(len(root.child_priors)) if legal_mask[a]]
     most = max(root.child_visits(a) for a in legal)
     candidates = [a for a in legal if root.child_visits(a) == most]
-    scores = _gumbel_root_scores(root, legal_mask, gumbel, discount, c_visit, c_scale)
+    scores = _gumbel_root_scores(root, legal_mask, gumbel, discount, c_visit, c_scale, min_span)
     return _first_argmax(scores, candidates)
 
 
@@ -352,7 +354,7 @@ def gumbel_root_action(root: Node, legal_mask, gumbel, discount: float, c_visit:
 def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurrent_fn, *,
                      policy, num_simulations, discount, num_players, pb_c_init=1.25,
                      pb_c_base=19652.0, max_num_considered_actions=16, gumbel=None,
-                     c_visit=50.0, c_scale=0.1, noise=None, dirichlet_fraction=0.25) -> dict:
+                     c_visit=50.0, c_scale=0.1, noise=None, dirichlet_fraction=0.25, min_value_span=0.0) -> dict:
     """Search one root; see docs/search.md.  Returns visit_counts, root_value,
     policy_target, action (temperature 0 for pUCT) and depths."""
     if policy not in ("puct", "gumbel"):
@@ -378,7 +380,7 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
     root.visit_count = 1
     root.value_sum = float(value)
 
-    min_max = MinMaxStats() if policy == "puct" else None
+    min_max = MinMaxStats(min_value_span) if policy == "puct" else None
     legal_actions = [a for a in range(num_actions) if legal[a]]
     all_actions = list(range(num_actions))
     if policy == "gumbel":
@@ -394,9 +396,9 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
                 actions = legal_actions if node is root else all_actions
                 action = select_child(node, actions, min_max, discount, pb_c_init, pb_c_base)
             elif node is root:
-                action = gumbel_root_select(root, legal, g, schedule[s], discount, c_visit, c_scale)
+                action = gumbel_root_select(root, legal, g, schedule[s], discount, c_visit, c_scale, min_value_span)
             else:
-                action = gumbel_select_child(node, discount, c_visit, c_scale)
+                action = gumbel_select_child(node, discount, c_visit, c_scale, min_value_span)
             depth += 1
             if action not in node.children:
                 break
@@ -412,8 +414,8 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
         policy_target = [visit_counts[a] / num_simulations for a in range(num_actions)]
         action = _first_argmax(visit_counts, legal_actions)  # temperature 0
     else:
-        policy_target = improved_policy(root, legal, discount, c_visit, c_scale)
-        action = gumbel_root_action(root, legal, g, discount, c_visit, c_scale)
+        policy_target = improved_policy(root, legal, discount, c_visit, c_scale, min_value_span)
+        action = gumbel_root_action(root, legal, g, discount, c_visit, c_scale, min_value_span)
     return {
         "visit_counts": np.array(visit_counts, dtype=np.int64),
         "root_value": root.value(),

@@ -111,10 +111,10 @@ def search(
         if gumbel_search:
             select_gumbel(tree.children, tree.visits, tree.q, tree.raw_value, tree.prior, tree.log_prior,
                           root.legal_mask, embeddings, gumbel, considered[sim], config.c_visit, config.c_scale,
-                          leaf_embeddings, leaf_parent, leaf_action, depth_stats)
+                          config.min_value_span, leaf_embeddings, leaf_parent, leaf_action, depth_stats)
         else:
             select_puct(tree.children, tree.visits, tree.q, tree.prior, tree.min_max, root.legal_mask, embeddings,
-                        config.pb_c_init, config.pb_c_base, leaf_embeddings, leaf_parent, leaf_action, depth_stats)
+                        config.pb_c_init, config.pb_c_base, config.min_value_span, leaf_embeddings, leaf_parent, leaf_action, depth_stats)
         next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape((batch,) + emb_shape),
                                                          leaf_action.copy())
         next_emb = np.asarray(next_emb, dtype=emb_dtype)
@@ -138,7 +138,8 @@ def search(
         policy_targets = np.empty((batch, num_actions))
         actions = np.empty(batch, dtype=np.int32)
         root_improved_policy(tree.children, tree.visits, tree.q, tree.raw_value, tree.prior, tree.log_prior,
-                             root.legal_mask, gumbel, config.c_visit, config.c_scale, policy_targets, actions)
+                             root.legal_mask, gumbel, config.c_visit, config.c_scale, config.min_value_span,
+                             policy_targets, actions)
     return SearchResult(
         actions=actions.astype(np.int64),
         visit_counts=visit_counts,

@@ -54,7 +54,8 @@ def considered_visit_table(max_considered: int, num_simulations: int) -> np.ndar
 
 
 @numba.njit(cache=True, inline="always")
-def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, at_root, out) -> float:
+def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, min_span, at_root,
+                    out) -> float:
     """Write sigma(completed Q) of node p's actions to `out`; return the sum of its children's visits.
 
     Unvisited actions are completed with v_mix, the network's value of p mixed
@@ -94,7 +95,7 @@ def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit,
         lo = min(lo, v_mix)
         hi = max(hi, v_mix)
     scale = (c_visit + n_max) * c_scale
-    span = max(hi - lo, _RESCALE_EPS)
+    span = max(hi - lo, min_span, _RESCALE_EPS)
     for a in range(num_actions):
         qa = out[a]
         if qa != qa:  # an illegal root action
@@ -118,6 +119,7 @@ def select_gumbel(
     considered_visit: np.ndarray,
     c_visit: float,
     c_scale: float,
+    min_span: float,
     out_embeddings: np.ndarray,
     out_parent: np.ndarray,
     out_action: np.ndarray,
@@ -127,7 +129,7 @@ def select_gumbel(
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, True, sigma)
+        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, min_span, True, sigma)
         a = -1
         best = -np.inf
         for i in range(num_actions):
@@ -147,7 +149,7 @@ def select_gumbel(
             node = children[b, node, a]
             depth += 1
             a = _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, node, c_visit, c_scale,
-                                sigma)
+                                min_span, sigma)
         out_embeddings[b, :] = embeddings[b, node, :]
         out_parent[b] = node
         out_action[b] = a
@@ -156,8 +158,10 @@ def select_gumbel(
 
 
 @numba.njit(cache=True, inline="always")
-def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, p, c_visit, c_scale, sigma) -> int:
-    n_sum = completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, False, sigma)
+def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, p, c_visit, c_scale, min_span,
+                    sigma) -> int:
+    n_sum = completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, min_span, False,
+                            sigma)
     num_actions = children.shape[2]
     # pi' = softmax(log prior + sigma), computed in place in `sigma`.
     top = -np.inf
@@ -183,14 +187,15 @@ def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, 
 
 @numba.njit(cache=True)
 def root_improved_policy(
-    children, visits, q, raw_value, prior, log_prior, legal, gumbel, c_visit, c_scale, out_policy, out_action,
+    children, visits, q, raw_value, prior, log_prior, legal, gumbel, c_visit, c_scale, min_span, out_policy,
+    out_action,
 ) -> None:
     """Policy targets softmax(log prior + sigma(completed Q)) over legal actions, and
     the action: the best g + log prior + sigma among the most visited."""
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, True, sigma)
+        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, min_span, True, sigma)
         most = 0
         for a in range(num_actions):
             c = children[b, 0, a]

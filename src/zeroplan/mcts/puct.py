@@ -15,16 +15,16 @@ import numpy as np
 
 
 @numba.njit(cache=True, inline="always")
-def _normalize(min_max: np.ndarray, b: int, q: float) -> float:
+def _normalize(min_max: np.ndarray, b: int, q: float, min_span: float) -> float:
     lo = min_max[b, 0]
     hi = min_max[b, 1]
     if hi > lo:
-        return (q - lo) / (hi - lo)
+        return (q - lo) / max(hi - lo, min_span)
     return q
 
 
 @numba.njit(cache=True, inline="always")
-def _best_action(children, visits, q, prior, min_max, legal, b, p, pb_c_init, pb_c_base, at_root) -> int:
+def _best_action(children, visits, q, prior, min_max, legal, b, p, pb_c_init, pb_c_base, min_span, at_root) -> int:
     n_parent = visits[b, p]
     c_base = math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init
     sqrt_parent = math.sqrt(n_parent)
@@ -38,7 +38,7 @@ def _best_action(children, visits, q, prior, min_max, legal, b, p, pb_c_init, pb
             score = c_base * sqrt_parent * prior[b, p, a]  # x / (0 + 1) == x exactly
         else:
             score = c_base * sqrt_parent / (visits[b, c] + 1) * prior[b, p, a]
-            score += _normalize(min_max, b, q[b, c])  # a child exists only once visited
+            score += _normalize(min_max, b, q[b, c], min_span)  # a child exists only once visited
         if best < 0 or score > best_score:
             best = a
             best_score = score
@@ -56,6 +56,7 @@ def select_puct(
     embeddings: np.ndarray,
     pb_c_init: float,
     pb_c_base: float,
+    min_span: float,
     out_embeddings: np.ndarray,
     out_parent: np.ndarray,
     out_action: np.ndarray,
@@ -69,7 +70,8 @@ def select_puct(
         node = 0
         depth = 1
         while True:
-            a = _best_action(children, visits, q, prior, min_max, legal, b, node, pb_c_init, pb_c_base, node == 0)
+            a = _best_action(children, visits, q, prior, min_max, legal, b, node, pb_c_init, pb_c_base, min_span,
+                             node == 0)
             nxt = children[b, node, a]
             if nxt < 0:
                 break
