@@ -110,6 +110,51 @@ def test_trajectory_sampling_keeps_or_redeals_members(propagation):
         assert returns.min() >= sum(t ** 2 / 4 for t in range(1, H + 1)) - 1e-3
 
 
+def test_known_termination_ends_a_particle_s_rewards():
+    """Members move the state by 0 and +1 per step; the episode ends on
+    arriving above 2.5, and a step earns 1 unless it ends the episode (the
+    InvertedPendulum rule). The +1 particle earns steps 1 and 2 only (step 3
+    arrives at 3 and ends it), the still one all H steps."""
+    model = _step_ensemble([0.0, 1.0])
+    done = lambda nxt: nxt[:, 0] > 2.5  # noqa: E731
+    alive_reward = lambda s, a, nxt: (~done(nxt)).float()  # noqa: E731
+    H = 6
+    sampler = TrajectorySampler(model, 1, alive_reward, "ts1", particles=2,
+                                generator=torch.Generator().manual_seed(0), done_fn=done)
+    returns = sampler(torch.zeros(1, 1), torch.zeros(1, 4, H, 1))
+    torch.testing.assert_close(returns, torch.full((1, 4), (H + 2) / 2), atol=1e-4, rtol=0)
+    # with a reward of 1 on every step, the rule is what stops the moving particle earning:
+    # it earns steps 1-3 (the step that ends it counts), the still one all H
+    ones = lambda s, a, nxt: torch.ones(len(s))  # noqa: E731
+    ended = TrajectorySampler(model, 1, ones, "ts1", particles=2, done_fn=done)(torch.zeros(1, 1),
+                                                                                torch.zeros(1, 4, H, 1))
+    endless = TrajectorySampler(model, 1, ones, "ts1", particles=2)(torch.zeros(1, 1), torch.zeros(1, 4, H, 1))
+    torch.testing.assert_close(ended, torch.full((1, 4), (H + 3) / 2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(endless, torch.full((1, 4), float(H)), atol=1e-4, rtol=0)
+
+
+def test_inverted_pendulum_rule_matches_gymnasium():
+    gym = pytest.importorskip("gymnasium")
+    pytest.importorskip("mujoco")
+    from zeroplan.mbrl.rewards import inverted_pendulum_done, inverted_pendulum_reward
+
+    env = gym.make("InvertedPendulum-v5")
+    rng = np.random.default_rng(0)
+    checked = 0
+    for ep in range(20):
+        obs, _ = env.reset(seed=ep)
+        while True:
+            a = rng.uniform(-3, 3, size=1).astype(np.float32)
+            nxt, r, terminated, truncated, _ = env.step(a)
+            t = torch.as_tensor(np.asarray(nxt, np.float32))[None]
+            assert bool(inverted_pendulum_done(t)[0]) == terminated
+            assert float(inverted_pendulum_reward(t, torch.as_tensor(a)[None], t)[0]) == r
+            checked += 1
+            if terminated or truncated:
+                break
+    assert checked > 20
+
+
 def test_trajectory_sampling_with_learned_reward_and_batches():
     model = ProbabilisticEnsemble(3, 3, ensemble_size=2, hidden=8, layers=2)  # obs 2 + action 1 -> delta 2 + reward
     sampler = TrajectorySampler(model, 2, None, "ts1", particles=4, generator=torch.Generator().manual_seed(0))

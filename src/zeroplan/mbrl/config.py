@@ -29,6 +29,9 @@ class ModelConfig(_Strict):
     logvar_bound_weight: float = Field(0.01, ge=0.0, description="pull on the learned log-variance bounds")
     reward: Literal["learned", "known"] = Field(
         "learned", description="'known' uses the env's reward function from mbrl/rewards.py instead of predicting it")
+    termination: Literal["none", "known"] = Field(
+        "none", description="'known' ends imagined trajectories by the env's termination rule from mbrl/rewards.py "
+        "(no reward after the end); 'none' lets them run the whole horizon")
 
 
 class PlannerConfig(_Strict):

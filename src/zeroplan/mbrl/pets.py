@@ -31,7 +31,7 @@ from zeroplan.mbrl.config import PetsConfig
 from zeroplan.mbrl.data import Transitions
 from zeroplan.mbrl.ensemble import FitReport, ProbabilisticEnsemble, fit_ensemble
 from zeroplan.mbrl.planners import MPC, TrajectorySampler, make_planner
-from zeroplan.mbrl.rewards import known_reward
+from zeroplan.mbrl.rewards import known_reward, known_termination
 from zeroplan.mbrl.rollout import evaluate_lockstep, run_episode
 
 
@@ -65,6 +65,7 @@ class PETS:
         self.spec = self.env.spec
         d, a, m = self.spec.obs_dim, self.spec.action_dim, config.model
         self.reward_fn = known_reward(config.env.id) if m.reward == "known" else None
+        self.done_fn = known_termination(config.env.id) if m.termination == "known" else None
         seed = config.run.seed
         torch.manual_seed(seed)
         self.ensemble = ProbabilisticEnsemble(d + a, d + (self.reward_fn is None), m.ensemble_size, m.hidden,
@@ -86,7 +87,8 @@ class PETS:
         p = self.config.planner
         gen = torch.Generator().manual_seed(seed)
         self._mpc_gen = gen
-        sampler = TrajectorySampler(self.ensemble, self.spec.obs_dim, self.reward_fn, p.propagation, p.particles, gen)
+        sampler = TrajectorySampler(self.ensemble, self.spec.obs_dim, self.reward_fn, p.propagation, p.particles, gen,
+                                    self.done_fn)
         planner = make_planner(p, np.array(self.spec.action_low), np.array(self.spec.action_high), gen)
         return MPC(planner, sampler, p.warm_start)
 

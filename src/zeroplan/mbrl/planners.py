@@ -21,7 +21,7 @@ import torch
 
 from zeroplan.mbrl.config import PlannerConfig
 from zeroplan.mbrl.ensemble import ProbabilisticEnsemble
-from zeroplan.mbrl.rewards import RewardFn
+from zeroplan.mbrl.rewards import RewardFn, TerminationFn
 
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -37,7 +37,8 @@ class TrajectorySampler:
     """
 
     def __init__(self, ensemble: ProbabilisticEnsemble, obs_dim: int, reward_fn: RewardFn | None,
-                 propagation: str = "ts1", particles: int = 20, generator: torch.Generator | None = None):
+                 propagation: str = "ts1", particles: int = 20, generator: torch.Generator | None = None,
+                 done_fn: TerminationFn | None = None):
         if particles % ensemble.ensemble_size:
             raise ValueError(f"particles ({particles}) must be a multiple of the ensemble size "
                              f"({ensemble.ensemble_size})")
@@ -45,6 +46,7 @@ class TrajectorySampler:
             raise ValueError(f"propagation must be 'ts1' or 'tsinf', got {propagation!r}")
         self.ensemble, self.obs_dim, self.reward_fn = ensemble, obs_dim, reward_fn
         self.propagation, self.particles, self.generator = propagation, particles, generator
+        self.done_fn = done_fn
 
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         B, P, H, A = actions.shape
@@ -52,6 +54,7 @@ class TrajectorySampler:
         M = B * P
         state = obs[:, None, None, :].expand(B, P, K, d).reshape(M, K, d)
         total = torch.zeros(M, dtype=state.dtype)
+        alive = torch.ones(M, K, dtype=state.dtype)  # 0 once a particle's episode has ended
         for t in range(H):
             if self.propagation == "tsinf":
                 perm = torch.argsort(torch.rand(M, K, generator=self.generator), dim=1)
@@ -67,7 +70,9 @@ class TrajectorySampler:
                 reward = out[..., d]
             else:
                 reward = self.reward_fn(state.reshape(-1, d), act.reshape(-1, A), nxt.reshape(-1, d)).reshape(M, K)
-            total += reward.mean(dim=1)
+            total += (reward * alive).mean(dim=1)
+            if self.done_fn is not None:
+                alive = alive * (~self.done_fn(nxt.reshape(-1, d))).reshape(M, K).to(alive.dtype)
             state = nxt
         return total.reshape(B, P)
 
