@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import zeroplan
+from zeroplan import play
 from zeroplan.play import play_command, play_terminal, record_episode
 
 TINY = ["search.num_simulations=4", "train.num_envs=2", "net.hidden=[16]", "net.latent_dim=8", "net.support_size=5"]
@@ -141,3 +142,38 @@ def test_record_episode_writes_a_gif(tmp_path):
     with Image.open(tmp_path / "cartpole.gif") as gif:
         assert gif.n_frames > 1 and gif.size == (600, 400)
     assert np.isfinite(info["return"])
+
+
+def test_render_without_a_display_points_to_record(monkeypatch):
+    torch.set_num_threads(1)
+    monkeypatch.setattr(play, "has_display", lambda: False)
+    agent = zeroplan.MuZero("CartPole-v1", set=TINY, tensorboard=False)
+    with pytest.raises(play.PlayError, match="no display.*--record FILE.gif"):
+        play.watch_episode(agent)
+
+
+def test_render_opens_a_window(monkeypatch):
+    """Window mode end to end, on SDL's off-screen driver: the env draws itself
+    (render_mode "human") on every step and the episode runs to its end."""
+    pytest.importorskip("pygame")
+    torch.set_num_threads(1)
+    monkeypatch.setattr(play, "has_display", lambda: True)
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    agent = zeroplan.MuZero("CartPole-v1", set=TINY + ["env.max_episode_steps=20"], tensorboard=False)
+    drawn = []
+    import gymnasium.envs.classic_control.cartpole as cartpole
+
+    original = cartpole.CartPoleEnv.render
+    monkeypatch.setattr(cartpole.CartPoleEnv, "render", lambda self: drawn.append(self.render_mode) or original(self))
+    info = play.watch_episode(agent, print_fn=lambda s: pytest.fail("a window episode must not print frames"))
+    assert info["mode"] == "human" and 1 <= info["steps"] <= 20
+    assert drawn and set(drawn) == {"human"} and len(drawn) >= info["steps"]
+
+
+def test_render_as_text_for_text_envs(monkeypatch):
+    torch.set_num_threads(1)
+    monkeypatch.setattr(play, "has_display", lambda: False)
+    agent = zeroplan.MuZero("frozenlake", set=TINY, tensorboard=False)
+    out = Transcript()
+    info = play.watch_episode(agent, print_fn=out)
+    assert info["mode"] == "ansi" and "F" in out.text

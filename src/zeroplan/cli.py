@@ -356,7 +356,7 @@ def play(
     game: Optional[str] = typer.Argument(None, help="tictactoe | connect4, or a single-player env id with --run"),
     run: Optional[Path] = typer.Option(None, help="the agent's run directory (default: play the expert)"),
     first: bool = typer.Option(True, "--first/--second", help="whether you move first"),
-    render: bool = typer.Option(False, help="single-player: draw each step as text"),
+    render: bool = typer.Option(False, help="single-player: show the episode in a window (text for text-drawn envs)"),
     record: Optional[Path] = typer.Option(None, help="single-player: write the episode to a GIF"),
     seed: int = typer.Option(0),
 ) -> None:

@@ -15,6 +15,7 @@ writes the rendered frames as an animated GIF.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -209,16 +210,43 @@ def record_episode(agent, env_id: str | None, path: str | Path, seed: int = 0) -
     return {"env": config.id, "return": total, "steps": steps, "frames": len(frames), "path": str(path)}
 
 
-def watch_episode(agent, seed: int = 0, print_fn: Callable[[str], Any] = print) -> dict[str, Any]:
-    """One deterministic episode drawn as text, for envs that can render as "ansi"."""
-    from zeroplan.envs.render import make_render_env
+def has_display() -> bool:
+    """Whether a window can be opened: macOS and Windows always, elsewhere an X11 or Wayland display."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
-    env = make_render_env(agent.config.env, "ansi")
+
+def watch_episode(agent, seed: int = 0, print_fn: Callable[[str], Any] = print) -> dict[str, Any]:
+    """One deterministic episode shown as it is played: in a window (the env's
+    "human" render mode) when there is a display, else as text ("ansi")."""
+    import gymnasium.error
+
+    from zeroplan.envs.render import make_render_env, render_modes
+
+    config = agent.config.env
+    modes = render_modes(config)
+    if "human" in modes and has_display():
+        mode = "human"
+    elif "ansi" in modes:
+        mode = "ansi"
+    elif "human" in modes:
+        raise PlayError(f"{config.id}: --render opens a window, and there is no display here (DISPLAY is not set); "
+                        "use --record FILE.gif instead")
+    else:
+        raise PlayError(f"{config.id}: cannot be shown (its render modes: {', '.join(modes) or 'none'}); "
+                        "use --record FILE.gif if it draws frames")
+    env = make_render_env(config, mode)
+    # "human" envs draw themselves on every reset and step; "ansi" ones return text to print.
+    on_step = (lambda: None) if mode == "human" else (lambda: print_fn(str(env.render())))
     try:
-        total, steps = _run_episode(agent, env, seed, lambda: print_fn(str(env.render())))
+        total, steps = _run_episode(agent, env, seed, on_step)
+    except (ImportError, gymnasium.error.DependencyNotInstalled) as err:  # pygame, for the classic envs
+        raise PlayError(f"{config.id}: showing it needs an optional drawing library ({err}); "
+                        "use --record FILE.gif instead") from None
     finally:
         env.close()
-    return {"env": agent.config.env.id, "return": total, "steps": steps}
+    return {"env": config.id, "return": total, "steps": steps, "mode": mode}
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -238,8 +266,8 @@ def play_command(game: str | None, run: Path | None, first: bool = True, render:
                  record: Path | None = None, seed: int = 0, input_fn: Callable[[str], str] = input,
                  print_fn: Callable[[str], Any] = print) -> int:
     """`zeroplan play`: a two-player game against the run's agent (or the expert),
-    or, for a single-player env, the run's agent playing one episode (--render as
-    text, --record FILE.gif). Returns the exit status; errors are printed, not raised."""
+    or, for a single-player env, the run's agent playing one episode (--render in
+    a window, or as text for text-drawn envs; --record FILE.gif). Returns the exit status; errors are printed, not raised."""
     try:
         agent = None
         if run is not None:
@@ -264,8 +292,8 @@ def play_command(game: str | None, run: Path | None, first: bool = True, render:
             info = watch_episode(agent, seed, print_fn)
             print_fn(f"{info['env']}: return {info['return']:g} in {info['steps']} steps")
         else:
-            raise PlayError(f"{config.id} is a one-player environment: add --record FILE.gif (or --render for "
-                            "text-rendered envs) to watch the agent play")
+            raise PlayError(f"{config.id} is a one-player environment: add --render (a window, or text) or "
+                            "--record FILE.gif to watch the agent play")
         return 0
     except (PlayError, EnvError, CheckpointError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
