@@ -108,6 +108,9 @@ class TrainConfig(_Strict):
     num_envs: int = Field(8, ge=1)
     temperature: tuple[float, ...] = (1.0, 0.5, 0.25)
     temperature_steps: tuple[int, ...] = (0, 10_000, 20_000)
+    temperature_moves: int | None = Field(
+        None, ge=0, description="moves of each episode played at the scheduled temperature; later ones take the "
+        "most visited action (pUCT; AlphaZero's first 30 moves in Go). null: every move")
 
     @model_validator(mode="after")
     def _schedule_lengths(self) -> TrainConfig:

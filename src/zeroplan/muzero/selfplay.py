@@ -27,7 +27,7 @@ class Model(Protocol):
 
 
 def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, config: Config,
-         rng: np.random.Generator, num_players: int, temperature: float, explore: bool) -> SearchResult:
+         rng: np.random.Generator, num_players: int, temperature: float | np.ndarray, explore: bool) -> SearchResult:
     """One batched search from observations (already frame-stacked)."""
     latent, value, logits = model.initial(obs)
     root = SearchRoot(latent, logits, value, legal, to_play)
@@ -74,10 +74,14 @@ class SelfPlay:
         return stack_frames(builder.obs, len(builder.obs) - 1, self.config.replay.stack_frames)
 
     def step(self, model: Model, temperature: float, explore: bool = True) -> list[Episode]:
-        """One move in every environment; returns the episodes that ended."""
+        """One move in every environment; returns the episodes that ended.
+        `temperature` applies to each episode's first `train.temperature_moves` moves."""
         obs = np.stack([self._stacked(b) for b in self.builders])
         legal = np.stack([b.legal[-1] for b in self.builders])
         to_play = np.array([b.to_play[-1] for b in self.builders])
+        moves = self.config.train.temperature_moves
+        if moves is not None:  # past the opening, the most visited action
+            temperature = np.array([temperature if len(b) < moves else 0.0 for b in self.builders])
         out = plan(model, obs, legal, to_play, self.config, self.rng, self.spec.num_players, temperature, explore)
         ended: list[tuple[int, bool]] = []
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
