@@ -89,3 +89,19 @@ def test_local_run_resumes_on_ray_and_a_dead_learner_ends_cleanly(tmp_path):
     runner.shutdown()
     assert (tmp_path / "checkpoints" / "last" / "manifest.json").read_bytes() == before
     assert Checkpoint(tmp_path / "checkpoints" / "last").manifest["env_steps"] == result.env_steps
+
+
+def test_no_evaluation_point_is_skipped(tmp_path):
+    """Evaluations slower than the self-play between two points (8 episodes of
+    up to 60 moves every 64 env steps): self-play waits for the evaluator, so
+    every multiple of run.eval_interval gets its evaluation, as on the local runner."""
+    sets = [s for s in SETS if not s.startswith(("run.eval_interval", "run.eval_episodes"))]
+    config = load_config("cartpole", dotted=sets + ["run.eval_interval=64", "run.eval_episodes=8"])
+    shell = LocalRunner(config, tmp_path / "ray", tensorboard=False)
+    runner = RayRunner(shell, num_workers=1)
+    result = runner.train(max_env_steps=1024)
+    runner.shutdown()
+    shell.close()
+    points = [e["env_steps"] // 64 for e in result.evals]
+    assert len(points) >= 8
+    assert points == list(range(points[0], points[0] + len(points))), points

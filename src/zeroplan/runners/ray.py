@@ -13,7 +13,11 @@ Flow control is by construction: every actor has at most one task in flight,
 finished episodes travel by object reference straight from a self-play actor
 to the replay actor, and self-play actors are held back when the env steps run
 more than one round ahead of `train.replay_ratio`; the learner waits for data
-in the same way. The object store therefore holds a bounded number of objects
+in the same way. Evaluations run in their own actor, beside training, every
+`run.eval_interval` env steps as on the local runner; when one is still
+running at the next point, self-play waits for it rather than skip a point
+(on a small machine an evaluation is slower than the self-play between two
+points, and skipped points made `stop_at_return` fire thousands of env steps late). The object store therefore holds a bounded number of objects
 whatever the relative speeds.
 
 Self-play actors that die are restarted by Ray and their task resubmitted; a
@@ -314,8 +318,12 @@ class RayRunner:
                 done = True
             if not done:
                 busy = {i for i, _ in playing.values()}
+                # No evaluation point is skipped: while the evaluator is still busy with
+                # the previous one, self-play waits at the next (and the learner at the
+                # replay ratio), as the local runner's evaluations are taken in turn.
+                eval_due = evaluating is not None and res.env_steps >= next_eval
                 for i, worker in enumerate(self.workers):
-                    if i not in busy and not ahead():
+                    if i not in busy and not ahead() and not eval_due:
                         stats, episodes = worker.play.options(num_returns=2).remote(
                             MOVES_PER_TASK, cfg.train.temperature_at(res.env_steps), version, weights)
                         playing[stats] = (i, episodes)
