@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from zeroplan.envs.games.base import TurnBased
 from zeroplan.envs.gym import EnvError
 from zeroplan.envs.spec import EnvSpec
 
@@ -47,7 +48,7 @@ def make_aec(name: str, kwargs: dict[str, Any] | None = None):
     return module.env(**(kwargs or {}))
 
 
-class PettingZooEnv:
+class PettingZooEnv(TurnBased):
     """A two-player AEC env seen through `envs.spec.TurnBasedEnv`.
 
     Illegal actions raise ValueError here instead of reaching PettingZoo, whose
@@ -120,17 +121,7 @@ class PettingZooEnv:
             return np.zeros(self.spec.num_actions, dtype=bool)
         return self._mask.copy()
 
-    def to_play(self) -> int:
-        return self._player
-
-    # --- extras -------------------------------------------------------------------------
-
-    def winner(self) -> int:
-        """-1 while undecided or drawn, else the winning player (0 moves first)."""
-        return self._winner
-
-    def is_over(self) -> bool:
-        return self._done
+    # to_play(), winner() and is_over() come from TurnBased (player 0 moves first)
 
     def close(self) -> None:
         self.env.close()

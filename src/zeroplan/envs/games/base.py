@@ -1,5 +1,7 @@
-"""What the native board games share: whose move it is, how the game ended,
-and an independent copy of a position (for experts that search by playing moves)."""
+"""What two-player games share: whose move it is and how the game ended
+(`TurnBased`: the native engines and the PettingZoo adapter), and, for the
+native engines, an independent copy of a position (for experts that search by
+playing moves)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,8 @@ from typing import TypeVar
 G = TypeVar("G", bound="StoneGame")
 
 
-class StoneGame:
-    """A subclass keeps its state in plain attributes (bytearrays, lists, numpy
-    arrays and scalars) including `_player`, `_winner` and `_done`."""
+class TurnBased:
+    """A subclass keeps `_player` (to move), `_winner` and `_done` up to date."""
 
     _player: int
     _winner: int
@@ -26,6 +27,11 @@ class StoneGame:
 
     def is_over(self) -> bool:
         return self._done
+
+
+class StoneGame(TurnBased):
+    """A native engine: all its state is in plain attributes (bytearrays, lists,
+    numpy arrays and scalars), so a one-level copy is an independent position."""
 
     def clone(self: G) -> G:
         other = type(self).__new__(type(self))
