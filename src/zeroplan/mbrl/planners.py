@@ -54,7 +54,8 @@ class TrajectorySampler:
         M = B * P
         state = obs[:, None, None, :].expand(B, P, K, d).reshape(M, K, d)
         total = torch.zeros(M, dtype=state.dtype)
-        alive = torch.ones(M, K, dtype=state.dtype)  # 0 once a particle's episode has ended
+        # 0 once a particle's episode has ended; only kept with a termination rule
+        alive = torch.ones(M, K, dtype=state.dtype) if self.done_fn is not None else None
         for t in range(H):
             if self.propagation == "tsinf":
                 perm = torch.argsort(torch.rand(M, K, generator=self.generator), dim=1)
@@ -70,8 +71,10 @@ class TrajectorySampler:
                 reward = out[..., d]
             else:
                 reward = self.reward_fn(state.reshape(-1, d), act.reshape(-1, A), nxt.reshape(-1, d)).reshape(M, K)
-            total += (reward * alive).mean(dim=1)
-            if self.done_fn is not None:
+            if alive is None:
+                total += reward.mean(dim=1)
+            else:
+                total += (reward * alive).mean(dim=1)
                 alive = alive * (~self.done_fn(nxt.reshape(-1, d))).reshape(M, K).to(alive.dtype)
             state = nxt
         return total.reshape(B, P)
