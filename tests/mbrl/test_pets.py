@@ -116,6 +116,8 @@ def test_preset_is_found_by_env_id_and_validated():
         load_config("Pendulum-v1", dotted=["planner.horizn=7"], model=PetsConfig, family="pets")
     with pytest.raises(ConfigError, match="no reward function is known"):
         PETS("MountainCarContinuous-v0", set=["model.reward=known"], tensorboard=False)
+    with pytest.raises(ConfigError, match=r"planner.state_cost has 2 weights but Pendulum-v1 observations have 3"):
+        PETS("Pendulum-v1", set=["planner.state_cost=[1.0,0.0]"], tensorboard=False)
 
 
 def test_discrete_action_env_points_to_muzero():

@@ -133,6 +133,33 @@ def test_known_termination_ends_a_particle_s_rewards():
     torch.testing.assert_close(endless, torch.full((1, 4), float(H)), atol=1e-4, rtol=0)
 
 
+def test_state_cost_lowers_each_alive_step_by_the_weighted_squares():
+    """Members move the state by 0 and +1 per step; with a cost of 0.5 on the
+    state, the +1 particle pays 0.5 t^2 at step t, the still one nothing; with
+    the termination rule the cost stops with the rewards."""
+    model = _step_ensemble([0.0, 1.0])
+    ones = lambda s, a, nxt: torch.ones(len(s))  # noqa: E731
+    H = 4
+    cost = torch.tensor([0.5])
+    plain = TrajectorySampler(model, 1, ones, "ts1", particles=2, state_cost=cost)(torch.zeros(1, 1),
+                                                                                   torch.zeros(1, 3, H, 1))
+    paid = 0.5 * sum(t ** 2 for t in range(1, H + 1))
+    torch.testing.assert_close(plain, torch.full((1, 3), H - paid / 2), atol=1e-4, rtol=0)
+    done = lambda nxt: nxt[:, 0] > 2.5  # noqa: E731
+    ended = TrajectorySampler(model, 1, ones, "ts1", particles=2, done_fn=done, state_cost=cost)(
+        torch.zeros(1, 1), torch.zeros(1, 3, H, 1))
+    paid_until_end = 0.5 * (1 + 4 + 9)  # steps 1-3; step 3 ends the episode and still counts
+    torch.testing.assert_close(ended, torch.full((1, 3), (H + 3 - paid_until_end) / 2), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="one weight per observation dimension"):
+        TrajectorySampler(model, 1, ones, "ts1", particles=2, state_cost=torch.tensor([0.5, 0.5]))
+
+
+def test_state_cost_is_validated():
+    with pytest.raises(ValueError, match="state_cost weights must be finite and >= 0"):
+        PlannerConfig(state_cost=[0.1, -1.0])
+    assert PlannerConfig(state_cost=[0.1, 0.0]).state_cost == [0.1, 0.0]
+
+
 def test_inverted_pendulum_rule_matches_gymnasium():
     gym = pytest.importorskip("gymnasium")
     pytest.importorskip("mujoco")

@@ -47,6 +47,16 @@ class PlannerConfig(_Strict):
     propagation: Literal["ts1", "tsinf"] = "ts1"
     particles: int = Field(20, ge=1, description="trajectory samples per candidate; a multiple of the ensemble size")
     warm_start: bool = Field(True, description="start from the previous plan shifted by one step")
+    state_cost: list[float] | None = Field(
+        None, description="planning-only shaping: one weight per observation dimension, and every imagined step's "
+        "reward is lowered by sum(w * next_obs**2) (e.g. keep a cart near the middle of its rail); evaluation "
+        "always reports the env's own return")
+
+    @model_validator(mode="after")
+    def _cost_weights(self) -> PlannerConfig:
+        if self.state_cost is not None and any(not (w >= 0.0 and w < float("inf")) for w in self.state_cost):
+            raise ValueError(f"planner.state_cost weights must be finite and >= 0, got {self.state_cost}")
+        return self
 
 
 class PetsTrainConfig(_Strict):

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from zeroplan.config import build_config, load_config
+from zeroplan.config import ConfigError, build_config, load_config
 from zeroplan.envs.continuous import make_continuous_env
 from zeroplan.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from zeroplan.io.logging import MetricsLogger
@@ -87,8 +87,14 @@ class PETS:
         p = self.config.planner
         gen = torch.Generator().manual_seed(seed)
         self._mpc_gen = gen
+        cost = None
+        if p.state_cost is not None:
+            if len(p.state_cost) != self.spec.obs_dim:
+                raise ConfigError(f"planner.state_cost has {len(p.state_cost)} weights but {self.config.env.id} "
+                                  f"observations have {self.spec.obs_dim} dimensions; give one weight per dimension")
+            cost = torch.tensor(p.state_cost, dtype=torch.float32)
         sampler = TrajectorySampler(self.ensemble, self.spec.obs_dim, self.reward_fn, p.propagation, p.particles, gen,
-                                    self.done_fn)
+                                    self.done_fn, cost)
         planner = make_planner(p, np.array(self.spec.action_low), np.array(self.spec.action_high), gen)
         return MPC(planner, sampler, p.warm_start)
 

@@ -38,7 +38,7 @@ class TrajectorySampler:
 
     def __init__(self, ensemble: ProbabilisticEnsemble, obs_dim: int, reward_fn: RewardFn | None,
                  propagation: str = "ts1", particles: int = 20, generator: torch.Generator | None = None,
-                 done_fn: TerminationFn | None = None):
+                 done_fn: TerminationFn | None = None, state_cost: torch.Tensor | None = None):
         if particles % ensemble.ensemble_size:
             raise ValueError(f"particles ({particles}) must be a multiple of the ensemble size "
                              f"({ensemble.ensemble_size})")
@@ -47,6 +47,10 @@ class TrajectorySampler:
         self.ensemble, self.obs_dim, self.reward_fn = ensemble, obs_dim, reward_fn
         self.propagation, self.particles, self.generator = propagation, particles, generator
         self.done_fn = done_fn
+        if state_cost is not None and state_cost.shape != (obs_dim,):
+            raise ValueError(f"state_cost needs one weight per observation dimension ({obs_dim}), "
+                             f"got shape {tuple(state_cost.shape)}")
+        self.state_cost = state_cost
 
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         B, P, H, A = actions.shape
@@ -71,6 +75,8 @@ class TrajectorySampler:
                 reward = out[..., d]
             else:
                 reward = self.reward_fn(state.reshape(-1, d), act.reshape(-1, A), nxt.reshape(-1, d)).reshape(M, K)
+            if self.state_cost is not None:
+                reward = reward - (nxt * nxt) @ self.state_cost
             if alive is None:
                 total += reward.mean(dim=1)
             else:
