@@ -5,11 +5,16 @@ Rows: policy (puct, gumbel) x model x batch x actions, 50 simulations each.
 - "constant": a recurrent_fn that returns ready-made arrays: the tree's own cost.
 - "mlp": a small MuZero-shaped MLP in torch (dynamics and prediction, two hidden
   layers of 64, latent 64), weights from benchmarks/mctx_timing.make_weights.
+- "mlp_numpy": the same MLP and weights computed with numpy, the way zeroplan's
+  search runs MLP networks (nets/numpy_inference.py): torch's per-call overhead
+  is most of a tiny network's time at search batch sizes.
 - "reference": tests/reference's per-root Python search with the same MLP, batch 1.
 - "muzero_net" / "muzero_net_reference": zeroplan's own default MuZero MLP network
   (nets.MuZeroNet with NetConfig's defaults: latent 64, hidden 128x128,
   LayerNorm, categorical value/reward support of 21 atoms) through
-  SearchModel, in our engine and in the reference (batch 1).
+  SearchModel with its default numpy inference; "muzero_net_torch" the same
+  through torch; "muzero_net_reference" the reference search (batch 1) with
+  the torch one, to compare like for like with muzero_net_torch.
 - "mctx" (--vs-mctx): DeepMind's mctx on the same weights, jit-compiled (jax CPU).
 
     python benchmarks/mcts_throughput.py --json            # one JSON list on stdout
@@ -83,7 +88,42 @@ class TinyMuZeroMLP:
         return result
 
 
-def muzero_net_model(num_actions: int, seed: int):
+class TinyMuZeroMLPNumpy(TinyMuZeroMLP):
+    """The same network and weights in numpy (the one-hot action input as a row
+    of the first weight matrix), as zeroplan runs MLP networks during search."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        super().__init__(weights)
+        self.np_w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+
+    def recurrent_fn(self, latent: np.ndarray, action: np.ndarray):
+        start = time.perf_counter()
+        w, L = self.np_w, self.latent
+        h = latent @ w["W_d1"][:L]
+        h += w["W_d1"][L + action]
+        h += w["b_d1"]
+        np.maximum(h, 0.0, out=h)
+        h = h @ w["W_d2"]
+        h += w["b_d2"]
+        np.maximum(h, 0.0, out=h)
+        out = h @ w["W_d3"]
+        out += w["b_d3"]
+        nxt = np.tanh(out[:, :L])
+        h = nxt @ w["W_p1"]
+        h += w["b_p1"]
+        np.maximum(h, 0.0, out=h)
+        h = h @ w["W_p2"]
+        h += w["b_p2"]
+        np.maximum(h, 0.0, out=h)
+        pred = h @ w["W_p3"]
+        pred += w["b_p3"]
+        result = nxt, out[:, L].copy(), np.tanh(pred[:, self.num_actions]), pred[:, : self.num_actions]
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        return result
+
+
+def muzero_net_model(num_actions: int, seed: int, inference: str = "auto"):
     from zeroplan.config import NetConfig
     from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
 
@@ -93,12 +133,12 @@ def muzero_net_model(num_actions: int, seed: int):
                     hidden=n.hidden)
     for p in net.parameters():  # the zero-initialised heads would make every search trivial
         torch.nn.init.normal_(p, std=0.2)
-    return SearchModel(net)
+    return SearchModel(net, inference)
 
 
 def time_muzero_net(policy: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int,
-                    reference: bool = False) -> dict:
-    model = muzero_net_model(num_actions, seed)
+                    reference: bool = False, inference: str = "auto") -> dict:
+    model = muzero_net_model(num_actions, seed, "torch" if reference else inference)
     obs = np.random.default_rng(seed).normal(size=(batch, 8)).astype(np.float32)
     latent, values, logits = model.initial(obs)
     cfg = SearchConfig(policy=policy, num_simulations=sims, discount=DISCOUNT)
@@ -120,7 +160,8 @@ def time_muzero_net(policy: str, batch: int, num_actions: int, sims: int, repeat
         if i:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    return {"policy": policy, "model": "muzero_net_reference" if reference else "muzero_net", "batch": batch,
+    name = "muzero_net_reference" if reference else "muzero_net_torch" if inference == "torch" else "muzero_net"
+    return {"policy": policy, "model": name, "batch": batch,
             "simulations": sims, "actions": num_actions, "sims_per_s": batch * sims / seconds,
             "seconds_per_search": seconds, "mean_depth": depth}
 
@@ -137,11 +178,11 @@ def constant_model(batch: int, latent: int, num_actions: int):
 
 def time_ours(policy: str, model: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int) -> dict:
     weights = make_weights(num_actions, seed=seed)
-    net = TinyMuZeroMLP(weights)
+    net = (TinyMuZeroMLPNumpy if model == "mlp_numpy" else TinyMuZeroMLP)(weights)
     latents = make_latents(batch, seed=seed)
     logits, values = net.initial(latents)
     root = SearchRoot(latents, logits, values, np.ones((batch, num_actions), bool), np.zeros(batch, dtype=np.int64))
-    fn = net.recurrent_fn if model == "mlp" else constant_model(batch, latents.shape[1], num_actions)
+    fn = net.recurrent_fn if model != "constant" else constant_model(batch, latents.shape[1], num_actions)
     cfg = SearchConfig(policy=policy, num_simulations=sims, discount=DISCOUNT)
     rng = np.random.default_rng(seed)
     out = search(root, fn, rng, cfg)  # warm-up (numba kernels load from cache or compile)
@@ -155,7 +196,7 @@ def time_ours(policy: str, model: str, batch: int, num_actions: int, sims: int, 
     seconds = statistics.median(times)
     row = {"policy": policy, "model": model, "batch": batch, "simulations": sims, "actions": num_actions,
            "sims_per_s": batch * sims / seconds, "seconds_per_search": seconds, "mean_depth": out.mean_depth}
-    if model == "mlp":
+    if model != "constant":
         row["network_fraction"] = statistics.median(n / t for n, t in zip(net_times, times))
     return row
 
@@ -202,12 +243,18 @@ def summary(rows: list[dict]) -> list[str]:
         ref = find(r["policy"], "reference", 1, r["actions"])
         mctx = find(r["policy"], "mctx", 64, r["actions"])
         line = f"{r['policy']} A={r['actions']} B=64: mlp / reference(B=1) = {r['sims_per_s'] / ref['sims_per_s']:.1f}x"
+        fast = find(r["policy"], "mlp_numpy", 64, r["actions"])
         if mctx:
             line += f", mlp / mctx = {r['sims_per_s'] / mctx['sims_per_s']:.2f}x"
-        net = find(r["policy"], "muzero_net", 64, r["actions"])
+            if fast:
+                line += f", mlp_numpy / mctx = {fast['sims_per_s'] / mctx['sims_per_s']:.2f}x"
+        net_torch = find(r["policy"], "muzero_net_torch", 64, r["actions"])
         net_ref = find(r["policy"], "muzero_net_reference", 1, r["actions"])
-        if net and net_ref:
-            line += f"; muzero_net / its reference(B=1) = {net['sims_per_s'] / net_ref['sims_per_s']:.1f}x"
+        if net_torch and net_ref:
+            line += f"; muzero_net_torch / its reference(B=1) = {net_torch['sims_per_s'] / net_ref['sims_per_s']:.1f}x"
+        net = find(r["policy"], "muzero_net", 64, r["actions"])
+        if net and net_torch:
+            line += f"; muzero_net (numpy) / muzero_net_torch = {net['sims_per_s'] / net_torch['sims_per_s']:.2f}x"
         lines.append(line)
     return lines
 
@@ -238,13 +285,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for policy in ("puct", "gumbel"):
         for num_actions in actions:
             emit(time_reference(policy, num_actions, args.simulations, 3 * args.repeats, args.seed))
-            for model in ("constant", "mlp"):
+            for model in ("constant", "mlp", "mlp_numpy"):
                 for batch in batches:
                     emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
             emit(time_muzero_net(policy, 1, num_actions, args.simulations, 3 * args.repeats, args.seed,
                                  reference=True))
-            for batch in batches:
-                emit(time_muzero_net(policy, batch, num_actions, args.simulations, args.repeats, args.seed))
+            for inference in ("torch", "auto"):
+                for batch in batches:
+                    emit(time_muzero_net(policy, batch, num_actions, args.simulations, args.repeats, args.seed,
+                                         inference=inference))
     # mctx last: XLA's CPU thread pool stays busy for a while after a call and
     # would slow down whatever ran next on the 2 cores.
     if args.vs_mctx:

@@ -75,6 +75,9 @@ class NetConfig(_Strict):
     hidden: tuple[int, ...] = (128, 128)
     channels: int = Field(32, ge=1)
     blocks: int = Field(2, ge=0)
+    inference: Literal["auto", "numpy", "torch"] = Field(
+        "auto", description="engine for the network's calls during search: 'numpy' (MLP networks on the CPU; "
+        "several times faster at search batch sizes), 'torch', or 'auto' = numpy where it applies")
 
 
 class ReplayConfig(_Strict):

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from zeroplan.nets.mlp import MLPCore
+from zeroplan.nets.numpy_inference import MIN_RANGE, NumpyMLPInference, Unsupported
 from zeroplan.nets.resnet import ResNetCore
 from zeroplan.nets.support import support_to_scalar
 
 KINDS = ("mlp", "resnet")
-MIN_RANGE = 1e-5
 
 
 def scale_gradient(x: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
@@ -159,18 +159,45 @@ def _as_tensor(x: np.ndarray, like: torch.Tensor, dtype: torch.dtype | None = No
     return torch.from_numpy(arr).to(device=like.device, dtype=dtype or like.dtype)
 
 
+INFERENCE = ("auto", "numpy", "torch")
+
+
 class SearchModel:
-    """Wraps a MuZeroNet for zeroplan.mcts.search: numpy in, numpy out, under torch.inference_mode.
+    """Wraps a MuZeroNet for zeroplan.mcts.search: numpy in, numpy out.
+
+    `inference` picks the engine: "torch" runs the network itself under
+    torch.inference_mode; "numpy" runs the MLP network's same functions with
+    numpy and numba kernels on views of its weights (nets/numpy_inference.py;
+    several times faster at the small batches of a search, where torch's
+    per-operation overhead dominates); "auto" (the default) takes numpy where
+    it applies (an MLP network on the CPU) and torch otherwise.
 
     Search always runs the network in eval mode (BatchNorm on its running
     statistics, which search latents must not update): a net found in train
     mode is switched to eval. Values and logits come back as float64, the
-    search's own precision; latents as float32.
+    search's own precision; latents in the network's dtype.
     """
 
-    def __init__(self, net: MuZeroNet):
+    def __init__(self, net: MuZeroNet, inference: str = "auto"):
+        if inference not in INFERENCE:
+            raise ValueError(f"inference must be one of {', '.join(map(repr, INFERENCE))}, got {inference!r}")
         self.net = net
+        self.inference = inference
         net.eval()
+        self._fast: NumpyMLPInference | None = None
+        self._fast_engine()
+
+    def _fast_engine(self) -> NumpyMLPInference | None:
+        """The numpy engine, rebuilt if the network's parameters moved; None for torch."""
+        if self.inference == "torch" or (self._fast is not None and self._fast.is_current()):
+            return self._fast
+        try:
+            self._fast = NumpyMLPInference(self.net)
+        except Unsupported:
+            if self.inference == "numpy":
+                raise
+            self._fast = None
+        return self._fast
 
     def _ready(self) -> torch.Tensor:
         if self.net.training:
@@ -179,6 +206,12 @@ class SearchModel:
 
     def initial(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """obs [B, *obs_shape] -> (latent float32 [B, ...], value float64 [B], policy logits float64 [B, A])."""
+        fast = self._fast_engine()
+        if fast is not None:
+            if tuple(np.shape(obs)[1:]) != self.net.obs_shape:
+                raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.net.obs_shape))}], "
+                                 f"got {list(np.shape(obs))}")
+            return fast.initial(obs)
         with torch.inference_mode():
             param = self._ready()
             out = self.net.initial_inference(_as_tensor(obs, param))
@@ -189,6 +222,9 @@ class SearchModel:
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(latent [B, ...], action [B] int) -> (next latent float32, reward float64 [B],
         value float64 [B], policy logits float64 [B, A])."""
+        fast = self._fast_engine()
+        if fast is not None:
+            return fast.recurrent(latent, action)
         with torch.inference_mode():
             param = self._ready()
             out = self.net.recurrent_inference(_as_tensor(latent, param), _as_tensor(action, param, torch.long))

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from zeroplan.config import Config, ConfigError, build_config, merge
 from zeroplan.envs import make_env
@@ -45,6 +46,15 @@ def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> M
     stacked = (obs_shape[0] * config.replay.stack_frames,) + tuple(obs_shape[1:])
     return MuZeroNet(stacked, num_actions, kind=n.kind, support_size=n.support_size, latent_dim=n.latent_dim,
                      hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks)
+
+
+def limit_threads(torch_threads: int) -> None:
+    """The process's compute threads, set by a runner for the whole process:
+    torch's intra-op pool, and numpy's BLAS at one thread (search-time matrix
+    products are small, and an idle BLAS thread spinning after each one takes
+    a core from torch's training)."""
+    torch.set_num_threads(torch_threads)
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def seed_everything(seed: int) -> None:
@@ -87,7 +97,7 @@ class LocalRunner:
             if ckpts.is_dir() and any(ckpts.iterdir()):
                 raise RunDirError(f"{self.run_dir} already holds a run; continue it with "
                                   f"`zeroplan train --resume {self.run_dir}` or choose another run directory")
-        torch.set_num_threads(config.run.torch_threads)
+        limit_threads(config.run.torch_threads)
         seed_everything(config.run.seed)
         if env_factory is None and is_user_env(config.env.id) and not _resuming:
             check_user_env(config.env.id, config.env.max_episode_steps, config.env.kwargs)
@@ -96,7 +106,7 @@ class LocalRunner:
         self.spec = probe.spec
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
-        self.model = SearchModel(self.net)
+        self.model = SearchModel(self.net, config.net.inference)
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.selfplay = SelfPlay(config, self.env_factory, seed=config.run.seed)

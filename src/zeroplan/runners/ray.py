@@ -48,7 +48,7 @@ from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.muzero_net import SearchModel
-from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult, build_net
+from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult, build_net, limit_threads
 
 MOVES_PER_TASK = 16  # lockstep moves a self-play actor makes per task
 MAX_TRAIN_STEPS_PER_TASK = 64
@@ -64,12 +64,12 @@ def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 class SelfPlayActor:
     def __init__(self, config: Config, env_factory: Callable | None, seed: int):
-        torch.set_num_threads(1)
+        limit_threads(1)
         self.config = config
         self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env)), seed=seed)
         spec = self.selfplay.spec
         self.net = build_net(config, spec.obs_shape, spec.num_actions).eval()
-        self.model = SearchModel(self.net)
+        self.model = SearchModel(self.net, config.net.inference)
         self.version = -1
 
     def play(self, moves: int, temperature: float, version: int, weights: list) -> tuple[dict, list[dict]]:
@@ -98,7 +98,7 @@ class ReplayActor:
     """Replay, and Reanalyze on sampled batches (the network for it arrives with each new version)."""
 
     def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, num_players: int, seed: int):
-        torch.set_num_threads(1)
+        limit_threads(1)
         self.config = config
         self.replay = Replay(config.replay, num_actions, config.search.discount)
         self.rng = np.random.default_rng(seed + 1)
@@ -106,6 +106,7 @@ class ReplayActor:
             if config.train.target_update_interval > 0 else None
         self.reanalyze = Reanalyze(config, num_players, seed=seed + 3) if config.train.reanalyse_fraction > 0 else None
         self.net = build_net(config, obs_shape, num_actions).eval() if self.reanalyze else None
+        self.model = SearchModel(self.net, config.net.inference) if self.net is not None else None
         self.version = -1
 
     def add(self, episodes: list[dict]) -> int:
@@ -118,7 +119,7 @@ class ReplayActor:
             if self.target is not None else None
         batch = self.replay.sample(batch_size, self.rng, value_fn)
         if self.reanalyze is not None:
-            self.reanalyze.refresh(batch, self.replay, SearchModel(self.net))
+            self.reanalyze.refresh(batch, self.replay, self.model)
         return batch
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
@@ -151,7 +152,7 @@ class ReplayActor:
 
 class LearnerActor:
     def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int):
-        torch.set_num_threads(config.run.torch_threads)
+        limit_threads(config.run.torch_threads)
         self.config = config
         self.net = build_net(config, obs_shape, num_actions).eval()
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
@@ -194,7 +195,7 @@ class LearnerActor:
 
 class EvaluatorActor:
     def __init__(self, config: Config, env_factory: Callable | None):
-        torch.set_num_threads(1)
+        limit_threads(1)
         self.shell = LocalRunner(config, None, env_factory=env_factory, tensorboard=False)
 
     def evaluate(self, weights: list, env_steps: int) -> float:

@@ -1,0 +1,243 @@
+"""Search-time inference for the MLP MuZeroNet without torch's eager dispatch.
+
+A tree search calls the network once per simulation on a small batch (one
+root per environment). For the MLP network that is ~40 tiny torch operations
+per call, and at these sizes torch's per-operation overhead, not arithmetic,
+is most of the time (about 200 us per call at batch 1 on our 2-core machine).
+`NumpyMLPInference` computes the same functions with numpy matrix products
+(BLAS) and small compiled numba kernels that fuse bias + LayerNorm + ELU, the
+latent min-max scaling and the support-to-scalar conversion.
+
+It holds *views* of the torch parameters, not copies: optimiser steps and
+`load_state_dict` write into the same memory, so a network being trained is
+always searched with its current weights. If the parameters are moved or
+re-typed (`net.double()`, `net.to(...)`), `SearchModel` notices and rebuilds
+the views. The torch network stays the reference: tests check that both
+give the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from torch import nn
+
+from zeroplan.nets.mlp import MLP, MLPCore
+from zeroplan.nets.support import EPS as H_EPS
+
+MIN_RANGE = 1e-5  # the smallest range a latent is divided by when min-max scaled (also muzero_net.scale_latent)
+
+
+class Unsupported(ValueError):
+    """The network has a layer this engine does not implement; search it with torch."""
+
+
+@numba.njit(cache=True)
+def _bias_layernorm_elu(y, bias, gamma, beta, eps, elu):
+    """In place, per row: y = LayerNorm(y + bias) with LayerNorm's affine weights, then ELU if `elu`."""
+    rows, width = y.shape
+    for i in range(rows):
+        mean = 0.0
+        for j in range(width):
+            v = y[i, j] + bias[j]
+            y[i, j] = v
+            mean += v
+        mean /= width
+        var = 0.0
+        for j in range(width):
+            d = y[i, j] - mean
+            var += d * d
+        inv = 1.0 / math.sqrt(var / width + eps)
+        for j in range(width):
+            v = (y[i, j] - mean) * inv * gamma[j] + beta[j]
+            y[i, j] = v if v > 0.0 or not elu else math.expm1(v)
+
+
+# Above this many values, ELU is left to numpy's vectorised expm1 (the scalar
+# expm1 in the kernel is then the slowest step); below it, one kernel call is cheaper.
+_INLINE_ELU_MAX = 2048
+
+
+def bias_layernorm_elu(y: np.ndarray, bias, gamma, beta, eps: float) -> np.ndarray:
+    """In place: ELU(LayerNorm(y + bias)); returns y."""
+    inline = y.size <= _INLINE_ELU_MAX
+    _bias_layernorm_elu(y, bias, gamma, beta, eps, inline)
+    if not inline:
+        neg = np.minimum(y, 0.0)
+        np.expm1(neg, out=neg)
+        np.maximum(y, 0.0, out=y)
+        y += neg
+    return y
+
+
+@numba.njit(cache=True)
+def _bias_scale_rows(y, bias, min_range):
+    """In place, per row: add the bias, then min-max scale the row to [0, 1]."""
+    rows, width = y.shape
+    for i in range(rows):
+        low = np.inf
+        high = -np.inf
+        for j in range(width):
+            v = y[i, j] + bias[j]
+            y[i, j] = v
+            low = min(low, v)
+            high = max(high, v)
+        span = max(high - low, min_range)
+        for j in range(width):
+            y[i, j] = (y[i, j] - low) / span
+
+
+@numba.njit(cache=True)
+def _support_to_scalar(logits, bias, support_size, eps, out):
+    """out[i] = h_inv(E[atom]) under softmax(logits[i] + bias), in float64."""
+    rows, atoms = logits.shape
+    for i in range(rows):
+        top = -np.inf
+        for j in range(atoms):
+            top = max(top, np.float64(logits[i, j]) + np.float64(bias[j]))
+        total = 0.0
+        mean = 0.0
+        for j in range(atoms):
+            p = math.exp(np.float64(logits[i, j]) + np.float64(bias[j]) - top)
+            total += p
+            mean += p * (j - support_size)
+        y = mean / total
+        c = abs(y) + 1.0 + eps
+        root = 2.0 * c / (math.sqrt(1.0 + 4.0 * eps * c) + 1.0)
+        out[i] = math.copysign(root * root - 1.0, y) if y != 0.0 else 0.0
+
+
+def _view(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+class _Dense:
+    """A Linear layer as numpy views: y = x @ w + b (w is the transposed weight)."""
+
+    def __init__(self, layer: nn.Module):
+        if type(layer) is not nn.Linear or layer.bias is None:
+            raise Unsupported(f"expected a Linear layer with a bias, got {layer}")
+        self.w = _view(layer.weight).T
+        self.b = _view(layer.bias)
+
+
+class _Hidden:
+    """Linear -> LayerNorm -> ELU(1)."""
+
+    def __init__(self, linear: nn.Module, norm: nn.Module, act: nn.Module):
+        self.dense = _Dense(linear)
+        if type(norm) is not nn.LayerNorm or not norm.elementwise_affine or norm.bias is None \
+                or len(norm.normalized_shape) != 1:
+            raise Unsupported(f"expected a LayerNorm over the last dimension with affine weights, got {norm}")
+        if type(act) is not nn.ELU or act.alpha != 1.0:
+            raise Unsupported(f"expected ELU(alpha=1), got {act}")
+        self.gamma, self.beta, self.eps = _view(norm.weight), _view(norm.bias), float(norm.eps)
+
+    def __call__(self, x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        y = x @ self.dense.w
+        if extra is not None:
+            y += extra
+        return bias_layernorm_elu(y, self.dense.b, self.gamma, self.beta, self.eps)
+
+
+def _hidden_stack(seq: nn.Sequential) -> list[_Hidden]:
+    mods = list(seq)
+    if len(mods) % 3:
+        raise Unsupported("hidden layers must come as Linear, LayerNorm, ELU")
+    return [_Hidden(*mods[i:i + 3]) for i in range(0, len(mods), 3)]
+
+
+class _Stack:
+    """An `MLP`: hidden layers, then a plain linear output (its bias added by the caller's kernel)."""
+
+    def __init__(self, mlp: nn.Module):
+        if type(mlp) is not MLP:
+            raise Unsupported(f"expected zeroplan's MLP, got {type(mlp).__name__}")
+        self.hidden = _hidden_stack(mlp.trunk)
+        self.out = _Dense(mlp.out)
+
+    def trunk(self, x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        for i, layer in enumerate(self.hidden):
+            x = layer(x, extra if i == 0 else None)
+        return x
+
+
+class NumpyMLPInference:
+    """initial / recurrent inference of an MLP `MuZeroNet` in numpy, on views of its parameters."""
+
+    def __init__(self, net: nn.Module):
+        core = getattr(net, "core", None)
+        if type(core) is not MLPCore:
+            raise Unsupported("numpy inference covers the MLP network only")
+        params = list(net.parameters())
+        if any(p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64) for p in params):
+            raise Unsupported("numpy inference needs float32/float64 parameters on the CPU")
+        self.net = net
+        self.num_actions = core.num_actions
+        self.support_size = net.support_size
+        self.latent_dim = core.latent_shape[0]
+        self.dtype = _view(params[0]).dtype
+        self.representation = _Stack(core.representation_net)
+        self.dynamics = _Stack(core.dynamics_net)
+        if not self.dynamics.hidden:
+            raise Unsupported("the dynamics network needs at least one hidden layer")
+        first = self.dynamics.hidden[0].dense.w  # [latent + A, width]
+        self.dyn_latent_w = first[: self.latent_dim]
+        self.dyn_action_w = first[self.latent_dim:]
+        self.reward = _Stack(core.reward_net)
+        self.prediction = _hidden_stack(core.prediction_trunk)
+        self.policy = _Dense(core.policy_head)
+        self.value = _Dense(core.value_head)
+        self._params = params
+        self._fingerprint = self._where()
+
+    def _where(self) -> list:
+        return [(p.data_ptr(), p.dtype) for p in self._params]
+
+    def is_current(self) -> bool:
+        """False once the parameters have been moved, re-typed or replaced: the views are then stale."""
+        first, last = self._params[0], self._params[-1]
+        return (next(self.net.parameters()) is first and (first.data_ptr(), first.dtype) == self._fingerprint[0]
+                and (last.data_ptr(), last.dtype) == self._fingerprint[-1])
+
+    def _predict(self, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = latent
+        for layer in self.prediction:
+            x = layer(x)
+        logits = (x @ self.policy.w + self.policy.b).astype(np.float64)
+        value = np.empty(len(latent))
+        _support_to_scalar(x @ self.value.w, self.value.b, self.support_size, H_EPS, value)
+        return value, logits
+
+    def initial(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """obs [B, ...] -> (latent [B, L], value float64 [B], policy logits float64 [B, A])."""
+        x = np.ascontiguousarray(obs, dtype=self.dtype).reshape(len(obs), -1)
+        h = self.representation.trunk(x)
+        latent = h @ self.representation.out.w
+        _bias_scale_rows(latent, self.representation.out.b, MIN_RANGE)
+        value, logits = self._predict(latent)
+        return latent, value, logits
+
+    def recurrent(self, latent: np.ndarray, action: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(latent [B, L], action [B]) -> (next latent [B, L], reward, value (float64 [B]), logits float64 [B, A])."""
+        x = np.ascontiguousarray(latent, dtype=self.dtype)
+        action = np.asarray(action, dtype=np.intp)
+        if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
+            raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
+        first = self.dynamics.hidden[0]
+        y = x @ self.dyn_latent_w
+        y += self.dyn_action_w[action]
+        bias_layernorm_elu(y, first.dense.b, first.gamma, first.beta, first.eps)
+        for layer in self.dynamics.hidden[1:]:
+            y = layer(y)
+        nxt = y @ self.dynamics.out.w
+        _bias_scale_rows(nxt, self.dynamics.out.b, MIN_RANGE)
+        reward = np.empty(len(x))
+        _support_to_scalar(self.reward.trunk(nxt) @ self.reward.out.w, self.reward.out.b, self.support_size,
+                           H_EPS, reward)
+        value, logits = self._predict(nxt)
+        return nxt, reward, value, logits
