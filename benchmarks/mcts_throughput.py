@@ -13,8 +13,8 @@ Rows: policy (puct, gumbel) x model x batch x actions, 50 simulations each.
   (nets.MuZeroNet with NetConfig's defaults: latent 64, hidden 128x128,
   LayerNorm, categorical value/reward support of 21 atoms) through
   SearchModel with its default numpy inference; "muzero_net_torch" the same
-  through torch; "muzero_net_reference" the reference search (batch 1) with
-  the torch one, to compare like for like with muzero_net_torch.
+  through torch; "muzero_net_reference" / "muzero_net_reference_torch" the
+  reference search (batch 1) with either, to compare like for like.
 - "mctx" (--vs-mctx): DeepMind's mctx on the same weights, jit-compiled (jax CPU).
 
     python benchmarks/mcts_throughput.py --json            # one JSON list on stdout
@@ -138,7 +138,7 @@ def muzero_net_model(num_actions: int, seed: int, inference: str = "auto"):
 
 def time_muzero_net(policy: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int,
                     reference: bool = False, inference: str = "auto") -> dict:
-    model = muzero_net_model(num_actions, seed, "torch" if reference else inference)
+    model = muzero_net_model(num_actions, seed, inference)
     obs = np.random.default_rng(seed).normal(size=(batch, 8)).astype(np.float32)
     latent, values, logits = model.initial(obs)
     cfg = SearchConfig(policy=policy, num_simulations=sims, discount=DISCOUNT)
@@ -160,7 +160,7 @@ def time_muzero_net(policy: str, batch: int, num_actions: int, sims: int, repeat
         if i:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    name = "muzero_net_reference" if reference else "muzero_net_torch" if inference == "torch" else "muzero_net"
+    name = ("muzero_net_reference" if reference else "muzero_net") + ("_torch" if inference == "torch" else "")
     return {"policy": policy, "model": name, "batch": batch,
             "simulations": sims, "actions": num_actions, "sims_per_s": batch * sims / seconds,
             "seconds_per_search": seconds, "mean_depth": depth}
@@ -249,10 +249,13 @@ def summary(rows: list[dict]) -> list[str]:
             if fast:
                 line += f", mlp_numpy / mctx = {fast['sims_per_s'] / mctx['sims_per_s']:.2f}x"
         net_torch = find(r["policy"], "muzero_net_torch", 64, r["actions"])
-        net_ref = find(r["policy"], "muzero_net_reference", 1, r["actions"])
+        net_ref = find(r["policy"], "muzero_net_reference_torch", 1, r["actions"])
         if net_torch and net_ref:
             line += f"; muzero_net_torch / its reference(B=1) = {net_torch['sims_per_s'] / net_ref['sims_per_s']:.1f}x"
         net = find(r["policy"], "muzero_net", 64, r["actions"])
+        net_ref_np = find(r["policy"], "muzero_net_reference", 1, r["actions"])
+        if net and net_ref_np:
+            line += f"; muzero_net / its reference(B=1), both numpy = {net['sims_per_s'] / net_ref_np['sims_per_s']:.1f}x"
         if net and net_torch:
             line += f"; muzero_net (numpy) / muzero_net_torch = {net['sims_per_s'] / net_torch['sims_per_s']:.2f}x"
         lines.append(line)
@@ -288,8 +291,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for model in ("constant", "mlp", "mlp_numpy"):
                 for batch in batches:
                     emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
-            emit(time_muzero_net(policy, 1, num_actions, args.simulations, 3 * args.repeats, args.seed,
-                                 reference=True))
+            for inference in ("torch", "auto"):
+                emit(time_muzero_net(policy, 1, num_actions, args.simulations, 3 * args.repeats, args.seed,
+                                     reference=True, inference=inference))
             for inference in ("torch", "auto"):
                 for batch in batches:
                     emit(time_muzero_net(policy, batch, num_actions, args.simulations, args.repeats, args.seed,
