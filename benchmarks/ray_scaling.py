@@ -83,6 +83,7 @@ def solve(backend: str, seed: int, workers: int, max_minutes: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-start", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="self-play actors for the time-to-solve runs")
     ap.add_argument("--max-minutes", type=float, default=5.0)
     ap.add_argument("--skip-solve", action="store_true")
@@ -100,7 +101,7 @@ def main() -> None:
         print(json.dumps(out), flush=True)
     if not args.skip_solve:
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             for backend in ("local", "ray"):
                 runs.append(solve(backend, seed, args.workers, args.max_minutes))
                 if not args.json:
