@@ -96,26 +96,23 @@ class TinyMuZeroMLPNumpy(TinyMuZeroMLP):
         super().__init__(weights)
         self.np_w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
 
+    def _dense_relu(self, h: np.ndarray, name: str) -> np.ndarray:
+        """h @ W + b, then ReLU, in place on the product."""
+        y = h @ self.np_w[f"W_{name}"]
+        y += self.np_w[f"b_{name}"]
+        return np.maximum(y, 0.0, out=y)
+
     def recurrent_fn(self, latent: np.ndarray, action: np.ndarray):
         start = time.perf_counter()
         w, L = self.np_w, self.latent
         h = latent @ w["W_d1"][:L]
-        h += w["W_d1"][L + action]
+        h += w["W_d1"][L + action]  # the one-hot action's row of the first layer
         h += w["b_d1"]
         np.maximum(h, 0.0, out=h)
-        h = h @ w["W_d2"]
-        h += w["b_d2"]
-        np.maximum(h, 0.0, out=h)
-        out = h @ w["W_d3"]
+        out = self._dense_relu(h, "d2") @ w["W_d3"]
         out += w["b_d3"]
         nxt = np.tanh(out[:, :L])
-        h = nxt @ w["W_p1"]
-        h += w["b_p1"]
-        np.maximum(h, 0.0, out=h)
-        h = h @ w["W_p2"]
-        h += w["b_p2"]
-        np.maximum(h, 0.0, out=h)
-        pred = h @ w["W_p3"]
+        pred = self._dense_relu(self._dense_relu(nxt, "p1"), "p2") @ w["W_p3"]
         pred += w["b_p3"]
         result = nxt, out[:, L].copy(), np.tanh(pred[:, self.num_actions]), pred[:, : self.num_actions]
         self.seconds += time.perf_counter() - start
@@ -183,6 +180,10 @@ def time_ours(policy: str, model: str, batch: int, num_actions: int, sims: int, 
     logits, values = net.initial(latents)
     root = SearchRoot(latents, logits, values, np.ones((batch, num_actions), bool), np.zeros(batch, dtype=np.int64))
     fn = net.recurrent_fn if model != "constant" else constant_model(batch, latents.shape[1], num_actions)
+    if model == "mlp_numpy":  # the numpy network must be the torch one, or its rows mean nothing
+        probe = np.arange(batch) % num_actions
+        for mine, ref in zip(net.recurrent_fn(latents, probe), TinyMuZeroMLP(weights).recurrent_fn(latents, probe)):
+            np.testing.assert_allclose(mine, np.asarray(ref), rtol=1e-4, atol=1e-5)
     cfg = SearchConfig(policy=policy, num_simulations=sims, discount=DISCOUNT)
     rng = np.random.default_rng(seed)
     out = search(root, fn, rng, cfg)  # warm-up (numba kernels load from cache or compile)
