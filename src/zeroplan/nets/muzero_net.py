@@ -98,11 +98,14 @@ class MuZeroNet(nn.Module):
 
     def _represent(self, obs: torch.Tensor) -> torch.Tensor:
         """The scaled latent of observations (any real dtype; cast to the weights')."""
-        if tuple(obs.shape[1:]) != self.obs_shape:
-            raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.obs_shape))}], "
-                             f"got {list(obs.shape)}")
+        self.check_obs_shape(tuple(obs.shape))
         param = self._param()
         return scale_latent(self.core.representation(obs.to(device=param.device, dtype=param.dtype)))
+
+    def check_obs_shape(self, shape: tuple[int, ...]) -> None:
+        if tuple(shape[1:]) != self.obs_shape:
+            raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.obs_shape))}], "
+                             f"got {list(shape)}")
 
     def recurrent_inference(self, latent: torch.Tensor, action: torch.Tensor) -> NetOutput:
         """latent [B, *latent_shape], action [B] integer (cast to long)."""
@@ -208,9 +211,7 @@ class SearchModel:
         """obs [B, *obs_shape] -> (latent float32 [B, ...], value float64 [B], policy logits float64 [B, A])."""
         fast = self._fast_engine()
         if fast is not None:
-            if tuple(np.shape(obs)[1:]) != self.net.obs_shape:
-                raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.net.obs_shape))}], "
-                                 f"got {list(np.shape(obs))}")
+            self.net.check_obs_shape(np.shape(obs))
             return fast.initial(obs)
         with torch.inference_mode():
             param = self._ready()

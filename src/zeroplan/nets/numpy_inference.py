@@ -136,11 +136,8 @@ class _Hidden:
             raise Unsupported(f"expected ELU(alpha=1), got {act}")
         self.gamma, self.beta, self.eps = _view(norm.weight), _view(norm.bias), float(norm.eps)
 
-    def __call__(self, x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-        y = x @ self.dense.w
-        if extra is not None:
-            y += extra
-        return bias_layernorm_elu(y, self.dense.b, self.gamma, self.beta, self.eps)
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return bias_layernorm_elu(x @ self.dense.w, self.dense.b, self.gamma, self.beta, self.eps)
 
 
 def _hidden_stack(seq: nn.Sequential) -> list[_Hidden]:
@@ -159,9 +156,9 @@ class _Stack:
         self.hidden = _hidden_stack(mlp.trunk)
         self.out = _Dense(mlp.out)
 
-    def trunk(self, x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-        for i, layer in enumerate(self.hidden):
-            x = layer(x, extra if i == 0 else None)
+    def trunk(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.hidden:
+            x = layer(x)
         return x
 
 
@@ -191,17 +188,16 @@ class NumpyMLPInference:
         self.prediction = _hidden_stack(core.prediction_trunk)
         self.policy = _Dense(core.policy_head)
         self.value = _Dense(core.value_head)
-        self._params = params
-        self._fingerprint = self._where()
+        self._ends = (params[0], params[-1])
+        self._where = self._locate()
 
-    def _where(self) -> list:
-        return [(p.data_ptr(), p.dtype) for p in self._params]
+    def _locate(self) -> tuple:
+        """Where the first and last parameters live: a whole-network move or re-type changes both."""
+        return tuple((p.data_ptr(), p.dtype) for p in self._ends)
 
     def is_current(self) -> bool:
         """False once the parameters have been moved, re-typed or replaced: the views are then stale."""
-        first, last = self._params[0], self._params[-1]
-        return (next(self.net.parameters()) is first and (first.data_ptr(), first.dtype) == self._fingerprint[0]
-                and (last.data_ptr(), last.dtype) == self._fingerprint[-1])
+        return next(self.net.parameters()) is self._ends[0] and self._locate() == self._where
 
     def _predict(self, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = latent
