@@ -59,6 +59,9 @@ class EnvConfig(_Strict):
     image_size: tuple[int, int] | None = Field(
         None, description="(height, width) to downsample image observations to by area averaging; null keeps them")
     grayscale: bool = Field(False, description="image observations as one luminance channel")
+    action_repeat: int = Field(
+        1, ge=1, description="Gymnasium envs: each chosen action is played this many times (rewards summed, "
+                             "stopping at the episode's end); env steps count decisions")
 
     @field_validator("image_size")
     @classmethod

@@ -14,6 +14,11 @@ def make_env(config: EnvConfig):
     """A fresh environment for `config.id`: a native game's name, "pettingzoo:<game>"
     for a PettingZoo classic game, "module:Name" for your own (envs/user.py), or
     else a Gymnasium id."""
+    if config.action_repeat > 1 and (config.id in NATIVE_GAMES or config.id.startswith("pettingzoo:")):
+        from zeroplan.envs.gym import EnvError
+
+        raise EnvError(f"{config.id}: env.action_repeat is for Gymnasium environments; a board game's move "
+                       "cannot be repeated")
     if config.id == "tictactoe":
         from zeroplan.envs.games.tictactoe import TicTacToe
 
@@ -25,7 +30,8 @@ def make_env(config: EnvConfig):
     from zeroplan.envs.user import is_user_env, make_user_env
 
     if is_user_env(config.id):
-        return make_user_env(config.id, config.max_episode_steps, config.kwargs, config.image_size, config.grayscale)
+        return make_user_env(config.id, config.max_episode_steps, config.kwargs, config.image_size, config.grayscale,
+                             config.action_repeat)
     if config.id.startswith("pettingzoo:"):
         from zeroplan.envs.pettingzoo import make_pettingzoo
 
@@ -33,4 +39,4 @@ def make_env(config: EnvConfig):
     from zeroplan.envs.gym import GymEnv, make_gym
 
     return GymEnv(make_gym(config.id, config.max_episode_steps, config.kwargs), name=config.id,
-                  image_size=config.image_size, grayscale=config.grayscale)
+                  image_size=config.image_size, grayscale=config.grayscale, action_repeat=config.action_repeat)

@@ -53,11 +53,20 @@ def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str
 class GymEnv:
     """`image_size` (height, width) and `grayscale` apply to image observations
     only (env.image_size / env.grayscale in the config); asking for them on any
-    other observation is an error rather than a silent no-op."""
+    other observation is an error rather than a silent no-op.
 
-    def __init__(self, env, name: str = "", image_size: tuple[int, int] | None = None, grayscale: bool = False):
+    `action_repeat` k > 1 makes one `step` play the action k times in the
+    wrapped env (rewards summed, the last observation kept, stopping early when
+    the episode ends or the action stops being legal): the agent decides every
+    k frames, which shortens the horizon it has to plan and learn over."""
+
+    def __init__(self, env, name: str = "", image_size: tuple[int, int] | None = None, grayscale: bool = False,
+                 action_repeat: int = 1):
         gym = _gym()
         self.env = env
+        if int(action_repeat) < 1:
+            raise EnvError(f"{name or 'environment'}: action_repeat must be >= 1, got {action_repeat}")
+        self.action_repeat = int(action_repeat)
         act = env.action_space
         if not isinstance(act, gym.spaces.Discrete):
             hint = " Use the model-predictive-control algorithm (--algo pets) for continuous actions." \
@@ -118,13 +127,18 @@ class GymEnv:
         return self._encode(obs)
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
-        self._steps += 1
-        obs, reward, terminated, truncated, info = self.env.step(int(action) + self._start)
-        reward = float(reward)
-        if not np.isfinite(reward):
-            raise EnvError(f"{self.spec.name}: step {self._steps} returned a non-finite reward {reward}")
-        self._read_mask(info)
-        return self._encode(obs), reward, bool(terminated), bool(truncated)
+        total = 0.0
+        for _ in range(self.action_repeat):
+            self._steps += 1
+            obs, reward, terminated, truncated, info = self.env.step(int(action) + self._start)
+            reward = float(reward)
+            if not np.isfinite(reward):
+                raise EnvError(f"{self.spec.name}: step {self._steps} returned a non-finite reward {reward}")
+            total += reward
+            self._read_mask(info)
+            if terminated or truncated or not self._mask[int(action)]:
+                break
+        return self._encode(obs), total, bool(terminated), bool(truncated)
 
     def legal_mask(self) -> np.ndarray:
         return self._mask

@@ -36,7 +36,7 @@ def make_render_env(config: EnvConfig, mode: str) -> GymEnv:
         raise EnvError(f"{config.id}: cannot render as {mode!r} (it offers: {', '.join(modes) or 'nothing'})")
     kwargs = {**config.kwargs, "render_mode": mode}
     return GymEnv(make_gym(config.id, config.max_episode_steps, kwargs), name=config.id,
-                  image_size=config.image_size, grayscale=config.grayscale)
+                  image_size=config.image_size, grayscale=config.grayscale, action_repeat=config.action_repeat)
 
 
 def rgb_frame(env: GymEnv) -> np.ndarray:
@@ -54,5 +54,7 @@ def rgb_frame(env: GymEnv) -> np.ndarray:
 
 
 def frames_per_second(env: GymEnv, default: float = 30.0) -> float:
+    """Frames shown per second: the env's own rate, divided by the action repeat
+    because only one frame per decision is drawn."""
     fps = env.env.metadata.get("render_fps")
-    return float(fps) if fps else default
+    return (float(fps) if fps else default) / env.action_repeat
