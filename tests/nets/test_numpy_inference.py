@@ -15,7 +15,7 @@ from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
 from zeroplan.nets.numpy_inference import NumpyMLPInference, Unsupported
 
 # (obs_shape, num_actions, latent, hidden, batch): one hidden layer, three, planes
-# flattened, and a batch x width above the kernel's inline-ELU size (numpy's ELU path).
+# flattened, and wide layers over a batch of 20.
 SHAPES = [
     ((4,), 2, 16, (32, 32), 3),
     ((6,), 5, 8, (16,), 1),

@@ -35,41 +35,40 @@ class Unsupported(ValueError):
     """The network has a layer this engine does not implement; search it with torch."""
 
 
-@numba.njit(cache=True)
-def _bias_layernorm_elu(y, bias, gamma, beta, eps, elu):
-    """In place, per row: y = LayerNorm(y + bias) with LayerNorm's affine weights, then ELU if `elu`."""
+@numba.njit(cache=True, fastmath=True)
+def _bias_layernorm_elu(y, bias, gamma, beta, eps):
+    """In place, per row: y = ELU(LayerNorm(y + bias)) with LayerNorm's affine weights.
+
+    Sums run in the array's own precision (as torch's float32 LayerNorm does) so
+    that fastmath can vectorise them; ELU's negative side is exp(v) - 1, whose
+    absolute error near 0 (~1e-7 in float32) is far inside what the tests allow
+    and which vectorises where the scalar expm1 does not."""
     rows, width = y.shape
     for i in range(rows):
-        mean = 0.0
+        row = y[i]
+        zero = row[0] - row[0]  # 0 in the array's dtype
+        mean = zero
         for j in range(width):
-            v = y[i, j] + bias[j]
-            y[i, j] = v
+            v = row[j] + bias[j]
+            row[j] = v
             mean += v
         mean /= width
-        var = 0.0
+        var = zero
         for j in range(width):
-            d = y[i, j] - mean
+            d = row[j] - mean
             var += d * d
         inv = 1.0 / math.sqrt(var / width + eps)
         for j in range(width):
-            v = (y[i, j] - mean) * inv * gamma[j] + beta[j]
-            y[i, j] = v if v > 0.0 or not elu else math.expm1(v)
-
-
-# Above this many values, ELU is left to numpy's vectorised expm1 (the scalar
-# expm1 in the kernel is then the slowest step); below it, one kernel call is cheaper.
-_INLINE_ELU_MAX = 2048
+            row[j] = (row[j] - mean) * inv * gamma[j] + beta[j]
+        one = zero + 1
+        for j in range(width):
+            v = row[j]
+            row[j] = v if v > zero else math.exp(min(v, zero)) - one
 
 
 def bias_layernorm_elu(y: np.ndarray, bias, gamma, beta, eps: float) -> np.ndarray:
     """In place: ELU(LayerNorm(y + bias)); returns y."""
-    inline = y.size <= _INLINE_ELU_MAX
-    _bias_layernorm_elu(y, bias, gamma, beta, eps, inline)
-    if not inline:
-        neg = np.minimum(y, 0.0)
-        np.expm1(neg, out=neg)
-        np.maximum(y, 0.0, out=y)
-        y += neg
+    _bias_layernorm_elu(y, bias, gamma, beta, eps)
     return y
 
 
