@@ -24,6 +24,7 @@ BUDGETS = {
     "frozenlake": (1.0, "mean return 1.0 (every episode reaches the goal)"),
     "frozenlake-slippery": (10.0, "success >= 0.7"),
     "cartpole": (5.0, "mean return >= 475"),
+    "lunarlander": (60.0, "mean return >= 200"),
     "tictactoe": (10.0, "no losses against perfect play"),
     "connect4": (30.0, ">= 95% wins vs random and >= 60% vs alpha-beta depth 2, both sides"),
 }
