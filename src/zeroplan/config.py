@@ -91,6 +91,9 @@ class ReplayConfig(_Strict):
     prioritized: bool = True
     priority_alpha: float = Field(1.0, ge=0.0)
     priority_beta: float = Field(1.0, ge=0.0, le=1.0)
+    augment_symmetries: bool = Field(
+        False, description="show the learner each sample through a random symmetry of the board (or none); "
+                           "for envs that declare symmetries (tic-tac-toe, connect four)")
     stack_frames: int = Field(1, ge=1)
 
 

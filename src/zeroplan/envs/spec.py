@@ -39,6 +39,57 @@ class EnvSpec:
             raise ValueError(f"EnvSpec {self.name!r}: num_players must be 1 or 2, got {self.num_players}")
 
 
+@dataclass(frozen=True, eq=False)
+class Symmetry:
+    """A transformation that maps a game onto itself (a board rotated or mirrored).
+
+    Element i of a transformed observation (flattened) is element `obs_index[i]`
+    of the original, and action a in the original position is action
+    `action_map[a]` in the transformed one. Playing the mapped actions in the
+    transformed game must give exactly the transformed observations, legal
+    masks and the same rewards: tests/envs/test_symmetries.py checks that for
+    every symmetry a game declares. Environments may offer them through an
+    optional `symmetries()` method (the identity excluded); training can then
+    show the learner each sample through a random one (`replay.augment_symmetries`).
+    """
+
+    obs_index: np.ndarray  # int64 [prod(obs_shape)]
+    action_map: np.ndarray  # int64 [num_actions], a permutation
+
+    @classmethod
+    def of_grid(cls, planes: int, grid: np.ndarray, action_map) -> Symmetry:
+        """For observations of `planes` board planes [planes, H, W]: the transformed
+        board's cell (r, c) holds the original's cell `grid[r, c]` (a flat index)."""
+        cells = np.asarray(grid, dtype=np.int64).reshape(-1)
+        if sorted(cells.tolist()) != list(range(cells.size)):
+            raise ValueError("a grid symmetry must be a permutation of the cells")
+        index = (np.arange(planes, dtype=np.int64)[:, None] * cells.size + cells[None, :]).reshape(-1)
+        actions = np.asarray(action_map, dtype=np.int64)
+        if sorted(actions.tolist()) != list(range(actions.size)):
+            raise ValueError("a symmetry's action map must be a permutation of the actions")
+        return cls(obs_index=index, action_map=actions)
+
+    @property
+    def inverse_actions(self) -> np.ndarray:
+        """inverse_actions[action_map[a]] == a."""
+        return np.argsort(self.action_map)
+
+
+def env_symmetries(env) -> list[Symmetry]:
+    """The non-identity symmetries an environment declares (none if it has no `symmetries()`)."""
+    method = getattr(env, "symmetries", None)
+    if method is None:
+        return []
+    found = list(method())
+    size = int(np.prod(env.spec.obs_shape))
+    for sym in found:
+        if not isinstance(sym, Symmetry) or sym.obs_index.shape != (size,) \
+                or sym.action_map.shape != (env.spec.num_actions,):
+            raise ValueError(f"{env.spec.name or type(env).__name__}: symmetries() must return Symmetry objects "
+                             f"over {size} observation elements and {env.spec.num_actions} actions")
+    return found
+
+
 @runtime_checkable
 class TurnBasedEnv(Protocol):
     """Single-agent and two-player environments alike.

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zeroplan.config import ReplayConfig
+from zeroplan.envs.spec import Symmetry
 from zeroplan.muzero.episode import Episode
 
 PRIORITY_EPS = 1e-6
@@ -263,6 +264,26 @@ class Replay:
         self._episode_of, self._start_of = ring, starts
         self._priority = arrays["ring_priority"].astype(np.float64)
         self._next_slot, self._size, self._next_id, self.total_added = (int(v) for v in arrays["counters"])
+
+
+def augment(batch: Batch, symmetries: list[Symmetry] | tuple[Symmetry, ...], rng: np.random.Generator) -> None:
+    """In place: each sample seen through one of `symmetries` or the identity, drawn uniformly.
+
+    The observation (every stacked frame), the unrolled actions and the policy
+    targets are transformed; values, rewards and masks do not change under a
+    symmetry. Apply it last, after reanalyse has written its targets."""
+    if not symmetries:
+        return
+    choice = rng.integers(len(symmetries) + 1, size=len(batch.obs))  # 0 = identity
+    for s, sym in enumerate(symmetries, start=1):
+        rows = np.flatnonzero(choice == s)
+        if rows.size == 0:
+            continue
+        obs = batch.obs[rows]
+        frames = obs.reshape(rows.size, -1, sym.obs_index.size)
+        batch.obs[rows] = frames[:, :, sym.obs_index].reshape(obs.shape)
+        batch.actions[rows] = sym.action_map[batch.actions[rows]]
+        batch.target_policies[rows] = batch.target_policies[rows][..., sym.inverse_actions]
 
 
 def stack_frames(obs: np.ndarray | list[np.ndarray], t: int, frames: int) -> np.ndarray:

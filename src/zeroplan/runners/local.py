@@ -28,6 +28,7 @@ from zeroplan.config import Config, ConfigError, build_config, merge
 from zeroplan.envs import make_env
 from zeroplan.envs.experts import make_opponent
 from zeroplan.envs.gym import EnvError
+from zeroplan.envs.spec import Symmetry, env_symmetries
 from zeroplan.envs.user import check_user_env, is_user_env
 from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz_bytes, save_checkpoint,
@@ -36,7 +37,7 @@ from zeroplan.io.logging import MetricsLogger
 from zeroplan.io.signals import catch_stop_signals
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.reanalyze import Reanalyze
-from zeroplan.muzero.replay import Replay
+from zeroplan.muzero.replay import Replay, augment
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
 
@@ -46,6 +47,17 @@ def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> M
     stacked = (obs_shape[0] * config.replay.stack_frames,) + tuple(obs_shape[1:])
     return MuZeroNet(stacked, num_actions, kind=n.kind, support_size=n.support_size, latent_dim=n.latent_dim,
                      hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks)
+
+
+def board_symmetries(env, config: Config) -> list[Symmetry]:
+    """The symmetries training augments with: the env's own when replay.augment_symmetries is on."""
+    if not config.replay.augment_symmetries:
+        return []
+    found = env_symmetries(env)
+    if not found:
+        raise ConfigError(f"replay.augment_symmetries is on, but {config.env.id} declares no symmetries "
+                          "(only tictactoe and connect4 do); turn it off")
+    return found
 
 
 def limit_threads(torch_threads: int) -> None:
@@ -104,6 +116,7 @@ class LocalRunner:
         self.env_factory = env_factory or (lambda: make_env(config.env))
         probe = self.env_factory()
         self.spec = probe.spec
+        self.symmetries = board_symmetries(probe, config)
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
         self.model = SearchModel(self.net, config.net.inference)
@@ -354,6 +367,7 @@ class LocalRunner:
         batch = self.replay.sample(cfg.replay.batch_size, self.rng, value_fn)
         if self.reanalyze is not None:
             self.reanalyze.refresh(batch, self.replay, self.model)
+        augment(batch, self.symmetries, self.rng)
         metrics, priorities = self.learner.train_step(batch)
         if priorities is not None:
             self.replay.update_priorities(batch.slots, priorities)

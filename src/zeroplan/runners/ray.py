@@ -45,7 +45,7 @@ from zeroplan.envs.gym import EnvError
 from zeroplan.muzero.episode import Episode
 from zeroplan.muzero.learner import Learner, network_values
 from zeroplan.muzero.reanalyze import Reanalyze
-from zeroplan.muzero.replay import Replay
+from zeroplan.muzero.replay import Replay, augment
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.muzero_net import SearchModel
 from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult, build_net, limit_threads
@@ -97,9 +97,11 @@ class SelfPlayActor:
 class ReplayActor:
     """Replay, and Reanalyze on sampled batches (the network for it arrives with each new version)."""
 
-    def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, num_players: int, seed: int):
+    def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, num_players: int, seed: int,
+                 symmetries: list | None = None):
         limit_threads(1)
         self.config = config
+        self.symmetries = list(symmetries or [])
         self.replay = Replay(config.replay, num_actions, config.search.discount)
         self.rng = np.random.default_rng(seed + 1)
         self.target = build_net(config, obs_shape, num_actions).eval() \
@@ -120,6 +122,7 @@ class ReplayActor:
         batch = self.replay.sample(batch_size, self.rng, value_fn)
         if self.reanalyze is not None:
             self.reanalyze.refresh(batch, self.replay, self.model)
+        augment(batch, self.symmetries, self.rng)
         return batch
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
@@ -228,7 +231,7 @@ class RayRunner:
         spec = shell.spec
         opts = {"num_cpus": 0}
         self.replay = ray.remote(ReplayActor).options(**opts, max_restarts=0).remote(
-            cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed)
+            cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed, shell.symmetries)
         self.learner = ray.remote(LearnerActor).options(**opts, max_restarts=0).remote(
             cfg, spec.obs_shape, spec.num_actions)
         self.evaluator = ray.remote(EvaluatorActor).options(**opts, max_restarts=-1).remote(cfg, env_factory)

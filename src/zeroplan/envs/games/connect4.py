@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 from zeroplan.envs.games.base import StoneGame
-from zeroplan.envs.spec import EnvSpec
+from zeroplan.envs.spec import EnvSpec, Symmetry
 
 ROWS, COLS = 6, 7
 CELLS = ROWS * COLS
@@ -43,6 +43,8 @@ WINDOWS_THROUGH: tuple[tuple[int, ...], ...] = tuple(
 FULL_MASK = (1 << CELLS) - 1
 
 SPEC = EnvSpec(obs_shape=(3, ROWS, COLS), num_actions=COLS, num_players=2, name="connect4")
+# The board mirrored left to right (a move is a column): the game's one symmetry.
+MIRROR = Symmetry.of_grid(3, np.arange(CELLS).reshape(ROWS, COLS)[:, ::-1], np.arange(COLS)[::-1])
 
 
 def has_four(bits: int) -> bool:
@@ -114,6 +116,9 @@ class Connect4(StoneGame):
         self._done = reward > 0.0 or self._moves == CELLS
         self._player = 1 - p
         return self._observation(), reward, self._done, False
+
+    def symmetries(self) -> tuple[Symmetry, ...]:
+        return (MIRROR,)
 
     def legal_mask(self) -> np.ndarray:
         if self._done:

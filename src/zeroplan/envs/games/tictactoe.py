@@ -13,7 +13,7 @@ import operator
 import numpy as np
 
 from zeroplan.envs.games.base import StoneGame
-from zeroplan.envs.spec import EnvSpec
+from zeroplan.envs.spec import EnvSpec, Symmetry
 
 LINES: tuple[tuple[int, int, int], ...] = (
     (0, 1, 2), (3, 4, 5), (6, 7, 8),  # rows
@@ -29,6 +29,16 @@ FULL_MASK = (1 << 9) - 1
 _SYMBOLS = ("X", "O")
 
 SPEC = EnvSpec(obs_shape=(3, 3, 3), num_actions=9, num_players=2, name="tictactoe")
+
+
+def _board_symmetries() -> tuple[Symmetry, ...]:
+    """The square's 7 rotations and reflections other than the identity; a move is a cell."""
+    cells = np.arange(9).reshape(3, 3)
+    grids = [np.rot90(g, k) for g in (cells, cells.T) for k in range(4)][1:]
+    return tuple(Symmetry.of_grid(3, g, np.argsort(g.reshape(-1))) for g in grids)
+
+
+SYMMETRIES = _board_symmetries()
 
 
 def has_line(bits: int) -> bool:
@@ -96,6 +106,9 @@ class TicTacToe(StoneGame):
         self._done = reward > 0.0 or self._moves == 9
         self._player = 1 - p
         return self._observation(), reward, self._done, False
+
+    def symmetries(self) -> tuple[Symmetry, ...]:
+        return SYMMETRIES
 
     def legal_mask(self) -> np.ndarray:
         if self._done:
