@@ -88,3 +88,18 @@ def test_the_lunarlander_preset_repeats():
     config = load_config("LunarLander-v3")
     assert config.env.action_repeat == 2
     assert make_env(config.env).action_repeat == 2
+
+
+class NaNMidway(Counter):
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.t == 2:
+            obs = np.array([np.nan, 0.0], np.float32)
+        return obs, reward, terminated, truncated, info
+
+
+def test_a_bad_frame_inside_a_repeat_is_caught():
+    env = GymEnv(NaNMidway(20), name="nan-midway", action_repeat=3)
+    env.reset(seed=0)
+    with pytest.raises(EnvError, match="nan-midway: step 2 returned a non-finite observation"):
+        env.step(0)

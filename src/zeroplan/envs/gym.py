@@ -136,9 +136,10 @@ class GymEnv:
                 raise EnvError(f"{self.spec.name}: step {self._steps} returned a non-finite reward {reward}")
             total += reward
             self._read_mask(info)
+            encoded = self._encode(obs)  # every frame is checked, not only the one the agent sees
             if terminated or truncated or not self._mask[int(action)]:
                 break
-        return self._encode(obs), total, bool(terminated), bool(truncated)
+        return encoded, total, bool(terminated), bool(truncated)
 
     def legal_mask(self) -> np.ndarray:
         return self._mask
