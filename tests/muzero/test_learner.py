@@ -127,3 +127,29 @@ def test_batched_loss_matches_the_step_by_step_reference():
     torch.testing.assert_close(fast[2], slow[2])
     for g_fast, g_slow in zip(fast[3], slow[3]):
         torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
+
+
+def test_batchnorm_nets_train_in_training_mode_and_search_in_eval_mode():
+    """The conv net's BatchNorm must see training mode during the loss (batch
+    statistics, running averages updated) and be back in eval mode afterwards;
+    an MLP, which has no such layer, is never switched."""
+    torch.manual_seed(0)
+    net = MuZeroNet((2, 3, 3), 2, kind="resnet", support_size=2, latent_dim=8, channels=4, blocks=1)
+    lrn = Learner(net.eval(), TrainConfig(), support_size=2, unroll_steps=1)
+    seen = []
+    original = lrn.losses
+    lrn.losses = lambda batch: (seen.append(net.training), original(batch))[1]
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    obs = np.random.default_rng(0).normal(size=(4, 2, 3, 3)).astype(np.float32)
+    batch = make_batch(n=4, k=1)
+    batch.obs = obs
+    lrn.train_step(batch)
+    assert seen == [True] and not net.training
+    assert not torch.equal(bn.running_mean, before)
+
+    mlp = learner()
+    calls = []
+    mlp.net.train = lambda mode=True: calls.append(mode)
+    mlp.train_step(make_batch())
+    assert calls == []

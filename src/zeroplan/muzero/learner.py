@@ -56,11 +56,17 @@ class Learner:
         self.support_size = support_size
         self.unroll_steps = unroll_steps
         params = [p for p in net.parameters() if p.requires_grad]
+        # foreach: one multi-tensor kernel per update rule rather than a Python loop
+        # over the parameters (torch only picks it by default on GPUs).
         if config.optimizer == "adam":
-            self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+            self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
         else:
             self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                             weight_decay=config.weight_decay)
+                                             weight_decay=config.weight_decay, foreach=True)
+        # Switching train/eval mode walks every submodule; it only matters for
+        # layers that behave differently in training (BatchNorm in the conv net).
+        self._modal = any(isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.dropout._DropoutNd))
+                          for m in net.modules())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.target_net = copy.deepcopy(net).eval() if config.target_update_interval > 0 else None
         self.steps = 0
@@ -138,24 +144,28 @@ class Learner:
         priorities = (support_to_scalar(value_logits[0].detach(), s) - t["target_values"][:, 0]).abs()
         return loss, parts, priorities
 
+    def _mode(self, training: bool) -> None:
+        if self._modal:
+            self.net.train(training)
+
     def train_step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray | None]:
         """One update. Returns metrics and new priorities; a non-finite loss or
         gradient skips the update (counted) and returns no priorities."""
-        self.net.train()
+        self._mode(True)
         loss, parts, priorities = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             self.skipped_updates += 1
             self.consecutive_skips += 1
-            self.net.eval()
+            self._mode(False)
             return {"loss": float("nan"), "skipped_updates": self.skipped_updates}, None
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip, foreach=True)
         if not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped_updates += 1
             self.consecutive_skips += 1
-            self.net.eval()
+            self._mode(False)
             return {"loss": float(loss), "skipped_updates": self.skipped_updates}, None
         self.optimizer.step()
         self.scheduler.step()
@@ -163,7 +173,7 @@ class Learner:
         self.consecutive_skips = 0
         if self.target_net is not None and self.steps % self.config.target_update_interval == 0:
             self.target_net.load_state_dict(self.net.state_dict())
-        self.net.eval()
+        self._mode(False)
         metrics = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()},
                    "grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0],
                    "skipped_updates": self.skipped_updates}
