@@ -3,19 +3,23 @@
 Rows: policy (puct, gumbel) x model x batch x actions, 50 simulations each.
 
 - "constant": a recurrent_fn that returns ready-made arrays: the tree's own cost.
-- "mlp": a small MuZero-shaped MLP in torch (dynamics and prediction, two hidden
-  layers of 64, latent 64), weights from benchmarks/mctx_timing.make_weights.
-- "mlp_numpy": the same MLP and weights computed with numpy, the way zeroplan's
-  search runs MLP networks (nets/numpy_inference.py): torch's per-call overhead
-  is most of a tiny network's time at search batch sizes.
-- "reference": tests/reference's per-root Python search with the same MLP, batch 1.
-- "muzero_net" / "muzero_net_reference": zeroplan's own default MuZero MLP network
-  (nets.MuZeroNet with NetConfig's defaults: latent 64, hidden 128x128,
-  LayerNorm, categorical value/reward support of 21 atoms) through
-  SearchModel with its default numpy inference; "muzero_net_torch" the same
-  through torch; "muzero_net_reference" / "muzero_net_reference_torch" the
-  reference search (batch 1) with either, to compare like for like.
-- "mctx" (--vs-mctx): DeepMind's mctx on the same weights, jit-compiled (jax CPU).
+- "mlp": zeroplan's default small MuZero MLP network (nets.MuZeroNet with
+  NetConfig's defaults: latent 64, hidden 128x128, LayerNorm, categorical
+  value/reward support of 21 atoms), called through torch, as issue 2 defines
+  it now that the networks exist; "reference": tests/reference's per-root
+  Python search with the same network through torch, batch 1.
+- "mlp_numpy_engine" / "reference_numpy_engine": the same two with the network
+  computed by zeroplan's numpy engine (nets/numpy_inference.py, the default
+  for MLP networks in search, `net.inference: auto`).
+- "tiny_mlp": the issue's stand-in from before the networks existed, a small
+  MuZero-shaped MLP in torch (dynamics and prediction, two hidden layers of
+  64, latent 64), weights from benchmarks/mctx_timing.make_weights;
+  "tiny_mlp_numpy" the same weights in numpy; "tiny_reference" the reference
+  search with the tiny torch MLP. (Before 2026-11-29 evening these three rows
+  were called "mlp", "mlp_numpy" and "reference", and the default network's
+  rows "muzero_net_torch", "muzero_net_reference_torch", "muzero_net",
+  "muzero_net_reference".)
+- "mctx" (--vs-mctx): DeepMind's mctx on the tiny MLP's weights, jit-compiled (jax CPU).
 
     python benchmarks/mcts_throughput.py --json            # one JSON list on stdout
     python benchmarks/mcts_throughput.py --vs-mctx --json  # needs pip install -e '.[bench-mctx]'
@@ -157,7 +161,7 @@ def time_muzero_net(policy: str, batch: int, num_actions: int, sims: int, repeat
         if i:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    name = ("muzero_net_reference" if reference else "muzero_net") + ("_torch" if inference == "torch" else "")
+    name = ("reference" if reference else "mlp") + ("" if inference == "torch" else "_numpy_engine")
     return {"policy": policy, "model": name, "batch": batch,
             "simulations": sims, "actions": num_actions, "sims_per_s": batch * sims / seconds,
             "seconds_per_search": seconds, "mean_depth": depth}
@@ -175,12 +179,12 @@ def constant_model(batch: int, latent: int, num_actions: int):
 
 def time_ours(policy: str, model: str, batch: int, num_actions: int, sims: int, repeats: int, seed: int) -> dict:
     weights = make_weights(num_actions, seed=seed)
-    net = (TinyMuZeroMLPNumpy if model == "mlp_numpy" else TinyMuZeroMLP)(weights)
+    net = (TinyMuZeroMLPNumpy if model == "tiny_mlp_numpy" else TinyMuZeroMLP)(weights)
     latents = make_latents(batch, seed=seed)
     logits, values = net.initial(latents)
     root = SearchRoot(latents, logits, values, np.ones((batch, num_actions), bool), np.zeros(batch, dtype=np.int64))
     fn = net.recurrent_fn if model != "constant" else constant_model(batch, latents.shape[1], num_actions)
-    if model == "mlp_numpy":  # the numpy network must be the torch one, or its rows mean nothing
+    if model == "tiny_mlp_numpy":  # the numpy network must be the torch one, or its rows mean nothing
         probe = np.arange(batch) % num_actions
         for mine, ref in zip(net.recurrent_fn(latents, probe), TinyMuZeroMLP(weights).recurrent_fn(latents, probe)):
             np.testing.assert_allclose(mine, np.asarray(ref), rtol=1e-4, atol=1e-5)
@@ -219,7 +223,7 @@ def time_reference(policy: str, num_actions: int, sims: int, repeats: int, seed:
             times.append(time.perf_counter() - start)
             depths.append(float(np.mean(out["depths"])))
     seconds = statistics.median(times)
-    return {"policy": policy, "model": "reference", "batch": 1, "simulations": sims, "actions": num_actions,
+    return {"policy": policy, "model": "tiny_reference", "batch": 1, "simulations": sims, "actions": num_actions,
             "sims_per_s": sims / seconds, "seconds_per_search": seconds, "mean_depth": statistics.mean(depths)}
 
 
@@ -237,28 +241,24 @@ def summary(rows: list[dict]) -> list[str]:
         return next((r for r in rows if (r["policy"], r["model"], r["batch"], r["actions"]) ==
                      (policy, model, batch, actions)), None)
 
+    def ratio(a, b):
+        return a["sims_per_s"] / b["sims_per_s"] if a and b else float("nan")
+
     lines = []
     for r in rows:
         if r["model"] != "mlp" or r["batch"] != 64:
             continue
-        ref = find(r["policy"], "reference", 1, r["actions"])
-        mctx = find(r["policy"], "mctx", 64, r["actions"])
-        line = f"{r['policy']} A={r['actions']} B=64: mlp / reference(B=1) = {r['sims_per_s'] / ref['sims_per_s']:.1f}x"
-        fast = find(r["policy"], "mlp_numpy", 64, r["actions"])
+        p, a = r["policy"], r["actions"]
+        line = (f"{p} A={a} B=64: mlp / reference(B=1) = {ratio(r, find(p, 'reference', 1, a)):.1f}x (target >= 30x)"
+                f"; mlp_numpy_engine / reference_numpy_engine(B=1) = "
+                f"{ratio(find(p, 'mlp_numpy_engine', 64, a), find(p, 'reference_numpy_engine', 1, a)):.1f}x"
+                f"; mlp_numpy_engine / mlp = {ratio(find(p, 'mlp_numpy_engine', 64, a), r):.2f}x"
+                f"; tiny_mlp / tiny_reference(B=1) = "
+                f"{ratio(find(p, 'tiny_mlp', 64, a), find(p, 'tiny_reference', 1, a)):.1f}x")
+        mctx = find(p, "mctx", 64, a)
         if mctx:
-            line += f", mlp / mctx = {r['sims_per_s'] / mctx['sims_per_s']:.2f}x"
-            if fast:
-                line += f", mlp_numpy / mctx = {fast['sims_per_s'] / mctx['sims_per_s']:.2f}x"
-        net_torch = find(r["policy"], "muzero_net_torch", 64, r["actions"])
-        net_ref = find(r["policy"], "muzero_net_reference_torch", 1, r["actions"])
-        if net_torch and net_ref:
-            line += f"; muzero_net_torch / its reference(B=1) = {net_torch['sims_per_s'] / net_ref['sims_per_s']:.1f}x"
-        net = find(r["policy"], "muzero_net", 64, r["actions"])
-        net_ref_np = find(r["policy"], "muzero_net_reference", 1, r["actions"])
-        if net and net_ref_np:
-            line += f"; muzero_net / its reference(B=1), both numpy = {net['sims_per_s'] / net_ref_np['sims_per_s']:.1f}x"
-        if net and net_torch:
-            line += f"; muzero_net (numpy) / muzero_net_torch = {net['sims_per_s'] / net_torch['sims_per_s']:.2f}x"
+            line += (f"; tiny_mlp_numpy / mctx = {ratio(find(p, 'tiny_mlp_numpy', 64, a), mctx):.2f}x (target >= 1x)"
+                     f", tiny_mlp / mctx = {ratio(find(p, 'tiny_mlp', 64, a), mctx):.2f}x")
         lines.append(line)
     return lines
 
@@ -282,14 +282,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if not args.json:
             extra = f" compile {row['compile_s']:.2f}s" if "compile_s" in row else ""
             net = f" network {row['network_fraction']:.0%}" if "network_fraction" in row else ""
-            print(f"{row['policy']:6s} {row['model']:9s} A={row['actions']} B={row['batch']:<4d} "
+            print(f"{row['policy']:6s} {row['model']:22s} A={row['actions']} B={row['batch']:<4d} "
                   f"{row['sims_per_s']:>12,.0f} sims/s  depth {row.get('mean_depth', float('nan')):.1f}{net}{extra}",
                   flush=True)
 
     for policy in ("puct", "gumbel"):
         for num_actions in actions:
             emit(time_reference(policy, num_actions, args.simulations, 3 * args.repeats, args.seed))
-            for model in ("constant", "mlp", "mlp_numpy"):
+            for model in ("constant", "tiny_mlp", "tiny_mlp_numpy"):
                 for batch in batches:
                     emit(time_ours(policy, model, batch, num_actions, args.simulations, args.repeats, args.seed))
             for inference in ("torch", "auto"):
