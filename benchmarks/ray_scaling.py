@@ -87,27 +87,31 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="self-play actors for the time-to-solve runs")
     ap.add_argument("--max-minutes", type=float, default=5.0)
     ap.add_argument("--skip-solve", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--backends", default="local,ray", help="time-to-solve runs on these backends")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     init_ray(None)
     config = load_config("cartpole")
     out: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU", "ray": ray.__version__}
-    one = selfplay_rate(config, 1)
-    two = selfplay_rate(config, 2)
-    out["selfplay_env_steps_per_s"] = {"1": round(one), "2": round(two), "ratio_2_to_1": round(two / one, 2)}
-    out["learner_steps_per_s"] = round(learner_rate(config), 1)
-    if not args.json:
-        print(json.dumps(out), flush=True)
+    if not args.skip_throughput:
+        one = selfplay_rate(config, 1)
+        two = selfplay_rate(config, 2)
+        out["selfplay_env_steps_per_s"] = {"1": round(one), "2": round(two), "ratio_2_to_1": round(two / one, 2)}
+        out["learner_steps_per_s"] = round(learner_rate(config), 1)
+        if not args.json:
+            print(json.dumps(out), flush=True)
+    backends = args.backends.split(",")
     if not args.skip_solve:
         runs = []
         for seed in range(args.seed_start, args.seed_start + args.seeds):
-            for backend in ("local", "ray"):
+            for backend in backends:
                 runs.append(solve(backend, seed, args.workers, args.max_minutes))
                 if not args.json:
                     print(json.dumps(runs[-1]), flush=True)
         out["solve_runs"] = runs
-        for backend in ("local", "ray"):
+        for backend in backends:
             times = [r["wall_seconds"] for r in runs if r["backend"] == backend and r["solved"]]
             out[f"median_wall_seconds_{backend}"] = statistics.median(times) if times else None
     print(json.dumps(out))

@@ -50,8 +50,11 @@ from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.muzero_net import SearchModel
 from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult, build_net, limit_threads
 
-MOVES_PER_TASK = 16  # lockstep moves a self-play actor makes per task
-MAX_TRAIN_STEPS_PER_TASK = 64
+# Small tasks keep self-play close to the newest weights and the learner's data
+# fresh: with 16 moves and 64 updates per task, CartPole needed a median of
+# 13.6k env steps on Ray against 8k locally; with 4 and 16, 10k (benchmarks/RESULTS.md).
+MOVES_PER_TASK = 4  # lockstep moves a self-play actor makes per task
+MAX_TRAIN_STEPS_PER_TASK = 16
 
 
 class RunFault(RuntimeError):
