@@ -24,8 +24,22 @@ def user_dir(tmp_path, monkeypatch):
     (tmp_path / "broken_envs.py").write_text(BROKEN)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    for mod in ("my_corridor", "my_nim", "broken_envs"):
+    for mod in ("my_corridor", "my_nim", "my_mirror", "broken_envs"):
         sys.modules.pop(mod, None)
+
+
+def test_the_mirror_example_is_a_symmetry_of_tictactoe(user_dir):
+    """The page's Symmetry.of_grid example, checked the way it tells users to check theirs."""
+    where = str(user_dir)
+    sys.path.insert(0, where)
+    try:
+        from my_mirror import MIRROR
+    finally:
+        sys.path.remove(where)
+    from tests.envs.test_symmetries import assert_commutes
+    from zeroplan.envs.games.tictactoe import TicTacToe
+
+    assert_commutes(TicTacToe, MIRROR, games=40)
 
 
 QUICK = ["--no-progress", "--set", "train.min_replay_size=32", "--set", "search.num_simulations=4",

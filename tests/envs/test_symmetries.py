@@ -15,27 +15,39 @@ from zeroplan.muzero.replay import Batch, augment
 GAMES = [TicTacToe, Connect4]
 
 
+def assert_commutes(game, sym: Symmetry, games: int = 150, seed: int = 0) -> None:
+    """Mapped moves in a transformed game give the transformed observations, legal
+    moves and the same rewards, move by move, over random games."""
+    rng = np.random.default_rng(seed)
+    for episode in range(games):
+        a, b = game(), game()
+        obs_a, obs_b = a.reset(seed=episode), b.reset(seed=episode)
+        done = False
+        while True:
+            np.testing.assert_array_equal(obs_b.reshape(-1), obs_a.reshape(-1)[sym.obs_index])
+            np.testing.assert_array_equal(b.legal_mask(), a.legal_mask()[sym.inverse_actions])
+            assert a.to_play() == b.to_play()
+            if done:
+                break
+            move = int(rng.choice(np.flatnonzero(a.legal_mask())))
+            obs_a, reward_a, term_a, trunc_a = a.step(move)
+            obs_b, reward_b, term_b, trunc_b = b.step(int(sym.action_map[move]))
+            assert (reward_a, term_a, trunc_a) == (reward_b, term_b, trunc_b)
+            done = term_a or trunc_a
+
+
 @pytest.mark.parametrize("game", GAMES)
 def test_symmetries_commute_with_the_rules(game):
-    """Mapped moves in a transformed game give the transformed observations, legal
-    moves and the same rewards, move by move, over many random games."""
-    rng = np.random.default_rng(0)
     for sym in env_symmetries(game()):
-        for episode in range(150):
-            a, b = game(), game()
-            obs_a, obs_b = a.reset(seed=episode), b.reset(seed=episode)
-            done = False
-            while True:
-                np.testing.assert_array_equal(obs_b.reshape(-1), obs_a.reshape(-1)[sym.obs_index])
-                np.testing.assert_array_equal(b.legal_mask(), a.legal_mask()[sym.inverse_actions])
-                assert a.to_play() == b.to_play()
-                if done:
-                    break
-                move = int(rng.choice(np.flatnonzero(a.legal_mask())))
-                obs_a, reward_a, term_a, trunc_a = a.step(move)
-                obs_b, reward_b, term_b, trunc_b = b.step(int(sym.action_map[move]))
-                assert (reward_a, term_a, trunc_a) == (reward_b, term_b, trunc_b)
-                done = term_a or trunc_a
+        assert_commutes(game, sym)
+
+
+def test_a_wrong_symmetry_is_caught():
+    """The check above can fail: a mirrored board whose moves are not mirrored."""
+    cells = np.arange(9).reshape(3, 3)
+    wrong = Symmetry.of_grid(3, cells[:, ::-1], np.arange(9))
+    with pytest.raises(AssertionError):
+        assert_commutes(TicTacToe, wrong, games=5)
 
 
 def test_tictactoe_has_the_squares_seven_other_symmetries():
