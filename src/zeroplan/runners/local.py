@@ -56,8 +56,21 @@ def board_symmetries(env, config: Config) -> list[Symmetry]:
     found = env_symmetries(env)
     if not found:
         raise ConfigError(f"replay.augment_symmetries is on, but {config.env.id} declares no symmetries "
-                          "(only tictactoe and connect4 do); turn it off")
+                          "(of the shipped envs, tictactoe and connect4 do); turn it off")
     return found
+
+
+def training_batch(replay: Replay, batch_size: int, rng: np.random.Generator, value_fn=None,
+                   reanalyze: Reanalyze | None = None, model: SearchModel | None = None,
+                   symmetries: list[Symmetry] | tuple[Symmetry, ...] = ()):
+    """One learner batch, the same on both backends: sampled (bootstrapping from
+    `value_fn` if given), re-searched by `reanalyze`, then seen through random
+    board symmetries (last, so reanalysed targets are transformed too)."""
+    batch = replay.sample(batch_size, rng, value_fn)
+    if reanalyze is not None:
+        reanalyze.refresh(batch, replay, model)
+    augment(batch, symmetries, rng)
+    return batch
 
 
 def limit_threads(torch_threads: int) -> None:
@@ -364,10 +377,8 @@ class LocalRunner:
 
     def _train_once(self, value_fn) -> dict:
         cfg = self.config
-        batch = self.replay.sample(cfg.replay.batch_size, self.rng, value_fn)
-        if self.reanalyze is not None:
-            self.reanalyze.refresh(batch, self.replay, self.model)
-        augment(batch, self.symmetries, self.rng)
+        batch = training_batch(self.replay, cfg.replay.batch_size, self.rng, value_fn, self.reanalyze, self.model,
+                               self.symmetries)
         metrics, priorities = self.learner.train_step(batch)
         if priorities is not None:
             self.replay.update_priorities(batch.slots, priorities)

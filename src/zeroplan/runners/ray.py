@@ -45,10 +45,11 @@ from zeroplan.envs.gym import EnvError
 from zeroplan.muzero.episode import Episode
 from zeroplan.muzero.learner import Learner, network_values
 from zeroplan.muzero.reanalyze import Reanalyze
-from zeroplan.muzero.replay import Replay, augment
+from zeroplan.muzero.replay import Replay
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.muzero_net import SearchModel
-from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult, build_net, limit_threads
+from zeroplan.runners.local import (LocalRunner, TrainingDiverged, TrainResult, build_net, limit_threads,
+                                    training_batch)
 
 # Small tasks keep self-play close to the newest weights and the learner's data
 # fresh: with 16 moves and 64 updates per task, CartPole needed a median of
@@ -122,11 +123,8 @@ class ReplayActor:
     def sample(self, batch_size: int):
         value_fn = (lambda obs: network_values(self.target, obs, self.config.net.support_size)) \
             if self.target is not None else None
-        batch = self.replay.sample(batch_size, self.rng, value_fn)
-        if self.reanalyze is not None:
-            self.reanalyze.refresh(batch, self.replay, self.model)
-        augment(batch, self.symmetries, self.rng)
-        return batch
+        return training_batch(self.replay, batch_size, self.rng, value_fn, self.reanalyze, self.model,
+                              self.symmetries)
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         self.replay.update_priorities(slots, priorities)
