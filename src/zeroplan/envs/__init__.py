@@ -14,11 +14,16 @@ def make_env(config: EnvConfig):
     """A fresh environment for `config.id`: a native game's name, "pettingzoo:<game>"
     for a PettingZoo classic game, "module:Name" for your own (envs/user.py), or
     else a Gymnasium id."""
-    if config.action_repeat > 1 and (config.id in NATIVE_GAMES or config.id.startswith("pettingzoo:")):
-        from zeroplan.envs.gym import EnvError
+    env = _make(config)
+    from zeroplan.envs.gym import EnvError, GymEnv
 
-        raise EnvError(f"{config.id}: env.action_repeat is for Gymnasium environments; a board game's move "
-                       "cannot be repeated")
+    if config.action_repeat > 1 and not isinstance(env, GymEnv):  # GymEnv repeats; nothing else can
+        raise EnvError(f"{config.id}: env.action_repeat is for Gymnasium environments; {type(env).__name__} "
+                       "is on the turn-based contract, whose moves cannot be repeated")
+    return env
+
+
+def _make(config: EnvConfig):
     if config.id == "tictactoe":
         from zeroplan.envs.games.tictactoe import TicTacToe
 

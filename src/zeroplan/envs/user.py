@@ -65,9 +65,6 @@ def make_user_env(env_id: str, max_episode_steps: int | None = None, kwargs: dic
         if max_episode_steps is not None:
             env = _gym().wrappers.TimeLimit(env, max_episode_steps)
         return GymEnv(env, name=env_id, image_size=image_size, grayscale=grayscale, action_repeat=action_repeat)
-    if action_repeat > 1:
-        raise EnvError(f"{env_id}: env.action_repeat is for Gymnasium environments; this one is on zeroplan's "
-                       "turn-based contract")
     if isinstance(env, TurnBasedEnv) and isinstance(getattr(env, "spec", None), EnvSpec):
         return env
     raise EnvError(f"{env_id}: returned {type(env).__name__}, which is neither a gymnasium.Env nor on zeroplan's "
