@@ -27,14 +27,15 @@ def test_fraction_one_refreshes_every_searched_state_and_writes_back():
                                        "replay.unroll_steps=2", "replay.td_steps=2"])
     replay = Replay(config.replay, num_actions=2, discount=0.9)
     ep = episode([1, 2, 3, 4], [0, 0, 0, 0, 0])  # stored policy targets are [0.25, 0.75]
-    replay.add(ep)
+    eid = replay.add(ep)
     batch = replay.batch_for(np.array([0, 3]), np.ones(2, np.float32), np.random.default_rng(0))
     searched = Reanalyze(config, num_players=1, seed=0).refresh(batch, replay, FavoursAction1())
     assert searched == 3 + 1  # t=0: states 0, 1, 2; t=3: state 3 (state 4 is the end: no policy)
     fresh = batch.target_policies[batch.policy_mask > 0]
     assert (fresh[:, 1] > 0.9).all()
-    np.testing.assert_array_equal(ep.policy_targets[:4], fresh[[0, 1, 2, 3]])
-    assert (ep.root_values[:4] > 0.5).all()  # the fresh searches' values were stored
+    stored = replay.episode(eid)  # the buffer keeps its own copy of the episode
+    np.testing.assert_array_equal(stored.policy_targets[:4], fresh[[0, 1, 2, 3]])
+    assert (stored.root_values[:4] > 0.5).all()  # the fresh searches' values were stored
     np.testing.assert_array_equal(batch.target_policies[1, 1:], np.full((2, 2), 0.5))  # masked: untouched
 
 

@@ -45,24 +45,137 @@ class Batch:
     starts: np.ndarray  # int64 [B], t
 
 
-class _Stored:
-    """An episode plus the network-independent parts of its value targets."""
+def _n_step_parts(rewards: np.ndarray, to_play: np.ndarray, discount: float, td_steps: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each state t = 0..T of one episode: the signed discounted sum of the
+    next m = min(n, T - t) rewards, m itself, and the signed discount gamma^m s_m
+    of the bootstrap value (signs from the point of view of the player at t)."""
+    length = len(rewards)
+    t_all = np.arange(length + 1)
+    m = np.minimum(td_steps, length - t_all)
+    prefix = np.zeros(length + 1)
+    width = min(td_steps, length)
+    if width > 0:
+        powers = discount ** np.arange(width)
+        block = max(1, 1_000_000 // width)  # bounds the [block, width] temporaries
+        for lo in range(0, length + 1, block):
+            t = t_all[lo:lo + block]
+            idx = t[:, None] + np.arange(width)[None, :]
+            valid = idx < t[:, None] + m[lo:lo + block, None]
+            r = np.where(valid, rewards[np.minimum(idx, length - 1)], 0.0)
+            signs = np.where(to_play[np.minimum(idx, length)] == to_play[t][:, None], 1.0, -1.0)
+            prefix[lo:lo + block] = (powers * signs * r).sum(axis=1)
+    boot_discount = discount ** m.astype(np.float64) * np.where(to_play[t_all + m] == to_play, 1.0, -1.0)
+    return prefix, m, boot_discount
 
-    def __init__(self, ep: Episode, discount: float, td_steps: int):
-        self.ep = ep
-        length = len(ep)
-        to_play = ep.to_play.astype(np.int64)
-        self.prefix = np.zeros(length + 1)
-        self.boot_index = np.empty(length + 1, dtype=np.int64)
-        self.boot_discount = np.empty(length + 1)
-        for t in range(length + 1):
-            m = min(td_steps, length - t)
-            signs = np.where(to_play[t:t + m] == to_play[t], 1.0, -1.0)
-            self.prefix[t] = float(np.sum(discount ** np.arange(m) * signs * ep.rewards[t:t + m]))
-            b = t + m
-            self.boot_index[t] = b
-            self.boot_discount[t] = discount ** m * (1.0 if to_play[b] == to_play[t] else -1.0)
-        self.refs = 0
+
+class _Episodes:
+    """The stored episodes end to end in flat arrays, one row per state (T + 1
+    rows per episode), with the network-independent parts of the value targets
+    per row; sampling is fancy indexing. Rows of dropped episodes are reclaimed
+    by compacting when the arrays are full (the arrays grow when that is not enough)."""
+
+    STATE_FIELDS = ("obs", "to_play", "legal_masks", "root_values", "policy_targets")
+
+    def __init__(self, num_actions: int, discount: float, td_steps: int):
+        self.num_actions = num_actions
+        self.discount = discount
+        self.td_steps = td_steps
+        self.rows = 0  # rows in use (live or dead)
+        self.live_rows = 0
+        self.base: dict[int, int] = {}  # episode id -> first row, in id (= row) order
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def _allocate(self, obs_shape: tuple[int, ...], obs_dtype: np.dtype, capacity: int) -> dict[str, np.ndarray]:
+        a = self.num_actions
+        return {"obs": np.zeros((capacity,) + obs_shape, obs_dtype),
+                "to_play": np.zeros(capacity, np.int8), "legal_masks": np.zeros((capacity, a), bool),
+                "root_values": np.zeros(capacity, np.float32), "policy_targets": np.zeros((capacity, a), np.float32),
+                "actions": np.zeros(capacity, np.int64), "rewards": np.zeros(capacity, np.float32),
+                "t": np.zeros(capacity, np.int64), "left": np.zeros(capacity, np.int64),
+                "terminated": np.zeros(capacity, bool), "prefix": np.zeros(capacity),
+                "boot_steps": np.zeros(capacity, np.int64), "boot_discount": np.zeros(capacity)}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def add(self, eid: int, ep: Episode) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Append an episode; returns its first row and its per-state (prefix, m, boot discount)."""
+        n = len(ep) + 1
+        if not self.arrays:
+            self.arrays = self._allocate(ep.obs.shape[1:], ep.obs.dtype, max(1024, 2 * n))
+        elif ep.obs.shape[1:] != self.obs.shape[1:]:
+            raise ValueError(f"episode observations have shape {ep.obs.shape[1:]}, "
+                             f"the stored ones {self.obs.shape[1:]}")
+        if self.rows + n > len(self.obs):
+            self._make_room(n)
+        lo, hi = self.rows, self.rows + n
+        arr = self.arrays
+        for name in self.STATE_FIELDS:
+            arr[name][lo:hi] = getattr(ep, name)
+        arr["actions"][lo:hi - 1] = ep.actions
+        arr["actions"][hi - 1] = 0
+        arr["rewards"][lo:hi - 1] = ep.rewards
+        arr["rewards"][hi - 1] = 0.0
+        arr["t"][lo:hi] = np.arange(n)
+        arr["left"][lo:hi] = np.arange(n - 1, -1, -1)
+        arr["terminated"][lo:hi] = ep.terminated
+        prefix, m, disc = _n_step_parts(ep.rewards, ep.to_play, self.discount, self.td_steps)
+        arr["prefix"][lo:hi], arr["boot_steps"][lo:hi], arr["boot_discount"][lo:hi] = prefix, m, disc
+        self.base[eid] = lo
+        self.rows = hi
+        self.live_rows += n
+        return lo, prefix, m, disc
+
+    def drop(self, eid: int) -> None:
+        lo = self.base.pop(eid)
+        self.live_rows -= int(self.left[lo]) + 1
+
+    def _make_room(self, n: int) -> None:
+        capacity = len(self.obs)
+        if self.live_rows + n > capacity // 2:  # compacting alone would leave it nearly full
+            capacity = max(2 * capacity, 2 * (self.live_rows + n))
+        keep = self.live_row_index()
+        grown = self._allocate(self.obs.shape[1:], self.obs.dtype, capacity) \
+            if capacity != len(self.obs) else self.arrays
+        for name, values in self.arrays.items():
+            grown[name][:len(keep)] = values[keep]
+        self.arrays = grown
+        self.remap = np.full(self.rows, -1, np.int64)
+        self.remap[keep] = np.arange(len(keep))
+        self.base = {eid: int(self.remap[lo]) for eid, lo in self.base.items()}
+        self.rows = len(keep)
+
+    def live_row_index(self, states: bool = True) -> np.ndarray:
+        """Rows of the stored episodes in id order (without each one's last row when `states` is False)."""
+        if not self.base:
+            return np.zeros(0, np.int64)
+        lo = np.fromiter(self.base.values(), np.int64, len(self.base))
+        n = self.left[lo] + (1 if states else 0)
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+        return starts + np.arange(int(n.sum()))
+
+    def episode(self, eid: int) -> Episode:
+        """The episode as views of the stored rows (writes go to the store)."""
+        lo = self.base[eid]
+        hi = lo + int(self.left[lo]) + 1
+        return Episode(obs=self.obs[lo:hi], actions=self.actions[lo:hi - 1], rewards=self.rewards[lo:hi - 1],
+                       to_play=self.to_play[lo:hi], legal_masks=self.legal_masks[lo:hi],
+                       root_values=self.root_values[lo:hi], policy_targets=self.policy_targets[lo:hi],
+                       terminated=bool(self.terminated[lo]))
+
+    def stacked_obs(self, rows: np.ndarray, frames: int) -> np.ndarray:
+        """Observations at `rows` with the frames before them within their episode, as `stack_frames` does."""
+        if frames == 1:
+            return self.obs[rows]
+        back = np.arange(frames - 1, -1, -1)  # oldest first
+        frame_rows = rows[..., None] - np.minimum(self.t[rows][..., None], back)
+        out = self.obs[frame_rows]  # [..., frames, *obs_shape]
+        shape = rows.shape + (frames * self.obs.shape[1],) + self.obs.shape[2:]
+        return out.reshape(shape)
 
 
 class Replay:
@@ -76,8 +189,10 @@ class Replay:
         cap = config.capacity
         self._episode_of = np.full(cap, -1, dtype=np.int64)
         self._start_of = np.zeros(cap, dtype=np.int64)
+        self._row_of = np.zeros(cap, dtype=np.int64)
         self._priority = np.zeros(cap)
-        self._episodes: dict[int, _Stored] = {}
+        self._store = _Episodes(num_actions, discount, config.td_steps)
+        self._refs: dict[int, int] = {}
         self._next_slot = 0
         self._size = 0
         self._next_id = 0
@@ -88,40 +203,51 @@ class Replay:
 
     @property
     def num_episodes(self) -> int:
-        return len(self._episodes)
+        return len(self._refs)
+
+    def _append(self, eid: int, ep: Episode) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        store = self._store
+        before = store.rows
+        out = store.add(eid, ep)
+        if store.rows < before + len(ep) + 1:  # the store was compacted: ring rows move with it
+            live = self._episode_of >= 0
+            self._row_of[live] = store.remap[self._row_of[live]]
+        return out
 
     def add(self, ep: Episode, priorities: np.ndarray | None = None) -> int:
         """Store an episode; priorities default to |stored root value - value target|."""
         ep.validate()
-        stored = _Stored(ep, self.discount, self.config.td_steps)
         eid = self._next_id
         self._next_id += 1
-        self._episodes[eid] = stored
         length = len(ep)
+        lo, prefix, m, disc = self._append(eid, ep)
         if priorities is None:
-            z = stored.prefix[:length] + stored.boot_discount[:length] * ep.root_values[stored.boot_index[:length]]
+            z = prefix[:length] + disc[:length] * ep.root_values[np.arange(length) + m[:length]]
             priorities = np.abs(ep.root_values[:length] - z) + PRIORITY_EPS
-        for t in range(length):
-            slot = self._next_slot
-            old = self._episode_of[slot]
-            if old >= 0:
-                self._release(int(old), adding=eid)
-            self._episode_of[slot] = eid
-            self._start_of[slot] = t
-            self._priority[slot] = priorities[t]
-            stored.refs += 1
-            self._next_slot = (slot + 1) % self.config.capacity
-            self._size = min(self._size + 1, self.config.capacity)
-        if stored.refs == 0:
-            del self._episodes[eid]
+        cap = self.config.capacity
+        t = np.arange(max(0, length - cap), length)  # an episode longer than the buffer keeps its last starts
+        slots = (self._next_slot + t) % cap
+        old = self._episode_of[slots]
+        for old_id, count in zip(*np.unique(old[old >= 0], return_counts=True)):
+            self._release(int(old_id), int(count))
+        self._episode_of[slots] = eid
+        self._start_of[slots] = t
+        self._row_of[slots] = lo + t
+        self._priority[slots] = np.asarray(priorities, dtype=np.float64)[t]
+        self._refs[eid] = len(t)
+        if not len(t):
+            self._refs.pop(eid)
+            self._store.drop(eid)
+        self._next_slot = (self._next_slot + length) % cap
+        self._size = min(self._size + length, cap)
         self.total_added += length
         return eid
 
-    def _release(self, eid: int, adding: int) -> None:
-        stored = self._episodes[eid]
-        stored.refs -= 1
-        if stored.refs == 0 and eid != adding:  # an episode longer than the buffer evicts itself
-            del self._episodes[eid]
+    def _release(self, eid: int, count: int) -> None:
+        self._refs[eid] -= count
+        if self._refs[eid] == 0:
+            del self._refs[eid]
+            self._store.drop(eid)
 
     def sample_slots(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(slots, importance weights)."""
@@ -143,54 +269,43 @@ class Replay:
         return self.batch_for(slots, weights, rng, value_fn)
 
     def batch_for(self, slots: np.ndarray, weights: np.ndarray, rng: np.random.Generator, value_fn=None) -> Batch:
-        k1 = self.config.unroll_steps + 1
+        """The targets of the module docstring for every sampled start at once
+        (checked against tests/reference/replay_targets.py, which loops over them)."""
+        unroll = self.config.unroll_steps
         a = self.num_actions
+        st = self._store
+        slots = np.asarray(slots, dtype=np.int64)
         n = len(slots)
-        obs, boot_obs, boot_where = [], [], []
-        actions = rng.integers(0, a, size=(n, k1 - 1))
-        values = np.zeros((n, k1), dtype=np.float32)
-        rewards = np.zeros((n, k1), dtype=np.float32)
-        policies = np.full((n, k1, a), 1.0 / a, dtype=np.float32)
-        value_mask = np.zeros((n, k1), dtype=np.float32)
-        reward_mask = np.zeros((n, k1), dtype=np.float32)
-        policy_mask = np.zeros((n, k1), dtype=np.float32)
-        episode_ids = self._episode_of[slots]
-        starts = self._start_of[slots]
-        for i, (eid, t) in enumerate(zip(episode_ids, starts)):
-            st = self._episodes[int(eid)]
-            ep = st.ep
-            length = len(ep)
-            obs.append(self.stacked_obs(ep, int(t)))
-            end = min(t + k1, length + 1)  # idx in [t, end) are real states
-            real = end - t
-            idx = np.arange(t, end)
-            boot = st.boot_index[idx]
-            values[i, :real] = st.prefix[idx] + st.boot_discount[idx] * ep.root_values[boot]
-            value_mask[i, :real] = 1.0
-            if value_fn is not None:
-                # Fresh values where the bootstrap state is a real, non-final one
-                # (a terminated episode's last state is worth 0 by definition).
-                live = (boot < length) | (not ep.terminated)
-                for j in np.flatnonzero(live):
-                    boot_obs.append(self.stacked_obs(ep, int(boot[j])))
-                    boot_where.append((i, j, st.prefix[idx[j]], st.boot_discount[idx[j]]))
-            if ep.terminated:
-                value_mask[i, real:] = 1.0  # absorbing: value 0
-                reward_mask[i, 1:] = 1.0  # absorbing: reward 0
-            else:
-                reward_mask[i, 1:real] = 1.0
-            rewards[i, 1:real] = ep.rewards[t:end - 1]
-            acts = min(k1 - 1, length - t)
-            actions[i, :acts] = ep.actions[t:t + acts]
-            pol = min(k1, length - t)
-            policies[i, :pol] = ep.policy_targets[t:t + pol]
-            policy_mask[i, :pol] = 1.0
-        if boot_obs:
-            fresh = np.asarray(value_fn(np.stack(boot_obs)), dtype=np.float64)
-            for (i, j, prefix, disc), v in zip(boot_where, fresh):
-                values[i, j] = prefix + disc * v
-        return Batch(np.stack(obs), actions, values, rewards, policies, value_mask, reward_mask, policy_mask,
-                     weights, slots, episode_ids, starts)
+        actions = rng.integers(0, a, size=(n, unroll))
+        row0 = self._row_of[slots]
+        left = st.left[row0][:, None]  # T - t >= 1
+        terminated = st.terminated[row0][:, None]
+        k = np.arange(unroll + 1)[None, :]
+        real = k <= left  # idx = t + k in [t, T]: a real state
+        rows = row0[:, None] + np.minimum(k, left)
+        boot_rows = rows + st.boot_steps[rows]
+        values = np.where(real, st.prefix[rows] + st.boot_discount[rows] * st.root_values[boot_rows], 0.0)
+        if value_fn is not None:
+            # Fresh values where the bootstrap state is a real, non-final one
+            # (a terminated episode's last state is worth 0 by definition).
+            live = real & ((st.left[boot_rows] > 0) | ~terminated)
+            if live.any():
+                fresh = np.asarray(value_fn(st.stacked_obs(boot_rows[live], self.config.stack_frames)),
+                                   dtype=np.float64)
+                values[live] = st.prefix[rows[live]] + st.boot_discount[rows[live]] * fresh
+        value_mask = real | terminated
+        step = k[:, 1:]  # reward of the action into idx = t + k, k >= 1
+        rewards = np.zeros((n, unroll + 1), dtype=np.float32)
+        rewards[:, 1:] = np.where(step <= left, st.rewards[row0[:, None] + np.minimum(step, left) - 1], 0.0)
+        reward_mask = np.zeros((n, unroll + 1), dtype=np.float32)
+        reward_mask[:, 1:] = (step <= left) | terminated
+        searched = k < left  # policy targets where a search happened (idx < T)
+        policies = np.where(searched[..., None], st.policy_targets[rows], np.float32(1.0 / a))
+        acted = searched[:, :unroll]
+        actions[acted] = st.actions[rows[:, :unroll][acted]]
+        return Batch(st.stacked_obs(row0, self.config.stack_frames), actions, values.astype(np.float32), rewards,
+                     policies.astype(np.float32), value_mask.astype(np.float32), reward_mask,
+                     searched.astype(np.float32), weights, slots, self._episode_of[slots], self._start_of[slots])
 
     def stacked_obs(self, ep: Episode, t: int) -> np.ndarray:
         return stack_frames(ep.obs, t, self.config.stack_frames)
@@ -202,28 +317,30 @@ class Replay:
         return float(self._priority[: self._size].mean()) if self._size else 0.0
 
     def episode(self, eid: int) -> Episode | None:
-        st = self._episodes.get(int(eid))
-        return st.ep if st is not None else None
+        """A stored episode as views of the buffer's arrays (reanalyse writes its fresh targets through it)."""
+        return self._store.episode(int(eid)) if int(eid) in self._refs else None
 
     def episodes(self) -> list[Episode]:
-        return [st.ep for st in self._episodes.values()]
+        return [self._store.episode(eid) for eid in self._refs]
 
     # Resuming: the whole buffer as plain arrays (for an .npz without pickle).
     _FIELDS = ("obs", "actions", "rewards", "to_play", "legal_masks", "root_values", "policy_targets")
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Episodes concatenated per field (in id order) plus the ring and counters."""
-        ids = sorted(self._episodes)
-        eps = [self._episodes[i].ep for i in ids]
+        st = self._store
+        ids = list(st.base)
+        heads = np.asarray([st.base[i] for i in ids], dtype=np.int64)
         out: dict[str, np.ndarray] = {
             "episode_ids": np.asarray(ids, dtype=np.int64),
-            "lengths": np.asarray([len(ep) for ep in eps], dtype=np.int64),
-            "terminated": np.asarray([ep.terminated for ep in eps], dtype=bool),
+            "lengths": st.left[heads] if ids else np.zeros(0, np.int64),
+            "terminated": st.terminated[heads] if ids else np.zeros(0, bool),
             "ring_episode": self._episode_of, "ring_start": self._start_of, "ring_priority": self._priority,
             "counters": np.asarray([self._next_slot, self._size, self._next_id, self.total_added], dtype=np.int64)}
+        states, transitions = st.live_row_index(), st.live_row_index(states=False)
         for name in self._FIELDS:
-            parts = [getattr(ep, name) for ep in eps]
-            out[f"ep.{name}"] = np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+            rows = transitions if name in ("actions", "rewards") else states
+            out[f"ep.{name}"] = getattr(st, name)[rows] if ids else np.zeros((0,), np.float32)
         return out
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -236,7 +353,7 @@ class Replay:
         ids = arrays["episode_ids"].astype(np.int64)
         if len(ids) != len(lengths) or len(ids) != len(arrays["terminated"]) or (lengths < 0).any():
             raise ValueError("episode_ids, lengths and terminated disagree")
-        episodes: dict[int, _Stored] = {}
+        store = _Episodes(self.num_actions, self.discount, self.config.td_steps)
         offset_t = offset_s = 0  # transitions [T] and states [T+1]
         for eid, length, terminated in zip(ids.tolist(), lengths.tolist(), arrays["terminated"].tolist()):
             kw = {}
@@ -245,23 +362,30 @@ class Replay:
                 lo, n = (offset_t, length) if name in ("actions", "rewards") else (offset_s, length + 1)
                 if lo + n > len(data):
                     raise ValueError(f"ep.{name} is shorter than the episode lengths say")
-                kw[name] = data[lo:lo + n].copy()
+                kw[name] = data[lo:lo + n]
             offset_t += length
             offset_s += length + 1
             ep = Episode(**kw, terminated=bool(terminated))
             ep.validate()
             if ep.legal_masks.shape[1:] != (self.num_actions,):
                 raise ValueError(f"episode {eid} has {ep.legal_masks.shape[1:]} actions, expected {self.num_actions}")
-            episodes[eid] = _Stored(ep, self.discount, self.config.td_steps)
+            if eid in store.base:
+                raise ValueError(f"episode id {eid} appears twice")
+            store.add(eid, ep)
         ring = arrays["ring_episode"].astype(np.int64)
         starts = arrays["ring_start"].astype(np.int64)
+        rows = np.zeros(cap, dtype=np.int64)
+        refs: dict[int, int] = {}
         for slot in np.flatnonzero(ring >= 0):
-            st = episodes.get(int(ring[slot]))
-            if st is None or not 0 <= starts[slot] < len(st.ep):
+            eid = int(ring[slot])
+            if eid not in store.base or not 0 <= starts[slot] < store.left[store.base[eid]]:
                 raise ValueError(f"ring slot {slot} points at a missing episode or step")
-            st.refs += 1
-        self._episodes = episodes
-        self._episode_of, self._start_of = ring, starts
+            rows[slot] = store.base[eid] + starts[slot]
+            refs[eid] = refs.get(eid, 0) + 1
+        for eid in [e for e in store.base if e not in refs]:  # no start of it left to sample
+            store.drop(eid)
+        self._store, self._refs = store, refs
+        self._episode_of, self._start_of, self._row_of = ring, starts, rows
         self._priority = arrays["ring_priority"].astype(np.float64)
         self._next_slot, self._size, self._next_id, self.total_added = (int(v) for v in arrays["counters"])
 
