@@ -105,3 +105,27 @@ def test_no_evaluation_point_is_skipped(tmp_path):
     points = [e["env_steps"] // 64 for e in result.evals]
     assert len(points) >= 8
     assert points == list(range(points[0], points[0] + len(points))), points
+
+
+def test_replay_actor_batches_are_the_local_runners_draws():
+    """The replay actor (as a plain object here) hands out several batches per
+    call: the same batches, in the same order, as that many draws in the local runner."""
+    import numpy as np
+
+    from zeroplan.runners.local import training_batch
+    from zeroplan.runners.ray import ReplayActor
+
+    config = load_config("cartpole", dotted=SETS + ["train.target_update_interval=0"])
+    shell = LocalRunner(config, None, tensorboard=False)
+    actor = ReplayActor(config, shell.spec.obs_shape, shell.spec.num_actions, 1, seed=5)
+    while len(shell.replay) < 200:
+        for ep in shell.selfplay.step(shell.model, 1.0):
+            shell.replay.add(ep)
+            actor.add([ep.arrays()])
+    batches = actor.sample(16, 3)
+    rng = np.random.default_rng(5 + 1)  # the actor's sampling rng
+    assert len(batches) == 3
+    for got in batches:
+        want = training_batch(shell.replay, 16, rng)
+        for name in ("obs", "actions", "target_values", "target_policies", "slots"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)

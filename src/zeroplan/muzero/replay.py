@@ -73,7 +73,9 @@ class _Episodes:
     """The stored episodes end to end in flat arrays, one row per state (T + 1
     rows per episode), with the network-independent parts of the value targets
     per row; sampling is fancy indexing. Rows of dropped episodes are reclaimed
-    by compacting when the arrays are full (the arrays grow when that is not enough)."""
+    by compacting when the arrays are full; they grow by half when more than
+    three quarters would stay in use, so they hold at most about twice the live
+    rows and each row is copied a few times over its life."""
 
     STATE_FIELDS = ("obs", "to_play", "legal_masks", "root_values", "policy_targets")
 
@@ -136,8 +138,8 @@ class _Episodes:
 
     def _make_room(self, n: int) -> None:
         capacity = len(self.obs)
-        if self.live_rows + n > capacity // 2:  # compacting alone would leave it nearly full
-            capacity = max(2 * capacity, 2 * (self.live_rows + n))
+        if self.live_rows + n > 3 * capacity // 4:  # compacting alone would leave it nearly full
+            capacity = max(capacity + capacity // 2, 3 * (self.live_rows + n) // 2)
         keep = self.live_row_index()
         grown = self._allocate(self.obs.shape[1:], self.obs.dtype, capacity) \
             if capacity != len(self.obs) else self.arrays

@@ -11,14 +11,19 @@ checkpoint format is the same on both backends and either can resume the other.
 
 Flow control is by construction: every actor has at most one task in flight,
 finished episodes travel by object reference straight from a self-play actor
-to the replay actor, and self-play actors are held back when the env steps run
-more than one round ahead of `train.replay_ratio`; the learner waits for data
-in the same way. Evaluations run in their own actor, beside training, every
-`run.eval_interval` env steps as on the local runner; when one is still
-running at the next point, self-play waits for it rather than skip a point
-(on a small machine an evaluation is slower than the self-play between two
-points, and skipped points made `stop_at_return` fire thousands of env steps late). The object store therefore holds a bounded number of objects
-whatever the relative speeds.
+to the replay actor. A learner task is the updates (`train.replay_ratio`) one
+round of self-play allows; self-play is held back once the data for the
+learner's next task is waiting (so while the learner trains, self-play fills
+its next task and no more, and plays with weights at most a task or two old);
+the learner waits for data in the same way, and fetches its batches a few at
+a time, one request ahead. Evaluations run in their own actor
+(at a lower CPU priority: they are off the critical path), beside training,
+every `run.eval_interval` env steps as on the local runner; when one is still
+running at the next point, self-play waits for it rather than skip a point (on
+a small machine an evaluation is slower than the self-play between two points,
+and skipped points made `stop_at_return` fire thousands of env steps late).
+The object store therefore holds a bounded number of objects whatever the
+relative speeds.
 
 Self-play actors that die are restarted by Ray and their task resubmitted; a
 dead learner or replay actor ends the run with its last checkpoint kept.
@@ -51,11 +56,14 @@ from zeroplan.nets.muzero_net import SearchModel
 from zeroplan.runners.local import (LocalRunner, TrainingDiverged, TrainResult, build_net, limit_threads,
                                     training_batch)
 
-# Small tasks keep self-play close to the newest weights and the learner's data
-# fresh: with 16 moves and 64 updates per task, CartPole needed a median of
-# 13.6k env steps on Ray against 8k locally; with 4 and 16, 10k (benchmarks/RESULTS.md).
-MOVES_PER_TASK = 4  # lockstep moves a self-play actor makes per task
-MAX_TRAIN_STEPS_PER_TASK = 16
+# Small tasks keep self-play close to the newest weights: the local runner with
+# self-play acting on weights copied every 32 updates needed 23k env steps for
+# CartPole seed 0 instead of 9k (every 8 updates: 7k; benchmarks/RESULTS.md).
+# A learner task is the updates one round of self-play allows, so self-play is
+# never more than a task or two behind the learner.
+MOVES_PER_TASK = 2  # lockstep moves a self-play actor makes per task
+BATCHES_PER_REQUEST = 4  # training batches the learner fetches from the replay actor in one call
+EVALUATOR_NICENESS = 10  # added to the evaluator's nice value: the learner and self-play come first
 
 
 class RunFault(RuntimeError):
@@ -120,13 +128,15 @@ class ReplayActor:
             self.replay.add(Episode.from_arrays(arrays))
         return len(self.replay)
 
-    def sample(self, batch_size: int):
+    def sample(self, batch_size: int, count: int = 1) -> list:
+        """`count` training batches, drawn one after another as the local runner draws them."""
         value_fn = (lambda obs: network_values(self.target, obs, self.config.net.support_size)) \
             if self.target is not None else None
-        return training_batch(self.replay, batch_size, self.rng, value_fn, self.reanalyze, self.model,
-                              self.symmetries)
+        return [training_batch(self.replay, batch_size, self.rng, value_fn, self.reanalyze, self.model,
+                               self.symmetries) for _ in range(count)]
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        """Slots may repeat; the priority given last wins."""
         self.replay.update_priorities(slots, priorities)
 
     def set_target(self, weights: list) -> None:
@@ -161,6 +171,11 @@ class LearnerActor:
         self.net = build_net(config, obs_shape, num_actions).eval()
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.version = 0
+        # Batches come from the replay actor BATCHES_PER_REQUEST at a time, the next
+        # request sent as soon as one arrives (also across tasks), so sampling overlaps
+        # training and a Ray call's fixed cost is shared by several updates.
+        self.batches: deque = deque()
+        self.pending = None
 
     def load(self, weights: dict, learner_tensors: dict, learner_info: dict) -> None:
         self.net.load_state_dict(weights)
@@ -171,24 +186,40 @@ class LearnerActor:
         return self.version, [ray.put(_weights(self.net))]
 
     def train(self, steps: int, replay) -> dict[str, Any]:
-        """`steps` updates on batches from the replay actor (the next batch is
-        requested while the current one trains); then the new weights are published."""
+        """`steps` updates on batches from the replay actor (BATCHES_PER_REQUEST
+        per call, the next call made while those train and its batches kept for
+        the next task; new priorities go back once per task); then the new
+        weights are published."""
         cfg = self.config
         interval = cfg.train.target_update_interval
-        pending = replay.sample.remote(cfg.replay.batch_size)
         metrics: dict = {}
+        slots, priorities = [], []  # sent back once per task (or before the target network changes)
+
+        def send_priorities() -> None:
+            if slots:
+                replay.update_priorities.remote(np.concatenate(slots), np.concatenate(priorities))
+                slots.clear()
+                priorities.clear()
+
         for i in range(steps):
-            batch = ray.get(pending)
-            if i + 1 < steps:
-                pending = replay.sample.remote(cfg.replay.batch_size)
+            if not self.batches:
+                if self.pending is None:
+                    self.pending = replay.sample.remote(cfg.replay.batch_size, BATCHES_PER_REQUEST)
+                self.batches.extend(ray.get(self.pending))
+                self.pending = replay.sample.remote(cfg.replay.batch_size, BATCHES_PER_REQUEST)
+            batch = self.batches.popleft()
             before = self.learner.steps
-            metrics, priorities = self.learner.train_step(batch)
-            if priorities is not None:
-                replay.update_priorities.remote(batch.slots, priorities)
+            metrics, new_priorities = self.learner.train_step(batch)
+            if new_priorities is not None:
+                slots.append(batch.slots)
+                priorities.append(new_priorities)
             if interval and self.learner.steps != before and self.learner.steps % interval == 0:
+                send_priorities()
                 replay.set_target.remote([ray.put(_weights(self.learner.target_net))])
             if self.learner.consecutive_skips >= cfg.train.max_consecutive_skips:
+                send_priorities()
                 return {"metrics": metrics, "steps": i + 1, "diverged": True}
+        send_priorities()
         version, weights = self.publish()
         return {"metrics": metrics, "steps": steps, "diverged": False, "version": version, "weights": weights}
 
@@ -200,6 +231,7 @@ class LearnerActor:
 class EvaluatorActor:
     def __init__(self, config: Config, env_factory: Callable | None):
         limit_threads(1)
+        os.nice(EVALUATOR_NICENESS)
         self.shell = LocalRunner(config, None, env_factory=env_factory, tensorboard=False)
 
     def evaluate(self, weights: list, env_steps: int) -> float:
@@ -291,6 +323,7 @@ class RayRunner:
         cfg, shell, res = self.config, self.shell, self.shell.result
         ratio = cfg.train.replay_ratio
         round_steps = len(self.workers) * MOVES_PER_TASK * cfg.train.num_envs
+        task_steps = max(1, int(np.ceil(ratio * round_steps)))  # updates per learner task
         session_start = time.perf_counter()
         start = session_start - res.seconds
         last_checkpoint = session_start
@@ -301,20 +334,25 @@ class RayRunner:
         self.replay.set_online.remote(version, weights)
         playing: dict = {}  # ObjectRef of stats -> worker index
         training = None
+        training_steps = 0  # updates in the learner's current task
         evaluating = None  # (ref, weights, env_steps)
         metrics: dict = {}
         last_log = (time.perf_counter(), res.env_steps)
         done = False
 
         def allowed_train_steps() -> int:
+            """Updates the data so far allows beyond those done or given to the learner."""
             if replay_size < cfg.train.min_replay_size:
                 return 0
             if shell._steps_at_first_training is None:
                 shell._steps_at_first_training = res.env_steps - res.train_steps / ratio
-            return int(np.ceil(ratio * (res.env_steps - shell._steps_at_first_training))) - res.train_steps
+            target = int(np.ceil(ratio * (res.env_steps - shell._steps_at_first_training)))
+            return target - res.train_steps - training_steps
 
         def ahead() -> bool:
-            return replay_size >= cfg.train.min_replay_size and allowed_train_steps() > ratio * round_steps
+            # The learner's next task is already there: self-play pauses (while the
+            # learner trains, self-play fills the next task, no more).
+            return replay_size >= cfg.train.min_replay_size and allowed_train_steps() >= task_steps
 
         while True:
             now = time.perf_counter()
@@ -327,15 +365,17 @@ class RayRunner:
                 # the previous one, self-play waits at the next (and the learner at the
                 # replay ratio), as the local runner's evaluations are taken in turn.
                 eval_due = evaluating is not None and res.env_steps >= next_eval
+                # The learner first: once it has taken the waiting data, self-play
+                # starts on the next task at once, rather than at the next event.
+                if training is None:
+                    steps = min(allowed_train_steps(), task_steps)
+                    if steps > 0:
+                        training, training_steps = self.learner.train.remote(steps, self.replay), steps
                 for i, worker in enumerate(self.workers):
                     if i not in busy and not ahead() and not eval_due:
                         stats, episodes = worker.play.options(num_returns=2).remote(
                             MOVES_PER_TASK, cfg.train.temperature_at(res.env_steps), version, weights)
                         playing[stats] = (i, episodes)
-                if training is None:
-                    steps = min(allowed_train_steps(), MAX_TRAIN_STEPS_PER_TASK)
-                    if steps > 0:
-                        training = self.learner.train.remote(steps, self.replay)
             if done and not playing and training is None and evaluating is None:
                 break
             waiting = list(playing) + ([training] if training is not None else []) + \
@@ -354,11 +394,14 @@ class RayRunner:
                         if isinstance(cause, EnvError):  # run_session saves and says how to resume
                             raise EnvError(f"self-play actor {i}: {cause}") from None
                         raise cause from None
-                    replay_size = ray.get(self.replay.add.remote(episodes))
+                    # The driver counts the buffer's size itself (it is bounded by its capacity
+                    # exactly so), rather than wait for the replay actor after every task.
+                    self.replay.add.remote(episodes)
+                    replay_size = min(replay_size + stats["transitions"], cfg.replay.capacity)
                     res.env_steps += stats["env_steps"]
                     self.returns.extend(stats["returns"])
                 elif ref is training:
-                    training = None
+                    training, training_steps = None, 0
                     out = self._get(ref, "learner")
                     res.train_steps += out["steps"]
                     metrics = out["metrics"]
@@ -367,7 +410,8 @@ class RayRunner:
                             f"{cfg.train.max_consecutive_skips} updates in a row had a non-finite loss or gradient "
                             f"(train step {res.train_steps}); the run stopped without overwriting its last checkpoint")
                     version, weights = out["version"], out["weights"]
-                    self.replay.set_online.remote(version, weights)
+                    if cfg.train.reanalyse_fraction > 0:  # the replay actor searches with them
+                        self.replay.set_online.remote(version, weights)
                 else:
                     ref_, eval_weights, eval_steps = evaluating
                     evaluating = None
@@ -394,14 +438,18 @@ class RayRunner:
         res.seconds = time.perf_counter() - start
 
     def _get(self, ref, what: str):
+        where = self.shell.run_dir
+        hint = f"; its last checkpoint is kept: continue with `zeroplan train --resume {where}`" if where else ""
         try:
             return ray.get(ref)
         except RayActorError as err:
-            where = self.shell.run_dir
-            hint = f"; its last checkpoint is kept: continue with `zeroplan train --resume {where}`" if where else ""
             raise RunFault(f"the {what} actor died ({type(err).__name__}){hint}") from None
         except RayTaskError as err:
-            raise _unwrap(err) from None
+            cause = _unwrap(err)
+            if isinstance(cause, RayActorError):  # e.g. the learner's replay actor died under it
+                raise RunFault(f"the {what} actor lost an actor it depends on ({type(cause).__name__}){hint}") \
+                    from None
+            raise cause from None
 
     def _record_eval(self, mean: float, weights: list, env_steps: int, elapsed: float, progress) -> bool:
         record = {"env_steps": env_steps, "train_steps": self.result.train_steps, "seconds": elapsed,
