@@ -231,7 +231,8 @@ class LearnerActor:
 class EvaluatorActor:
     def __init__(self, config: Config, env_factory: Callable | None):
         limit_threads(1)
-        os.nice(EVALUATOR_NICENESS)
+        if hasattr(os, "nice"):  # POSIX; elsewhere it runs at the normal priority
+            os.nice(EVALUATOR_NICENESS)
         self.shell = LocalRunner(config, None, env_factory=env_factory, tensorboard=False)
 
     def evaluate(self, weights: list, env_steps: int) -> float:
