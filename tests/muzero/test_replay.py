@@ -131,3 +131,18 @@ def test_stack_frames_repeats_the_first_observation():
 def test_sampling_an_empty_buffer_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         replay().sample(1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda a: a["ring_episode"].__setitem__(1, -1), "ring slot 1 is empty"),
+    (lambda a: a["counters"].__setitem__(1, 10_000), "out of range"),
+    (lambda a: a["counters"].__setitem__(2, 0), "next episode id"),
+])
+def test_inconsistent_saved_buffers_are_refused(corrupt, message):
+    r = replay(capacity=8)
+    for _ in range(3):
+        r.add(episode([1, 1, 1], [0, 0, 0, 0]))
+    arrays = {k: v.copy() for k, v in r.state_arrays().items()}
+    corrupt(arrays)
+    with pytest.raises(ValueError, match=message):
+        replay(capacity=8).load_state_arrays(arrays)

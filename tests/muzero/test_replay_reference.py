@@ -6,6 +6,7 @@ and a buffer small enough that episodes are evicted and its storage compacted.""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,3 +103,25 @@ def test_writes_through_an_episode_view_reach_the_targets():
     replay.episode(eid).root_values[1] = 42.0
     b = replay.batch_for(np.array([0]), np.ones(1, np.float32), np.random.default_rng(0))
     assert b.target_values[0, 0] == 42.0  # z0 = r0 + v1 = 0 + 42
+
+
+def test_a_rejected_episode_leaves_the_buffer_as_it_was():
+    """An episode with the wrong number of actions is refused with a message
+    naming the field, also when the store had to make room first, and later
+    batches still match the reference."""
+    rng = np.random.default_rng(3)
+    replay = Replay(ReplayConfig(capacity=600, batch_size=4, unroll_steps=3, td_steps=3), num_actions=A,
+                    discount=0.9)
+    stored = {}
+    rejected = 0
+    for i in range(400):
+        ep = random_episode(rng, 10, two_player=False)
+        if i % 37 == 36:  # now and then, while the store fills, compacts and grows
+            ep.policy_targets = np.ones((11, A + 1), np.float32)
+            with pytest.raises(ValueError, match="policy_targets"):
+                replay.add(ep)
+            rejected += 1
+            continue
+        stored[replay.add(ep)] = ep
+    assert rejected == 10 and replay._store.moves > 0
+    check_against_reference(replay, stored, fresh=True)

@@ -87,6 +87,8 @@ class _Episodes:
         self.live_rows = 0
         self.base: dict[int, int] = {}  # episode id -> first row, in id (= row) order
         self.arrays: dict[str, np.ndarray] = {}
+        self.moves = 0  # compactions so far; rows kept their place between two
+        self.remap = np.zeros(0, np.int64)  # old row -> new row, for the last compaction
 
     def _allocate(self, obs_shape: tuple[int, ...], obs_dtype: np.dtype, capacity: int) -> dict[str, np.ndarray]:
         a = self.num_actions
@@ -107,6 +109,11 @@ class _Episodes:
     def add(self, eid: int, ep: Episode) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Append an episode; returns its first row and its per-state (prefix, m, boot discount)."""
         n = len(ep) + 1
+        # Everything that can be wrong with the episode is checked before the store changes.
+        for name in ("legal_masks", "policy_targets"):
+            if getattr(ep, name).shape[1:] != (self.num_actions,):
+                raise ValueError(f"episode field {name} has shape {getattr(ep, name).shape}, "
+                                 f"expected ({n}, {self.num_actions})")
         if not self.arrays:
             self.arrays = self._allocate(ep.obs.shape[1:], ep.obs.dtype, max(1024, 2 * n))
         elif ep.obs.shape[1:] != self.obs.shape[1:]:
@@ -141,11 +148,15 @@ class _Episodes:
         if self.live_rows + n > 3 * capacity // 4:  # compacting alone would leave it nearly full
             capacity = max(capacity + capacity // 2, 3 * (self.live_rows + n) // 2)
         keep = self.live_row_index()
-        grown = self._allocate(self.obs.shape[1:], self.obs.dtype, capacity) \
-            if capacity != len(self.obs) else self.arrays
-        for name, values in self.arrays.items():
-            grown[name][:len(keep)] = values[keep]
-        self.arrays = grown
+        if capacity != len(self.obs):  # into new arrays: no temporary copy of the live rows
+            grown = self._allocate(self.obs.shape[1:], self.obs.dtype, capacity)
+            for name, values in self.arrays.items():
+                np.take(values, keep, axis=0, out=grown[name][:len(keep)])
+            self.arrays = grown
+        else:
+            for name, values in self.arrays.items():
+                values[:len(keep)] = values[keep]
+        self.moves += 1
         self.remap = np.full(self.rows, -1, np.int64)
         self.remap[keep] = np.arange(len(keep))
         self.base = {eid: int(self.remap[lo]) for eid, lo in self.base.items()}
@@ -209,12 +220,13 @@ class Replay:
 
     def _append(self, eid: int, ep: Episode) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         store = self._store
-        before = store.rows
-        out = store.add(eid, ep)
-        if store.rows < before + len(ep) + 1:  # the store was compacted: ring rows move with it
-            live = self._episode_of >= 0
-            self._row_of[live] = store.remap[self._row_of[live]]
-        return out
+        moves = store.moves
+        try:
+            return store.add(eid, ep)
+        finally:  # the store was compacted (even if the add then failed): ring rows move with it
+            if store.moves != moves:
+                live = self._episode_of >= 0
+                self._row_of[live] = store.remap[self._row_of[live]]
 
     def add(self, ep: Episode, priorities: np.ndarray | None = None) -> int:
         """Store an episode; priorities default to |stored root value - value target|."""
@@ -319,7 +331,8 @@ class Replay:
         return float(self._priority[: self._size].mean()) if self._size else 0.0
 
     def episode(self, eid: int) -> Episode | None:
-        """A stored episode as views of the buffer's arrays (reanalyse writes its fresh targets through it)."""
+        """A stored episode as views of the buffer's arrays (reanalyse writes its
+        fresh targets through it). Valid until the next `add`, which may move rows."""
         return self._store.episode(int(eid)) if int(eid) in self._refs else None
 
     def episodes(self) -> list[Episode]:
@@ -376,6 +389,15 @@ class Replay:
             store.add(eid, ep)
         ring = arrays["ring_episode"].astype(np.int64)
         starts = arrays["ring_start"].astype(np.int64)
+        if arrays["counters"].shape != (4,):
+            raise ValueError(f"counters has shape {arrays['counters'].shape}, expected (4,)")
+        next_slot, size, next_id, total_added = (int(v) for v in arrays["counters"])
+        if not (0 <= next_slot < cap and 0 <= size <= cap and 0 <= total_added):
+            raise ValueError(f"counters {arrays['counters'].tolist()} are out of range for capacity {cap}")
+        if (ring[:size] < 0).any():
+            raise ValueError(f"ring slot {int(np.flatnonzero(ring[:size] < 0)[0])} is empty but the size is {size}")
+        if len(ids) and next_id <= int(ids.max()):
+            raise ValueError(f"the next episode id {next_id} is not past the stored ones (up to {int(ids.max())})")
         rows = np.zeros(cap, dtype=np.int64)
         refs: dict[int, int] = {}
         for slot in np.flatnonzero(ring >= 0):
@@ -389,7 +411,7 @@ class Replay:
         self._store, self._refs = store, refs
         self._episode_of, self._start_of, self._row_of = ring, starts, rows
         self._priority = arrays["ring_priority"].astype(np.float64)
-        self._next_slot, self._size, self._next_id, self.total_added = (int(v) for v in arrays["counters"])
+        self._next_slot, self._size, self._next_id, self.total_added = next_slot, size, next_id, total_added
 
 
 def augment(batch: Batch, symmetries: list[Symmetry] | tuple[Symmetry, ...], rng: np.random.Generator) -> None:
