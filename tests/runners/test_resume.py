@@ -135,3 +135,14 @@ def test_metrics_continue_without_duplicates(tmp_path):
     assert len(list((tmp_path / "tb").iterdir())) == 2  # one event file per session, same run directory
     state = json.loads((tmp_path / "checkpoints" / "last" / "state.json").read_text())
     assert state["runner"]["result"]["env_steps"] == 256
+
+
+def test_best_checkpoint_goes_to_the_newer_of_equal_evaluations(tmp_path):
+    """All evaluations tied (a board game lost every time, say): `best` is the
+    most trained of them, not the first."""
+    runner = LocalRunner(load_config("cartpole", dotted=CARTPOLE), tmp_path / "run", tensorboard=False)
+    for steps, mean in [(100, -1.0), (200, -1.0), (300, -2.0)]:
+        runner.result.env_steps = steps
+        runner.record_eval(mean, {"env_steps": steps, "mean_return": mean}, None)
+    runner.close()
+    assert Checkpoint(tmp_path / "run" / "checkpoints" / "best").manifest["env_steps"] == 200

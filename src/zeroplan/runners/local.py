@@ -418,16 +418,17 @@ class LocalRunner:
         return self.record_eval(mean, record, progress)
 
     def record_eval(self, mean: float, record: dict, progress, best_weights: Callable[[], dict] | None = None) -> bool:
-        """Log an evaluation and keep the best checkpoint (loading `best_weights()`
-        into the network first when the evaluated weights live elsewhere, as on
-        Ray); True when the target return is reached."""
+        """Log an evaluation and keep the best checkpoint, the newest among equal
+        evaluations (loading `best_weights()` into the network first when the
+        evaluated weights live elsewhere, as on Ray); True when the target
+        return is reached."""
         res = self.result
         res.evals.append(record)
         if self.logger:
             self.logger.log(res.env_steps, {"eval/mean_reward": mean})
         if progress:
             progress({"env_steps": res.env_steps, "eval/mean_reward": mean})
-        if mean > res.best_eval:
+        if mean >= res.best_eval:  # a tie goes to the newer, longer-trained weights
             res.best_eval = mean
             if best_weights is not None:
                 self.net.load_state_dict(best_weights())
