@@ -185,43 +185,41 @@ class LearnerActor:
         self.version += 1
         return self.version, [ray.put(_weights(self.net))]
 
+    def _next_batch(self, replay):
+        if not self.batches:
+            size = self.config.replay.batch_size
+            self.batches.extend(ray.get(self.pending if self.pending is not None
+                                        else replay.sample.remote(size, BATCHES_PER_REQUEST)))
+            self.pending = replay.sample.remote(size, BATCHES_PER_REQUEST)
+        return self.batches.popleft()
+
     def train(self, steps: int, replay) -> dict[str, Any]:
         """`steps` updates on batches from the replay actor (BATCHES_PER_REQUEST
         per call, the next call made while those train and its batches kept for
-        the next task; new priorities go back once per task); then the new
-        weights are published."""
+        the next task); the new priorities go back once, after the task, and
+        the new weights are published."""
         cfg = self.config
         interval = cfg.train.target_update_interval
         metrics: dict = {}
-        slots, priorities = [], []  # sent back once per task (or before the target network changes)
-
-        def send_priorities() -> None:
-            if slots:
-                replay.update_priorities.remote(np.concatenate(slots), np.concatenate(priorities))
-                slots.clear()
-                priorities.clear()
-
-        for i in range(steps):
-            if not self.batches:
-                if self.pending is None:
-                    self.pending = replay.sample.remote(cfg.replay.batch_size, BATCHES_PER_REQUEST)
-                self.batches.extend(ray.get(self.pending))
-                self.pending = replay.sample.remote(cfg.replay.batch_size, BATCHES_PER_REQUEST)
-            batch = self.batches.popleft()
+        slots, priorities = [], []
+        done, diverged = 0, False
+        while done < steps and not diverged:
+            batch = self._next_batch(replay)
             before = self.learner.steps
             metrics, new_priorities = self.learner.train_step(batch)
+            done += 1
             if new_priorities is not None:
                 slots.append(batch.slots)
                 priorities.append(new_priorities)
             if interval and self.learner.steps != before and self.learner.steps % interval == 0:
-                send_priorities()
                 replay.set_target.remote([ray.put(_weights(self.learner.target_net))])
-            if self.learner.consecutive_skips >= cfg.train.max_consecutive_skips:
-                send_priorities()
-                return {"metrics": metrics, "steps": i + 1, "diverged": True}
-        send_priorities()
+            diverged = self.learner.consecutive_skips >= cfg.train.max_consecutive_skips
+        if slots:
+            replay.update_priorities.remote(np.concatenate(slots), np.concatenate(priorities))
+        if diverged:
+            return {"metrics": metrics, "steps": done, "diverged": True}
         version, weights = self.publish()
-        return {"metrics": metrics, "steps": steps, "diverged": False, "version": version, "weights": weights}
+        return {"metrics": metrics, "steps": done, "diverged": False, "version": version, "weights": weights}
 
     def state(self) -> tuple[dict, tuple[dict, dict], dict | None]:
         target = _weights(self.learner.target_net) if self.learner.target_net is not None else None
