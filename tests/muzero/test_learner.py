@@ -153,3 +153,27 @@ def test_batchnorm_nets_train_in_training_mode_and_search_in_eval_mode():
     mlp.net.train = lambda mode=True: calls.append(mode)
     mlp.train_step(make_batch())
     assert calls == []
+
+
+def test_optimizer_state_saved_with_another_kernel_resumes_exactly():
+    """A checkpoint names the optimizer kernel that saved it (fused, or foreach on
+    an older torch); loading it keeps this torch's kernel and the same updates."""
+    uninterrupted, saver = learner(), learner()
+    b = make_batch()
+    for _ in range(3):
+        uninterrupted.train_step(b)
+        saver.train_step(b)
+    tensors, info = saver.state()
+    for group in info["param_groups"]:
+        group.update(fused=None, foreach=True)  # as written where fused AdamW was not available
+    resumed = learner()
+    resumed.net.load_state_dict(saver.net.state_dict())
+    resumed.load_state(tensors, info)
+    current = {k: v for k, v in learner().optimizer.param_groups[0].items() if k in ("fused", "foreach")}
+    assert {k: resumed.optimizer.param_groups[0][k] for k in current} == current
+    for _ in range(2):
+        uninterrupted.train_step(b)
+        resumed.train_step(b)
+    for a, c in zip(uninterrupted.net.parameters(), resumed.net.parameters()):
+        torch.testing.assert_close(a, c, rtol=0, atol=1e-6)
+    assert resumed.steps == uninterrupted.steps == 5
