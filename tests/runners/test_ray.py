@@ -3,14 +3,17 @@ the local runner, survives a killed self-play actor, resumes across backends."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import ray
+import torch
 
 from zeroplan.config import load_config
 from zeroplan.io.checkpoint import Checkpoint
 from zeroplan.muzero.agent import MuZero
 from zeroplan.runners.local import LocalRunner
-from zeroplan.runners.ray import RayRunner, RunFault, init_ray
+from zeroplan.nets.muzero_net import MuZeroNet
+from zeroplan.runners.ray import RayRunner, RunFault, _load, _weights, init_ray
 
 SETS = ["search.num_simulations=4", "train.num_envs=4", "train.min_replay_size=48", "replay.batch_size=16",
         "net.hidden=[32]", "net.latent_dim=16", "env.max_episode_steps=60", "run.eval_interval=256",
@@ -129,3 +132,43 @@ def test_replay_actor_batches_are_the_local_runners_draws():
         want = training_batch(shell.replay, 16, rng)
         for name in ("obs", "actions", "target_values", "target_policies", "slots"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "resnet"])
+def test_weights_travel_as_numpy_arrays_and_load_back_exactly(kind):
+    """Actors exchange weights as numpy arrays (read-only when they come out of
+    Ray's object store); every tensor, BatchNorm's integer counter included,
+    loads back bit for bit."""
+    torch.manual_seed(0)
+    src = MuZeroNet((3, 4, 4), 4, kind=kind, channels=4, blocks=1, hidden=(8,), latent_dim=8)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(torch.randn_like(p))
+    for buf in src.buffers():
+        buf.add_(3)
+    arrays = _weights(src)
+    assert all(isinstance(a, np.ndarray) for a in arrays.values())
+    for a in arrays.values():
+        a.setflags(write=False)
+    dst = MuZeroNet((3, 4, 4), 4, kind=kind, channels=4, blocks=1, hidden=(8,), latent_dim=8)
+    _load(dst, arrays)
+    for (name, a), (_, b) in zip(src.state_dict().items(), dst.state_dict().items()):
+        assert a.dtype == b.dtype and torch.equal(a, b), name
+    with torch.no_grad():  # the arrays are copies: later updates of the source do not reach them
+        next(iter(src.parameters())).add_(1.0)
+    name, array = next(iter(arrays.items()))
+    assert torch.equal(torch.from_numpy(np.array(array)), dst.state_dict()[name])
+
+
+def test_frequent_checkpoints_keep_the_learner_at_the_replay_ratio(tmp_path):
+    """A checkpoint waits for the learner's queued tasks to end; with one due at
+    every turn of the loop, training still keeps to the replay ratio."""
+    config = load_config("cartpole", dotted=SETS + ["run.checkpoint_seconds=0.000001"])
+    shell = LocalRunner(config, tmp_path, tensorboard=False)
+    runner = RayRunner(shell, num_workers=1)
+    result = runner.train(max_env_steps=512)
+    runner.shutdown()
+    ratio, warmup = config.train.replay_ratio, config.train.min_replay_size
+    assert result.train_steps >= 0.8 * ratio * (result.env_steps - warmup)
+    manifest = Checkpoint(tmp_path / "checkpoints" / "last").manifest
+    assert (manifest["env_steps"], manifest["train_steps"]) == (result.env_steps, result.train_steps)

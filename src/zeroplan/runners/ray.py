@@ -9,12 +9,13 @@ does: it keeps a `LocalRunner` as a shell for validation, resume, logging and
 checkpoints, and ships the components' states to and from the actors, so the
 checkpoint format is the same on both backends and either can resume the other.
 
-Flow control is by construction: every actor has at most one task in flight,
+Flow control is by construction: every actor has at most one task in flight
+(the learner two: the next waits in its queue),
 finished episodes travel by object reference straight from a self-play actor
 to the replay actor. A learner task is the updates (`train.replay_ratio`) one
 round of self-play allows; self-play is held back once the data for the
 learner's next task is waiting (so while the learner trains, self-play fills
-its next task and no more, and plays with weights at most a task or two old);
+its next task and no more, and plays with weights at most a few tasks old);
 the learner waits for data in the same way, and fetches its batches a few at
 a time, one request ahead. Evaluations run in their own actor
 (at a lower CPU priority: they are off the critical path), beside training,
@@ -63,6 +64,11 @@ from zeroplan.runners.local import (LocalRunner, TrainingDiverged, TrainResult, 
 # never more than a task or two behind the learner.
 MOVES_PER_TASK = 2  # lockstep moves a self-play actor makes per task
 BATCHES_PER_REQUEST = 4  # training batches the learner fetches from the replay actor in one call
+# Learner tasks given to it at once: with two, the next waits in its queue when
+# one ends, rather than the learner waiting (3-4 ms on 2 cores) for the driver
+# to hear of the end and send it; self-play then plays with weights one more
+# task old.
+LEARNER_QUEUE = 2
 EVALUATOR_NICENESS = 10  # added to the evaluator's nice value: the learner and self-play come first
 
 
@@ -70,8 +76,19 @@ class RunFault(RuntimeError):
     """A component the run cannot go on without has failed; its last checkpoint is kept."""
 
 
-def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+def _weights(net: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A network's state as numpy arrays: Ray ships those as raw buffers, where
+    torch tensors go through torch's pickler (3-4 times the CPU on both ends)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+
+
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """`_weights` output as a state dict (copied: arrays from Ray's object store are read-only)."""
+    return {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+
+
+def _load(net: torch.nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    net.load_state_dict(_tensors(arrays))
 
 
 class SelfPlayActor:
@@ -87,7 +104,7 @@ class SelfPlayActor:
     def play(self, moves: int, temperature: float, version: int, weights: list) -> tuple[dict, list[dict]]:
         """`weights` is [ObjectRef] (in a list so Ray does not fetch it unless the version is new)."""
         if version > self.version:
-            self.net.load_state_dict(ray.get(weights[0]))
+            _load(self.net, ray.get(weights[0]))
             self.version = version
         episodes: list[Episode] = []
         for _ in range(moves):
@@ -141,11 +158,11 @@ class ReplayActor:
 
     def set_target(self, weights: list) -> None:
         if self.target is not None:
-            self.target.load_state_dict(ray.get(weights[0]))
+            _load(self.target, ray.get(weights[0]))
 
     def set_online(self, version: int, weights: list) -> None:
         if self.net is not None and version > self.version:
-            self.net.load_state_dict(ray.get(weights[0]))
+            _load(self.net, ray.get(weights[0]))
             self.version = version
 
     def state(self) -> tuple[dict, dict, dict | None]:
@@ -158,16 +175,17 @@ class ReplayActor:
         if self.reanalyze is not None and reanalyze_rng is not None:
             self.reanalyze.rng.bit_generator.state = reanalyze_rng
         if self.target is not None and target is not None:
-            self.target.load_state_dict(target)
+            _load(self.target, target)
 
     def size(self) -> int:
         return len(self.replay)
 
 
 class LearnerActor:
-    def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int):
+    def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, replay):
         limit_threads(config.run.torch_threads)
         self.config = config
+        self.replay = replay  # its actor handle
         self.net = build_net(config, obs_shape, num_actions).eval()
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.version = 0
@@ -178,33 +196,33 @@ class LearnerActor:
         self.pending = None
 
     def load(self, weights: dict, learner_tensors: dict, learner_info: dict) -> None:
-        self.net.load_state_dict(weights)
+        _load(self.net, weights)
         self.learner.load_state(learner_tensors, learner_info)
 
     def publish(self) -> tuple[int, list]:
         self.version += 1
         return self.version, [ray.put(_weights(self.net))]
 
-    def _next_batch(self, replay):
+    def _next_batch(self):
         if not self.batches:
             size = self.config.replay.batch_size
             self.batches.extend(ray.get(self.pending if self.pending is not None
-                                        else replay.sample.remote(size, BATCHES_PER_REQUEST)))
-            self.pending = replay.sample.remote(size, BATCHES_PER_REQUEST)
+                                        else self.replay.sample.remote(size, BATCHES_PER_REQUEST)))
+            self.pending = self.replay.sample.remote(size, BATCHES_PER_REQUEST)
         return self.batches.popleft()
 
-    def train(self, steps: int, replay) -> dict[str, Any]:
+    def train(self, steps: int) -> dict[str, Any]:
         """`steps` updates on batches from the replay actor (BATCHES_PER_REQUEST
         per call, the next call made while those train and its batches kept for
         the next task); the new priorities go back once, after the task, and
         the new weights are published."""
-        cfg = self.config
+        cfg, replay = self.config, self.replay
         interval = cfg.train.target_update_interval
         metrics: dict = {}
         slots, priorities = [], []
         done, diverged = 0, False
         while done < steps and not diverged:
-            batch = self._next_batch(replay)
+            batch = self._next_batch()
             before = self.learner.steps
             metrics, new_priorities = self.learner.train_step(batch)
             done += 1
@@ -234,7 +252,7 @@ class EvaluatorActor:
         self.shell = LocalRunner(config, None, env_factory=env_factory, tensorboard=False)
 
     def evaluate(self, weights: list, env_steps: int) -> float:
-        self.shell.net.load_state_dict(ray.get(weights[0]))
+        _load(self.shell.net, ray.get(weights[0]))
         self.shell.result.env_steps = env_steps  # evaluation seeds follow env steps, as in the local runner
         return self.shell.evaluate()
 
@@ -265,7 +283,7 @@ class RayRunner:
         self.replay = ray.remote(ReplayActor).options(**opts, max_restarts=0).remote(
             cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed, shell.symmetries)
         self.learner = ray.remote(LearnerActor).options(**opts, max_restarts=0).remote(
-            cfg, spec.obs_shape, spec.num_actions)
+            cfg, spec.obs_shape, spec.num_actions, self.replay)
         self.evaluator = ray.remote(EvaluatorActor).options(**opts, max_restarts=-1).remote(cfg, env_factory)
         # Worker 0 plays with the local runner's seed, so its state is the local runner's self-play state.
         self.workers = [ray.remote(SelfPlayActor).options(**opts, max_restarts=-1).remote(
@@ -295,7 +313,7 @@ class RayRunner:
         (without a run directory, only the shell's network is brought up to date)."""
         if self.shell.run_dir is None:
             try:
-                self.shell.net.load_state_dict(ray.get(self.learner.state.remote())[0])
+                _load(self.shell.net, ray.get(self.learner.state.remote())[0])
             except RayActorError as err:
                 raise RunFault(f"cannot fetch the learner's weights: {err}") from None
             return None
@@ -308,7 +326,7 @@ class RayRunner:
             selfplay_state = ray.get(self.workers[0].state.remote())
         except RayActorError:  # restarting: its environments start afresh anyway
             selfplay_state = self.shell.selfplay.state()
-        self.shell.net.load_state_dict(weights)
+        _load(self.shell.net, weights)
         return self.shell.write_state(learner_state, arrays, selfplay_state, rng, re_rng)
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
@@ -332,8 +350,9 @@ class RayRunner:
         version, weights = ray.get(self.learner.publish.remote())
         self.replay.set_online.remote(version, weights)
         playing: dict = {}  # ObjectRef of stats -> worker index
-        training = None
-        training_steps = 0  # updates in the learner's current task
+        # Learner tasks in flight, in order: the next is queued before the one
+        # running ends, so the learner does not wait a round trip for it.
+        training: deque = deque()  # (ObjectRef, updates)
         evaluating = None  # (ref, weights, env_steps)
         metrics: dict = {}
         last_log = (time.perf_counter(), res.env_steps)
@@ -346,7 +365,7 @@ class RayRunner:
             if shell._steps_at_first_training is None:
                 shell._steps_at_first_training = res.env_steps - res.train_steps / ratio
             target = int(np.ceil(ratio * (res.env_steps - shell._steps_at_first_training)))
-            return target - res.train_steps - training_steps
+            return target - res.train_steps - sum(steps for _, steps in training)
 
         def ahead() -> bool:
             # The learner's next task is already there: self-play pauses (while the
@@ -358,6 +377,13 @@ class RayRunner:
             if not done and (res.env_steps >= max_env_steps or shell._stop_signal is not None
                              or (max_minutes is not None and now - session_start > max_minutes * 60)):
                 done = True
+            # A checkpoint waits for the learner's queue to empty (its state must be
+            # that of the updates counted); no learner task is added while it waits.
+            checkpoint_due = now - last_checkpoint >= cfg.run.checkpoint_seconds
+            if checkpoint_due and not training:
+                res.seconds = now - start
+                self.checkpoint()
+                last_checkpoint, checkpoint_due = time.perf_counter(), False
             if not done:
                 busy = {i for i, _ in playing.values()}
                 # No evaluation point is skipped: while the evaluator is still busy with
@@ -366,19 +392,19 @@ class RayRunner:
                 eval_due = evaluating is not None and res.env_steps >= next_eval
                 # The learner first: once it has taken the waiting data, self-play
                 # starts on the next task at once, rather than at the next event.
-                if training is None:
+                while len(training) < LEARNER_QUEUE and not checkpoint_due:
                     steps = min(allowed_train_steps(), task_steps)
-                    if steps > 0:
-                        training, training_steps = self.learner.train.remote(steps, self.replay), steps
+                    if steps <= 0:
+                        break
+                    training.append((self.learner.train.remote(steps), steps))
                 for i, worker in enumerate(self.workers):
                     if i not in busy and not ahead() and not eval_due:
                         stats, episodes = worker.play.options(num_returns=2).remote(
                             MOVES_PER_TASK, cfg.train.temperature_at(res.env_steps), version, weights)
                         playing[stats] = (i, episodes)
-            if done and not playing and training is None and evaluating is None:
+            if done and not playing and not training and evaluating is None:
                 break
-            waiting = list(playing) + ([training] if training is not None else []) + \
-                ([evaluating[0]] if evaluating is not None else [])
+            waiting = list(playing) + [ref for ref, _ in training] + ([evaluating[0]] if evaluating is not None else [])
             ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
             for ref in ready:
                 if ref in playing:
@@ -399,8 +425,8 @@ class RayRunner:
                     replay_size = min(replay_size + stats["transitions"], cfg.replay.capacity)
                     res.env_steps += stats["env_steps"]
                     self.returns.extend(stats["returns"])
-                elif ref is training:
-                    training, training_steps = None, 0
+                elif any(ref == r for r, _ in training):
+                    training = deque(task for task in training if task[0] != ref)
                     out = self._get(ref, "learner")
                     res.train_steps += out["steps"]
                     metrics = out["metrics"]
@@ -408,7 +434,8 @@ class RayRunner:
                         raise TrainingDiverged(
                             f"{cfg.train.max_consecutive_skips} updates in a row had a non-finite loss or gradient "
                             f"(train step {res.train_steps}); the run stopped without overwriting its last checkpoint")
-                    version, weights = out["version"], out["weights"]
+                    if out["version"] > version:  # (tasks end in order; the check costs nothing)
+                        version, weights = out["version"], out["weights"]
                     if cfg.train.reanalyse_fraction > 0:  # the replay actor searches with them
                         self.replay.set_online.remote(version, weights)
                 else:
@@ -430,10 +457,6 @@ class RayRunner:
                 if progress:
                     progress({"env_steps": res.env_steps, **scalars})
                 next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
-            if time.perf_counter() - last_checkpoint >= cfg.run.checkpoint_seconds and training is None:
-                res.seconds = time.perf_counter() - start
-                self.checkpoint()
-                last_checkpoint = time.perf_counter()
         res.seconds = time.perf_counter() - start
 
     def _get(self, ref, what: str):
@@ -453,7 +476,7 @@ class RayRunner:
     def _record_eval(self, mean: float, weights: list, env_steps: int, elapsed: float, progress) -> bool:
         record = {"env_steps": env_steps, "train_steps": self.result.train_steps, "seconds": elapsed,
                   "seconds_excluding_eval": elapsed, "mean_return": mean}
-        return self.shell.record_eval(mean, record, progress, lambda: ray.get(weights[0]))
+        return self.shell.record_eval(mean, record, progress, lambda: _tensors(ray.get(weights[0])))
 
     def _scalars(self, train: dict, fps: float, replay_size: int) -> dict[str, float]:
         recent = list(self.returns)[-20:]
