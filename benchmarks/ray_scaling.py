@@ -50,15 +50,15 @@ def learner_rate(config, steps: int = 200) -> float:
     spec = shell.spec
     replay = ray.remote(ReplayActor).options(num_cpus=0).remote(config, spec.obs_shape, spec.num_actions,
                                                                  spec.num_players, 0)
-    learner = ray.remote(LearnerActor).options(num_cpus=0).remote(config, spec.obs_shape, spec.num_actions)
+    learner = ray.remote(LearnerActor).options(num_cpus=0).remote(config, spec.obs_shape, spec.num_actions, replay)
     actor = ray.remote(SelfPlayActor).options(num_cpus=0).remote(config, None, 0)
     weights = [ray.put(_weights(shell.net))]
     while ray.get(replay.size.remote()) < 2000:
         _, episodes = actor.play.options(num_returns=2).remote(MOVES_PER_TASK, 1.0, 0, weights)
         ray.get(replay.add.remote(episodes))
-    ray.get(learner.train.remote(10, replay))  # warm-up
+    ray.get(learner.train.remote(10))  # warm-up
     start = time.perf_counter()
-    ray.get(learner.train.remote(steps, replay))
+    ray.get(learner.train.remote(steps))
     seconds = time.perf_counter() - start
     for a in (replay, learner, actor):
         ray.kill(a)

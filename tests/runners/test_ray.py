@@ -3,6 +3,8 @@ the local runner, survives a killed self-play actor, resumes across backends."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import ray
@@ -13,7 +15,7 @@ from zeroplan.io.checkpoint import Checkpoint
 from zeroplan.muzero.agent import MuZero
 from zeroplan.runners.local import LocalRunner
 from zeroplan.nets.muzero_net import MuZeroNet
-from zeroplan.runners.ray import RayRunner, RunFault, _load, _weights, init_ray
+from zeroplan.runners.ray import EVALUATOR_NICENESS, EvaluatorActor, RayRunner, RunFault, _load, _weights, init_ray
 
 SETS = ["search.num_simulations=4", "train.num_envs=4", "train.min_replay_size=48", "replay.batch_size=16",
         "net.hidden=[32]", "net.latent_dim=16", "env.max_episode_steps=60", "run.eval_interval=256",
@@ -172,3 +174,18 @@ def test_frequent_checkpoints_keep_the_learner_at_the_replay_ratio(tmp_path):
     assert result.train_steps >= 0.8 * ratio * (result.env_steps - warmup)
     manifest = Checkpoint(tmp_path / "checkpoints" / "last").manifest
     assert (manifest["env_steps"], manifest["train_steps"]) == (result.env_steps, result.train_steps)
+
+
+def test_a_local_ray_runs_actors_at_the_drivers_priority_and_the_evaluator_below():
+    """Ray's default worker niceness (+15) put the learner behind the driver and
+    Ray's daemons for the CPU; the local Ray started here does not."""
+    @ray.remote(num_cpus=0)
+    def niceness():
+        return os.nice(0)
+
+    driver = os.nice(0)
+    assert ray.get(niceness.remote()) == driver
+    config = load_config("cartpole", dotted=SETS)
+    evaluator = ray.remote(EvaluatorActor).options(num_cpus=0).remote(config, None)
+    assert ray.get(evaluator.__ray_call__.remote(lambda self: os.nice(0))) == min(driver + EVALUATOR_NICENESS, 19)
+    ray.kill(evaluator)

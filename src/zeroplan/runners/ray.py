@@ -265,7 +265,12 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address=address, log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=False, configure_logging=False)
+                 log_to_driver=False, configure_logging=False,
+                 # Ray starts workers at nice +15 so they cannot starve the driver and
+                 # its own daemons; here the actors do the work and the driver only
+                 # dispatches, and at +15 the learner lost the CPU to it and to Ray's
+                 # daemons (CartPole on 2 cores: 10.6 against 11.2-11.9 ms per update).
+                 _system_config={"worker_niceness": 0})
 
 
 class RayRunner:
