@@ -51,12 +51,11 @@ def lr_lambda(config: TrainConfig):
 
 def _adamw(params: list, config: TrainConfig) -> torch.optim.Optimizer:
     try:
-        opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         # Older torch accepts fused=True and only fails at the first step on CPU.
         probe = torch.zeros(1, requires_grad=True)
         probe.grad = torch.zeros(1)
         torch.optim.AdamW([probe], fused=True).step()
-        return opt
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
@@ -69,9 +68,9 @@ class Learner:
         self.unroll_steps = unroll_steps
         params = [p for p in net.parameters() if p.requires_grad]
         # Not a Python loop over the parameters: AdamW's fused kernel (one pass
-        # over all of them; a third of foreach's time for CartPole's network, and
-        # in CPU builds of torch >= 2.4), else foreach's multi-tensor kernels
-        # (torch only picks either by default on GPUs).
+        # over all of them, in CPU builds of torch >= 2.4; about half of foreach's
+        # time for CartPole's network, benchmarks/learner_step.py), else foreach's
+        # multi-tensor kernels (torch only picks either by default on GPUs).
         if config.optimizer == "adam":
             self.optimizer = _adamw(params, config)
         else:

@@ -61,7 +61,7 @@ from zeroplan.runners.local import (LocalRunner, TrainingDiverged, TrainResult, 
 # self-play acting on weights copied every 32 updates needed 23k env steps for
 # CartPole seed 0 instead of 9k (every 8 updates: 7k; benchmarks/RESULTS.md).
 # A learner task is the updates one round of self-play allows, so self-play is
-# never more than a task or two behind the learner.
+# never more than two or three tasks behind the learner.
 MOVES_PER_TASK = 2  # lockstep moves a self-play actor makes per task
 BATCHES_PER_REQUEST = 4  # training batches the learner fetches from the replay actor in one call
 # Learner tasks given to it at once: with two, the next waits in its queue when
@@ -409,7 +409,8 @@ class RayRunner:
                         playing[stats] = (i, episodes)
             if done and not playing and not training and evaluating is None:
                 break
-            waiting = list(playing) + [ref for ref, _ in training] + ([evaluating[0]] if evaluating is not None else [])
+            waiting = list(playing) + [ref for ref, _ in training] + \
+                ([evaluating[0]] if evaluating is not None else [])
             ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
             for ref in ready:
                 if ref in playing:
