@@ -145,7 +145,7 @@ class ReplayActor:
             self.replay.add(Episode.from_arrays(arrays))
         return len(self.replay)
 
-    def sample(self, batch_size: int, count: int = 1) -> list:
+    def sample(self, batch_size: int, count: int) -> list:
         """`count` training batches, drawn one after another as the local runner draws them."""
         value_fn = (lambda obs: network_values(self.target, obs, self.config.net.support_size)) \
             if self.target is not None else None
@@ -206,8 +206,9 @@ class LearnerActor:
     def _next_batch(self):
         if not self.batches:
             size = self.config.replay.batch_size
-            self.batches.extend(ray.get(self.pending if self.pending is not None
-                                        else self.replay.sample.remote(size, BATCHES_PER_REQUEST)))
+            if self.pending is None:  # the first request of the run
+                self.pending = self.replay.sample.remote(size, BATCHES_PER_REQUEST)
+            self.batches.extend(ray.get(self.pending))
             self.pending = self.replay.sample.remote(size, BATCHES_PER_REQUEST)
         return self.batches.popleft()
 
