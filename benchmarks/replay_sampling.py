@@ -61,7 +61,7 @@ def main() -> None:
     fill(replay, rng, 10_000)
     net = build_net(config, (4,), 2).eval()
 
-    def value_fn(obs):
+    def value_fn(obs, legal):
         return network_values(net, obs, config.net.support_size)
 
     slots, weights = replay.sample_slots(rc.batch_size, rng)

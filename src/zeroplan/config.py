@@ -87,7 +87,8 @@ class ReplayConfig(_Strict):
     capacity: int = Field(100_000, ge=1, description="transitions kept; the oldest episodes go first")
     batch_size: int = Field(128, ge=1)
     unroll_steps: int = Field(5, ge=0)
-    td_steps: int = Field(10, ge=1)
+    td_steps: int = Field(10, ge=0, description="rewards from the data in a value target before its bootstrap; "
+                          "0 only with train.bootstrap 'max_q'")
     prioritized: bool = True
     priority_alpha: float = Field(1.0, ge=0.0)
     priority_beta: float = Field(1.0, ge=0.0, le=1.0)
@@ -111,12 +112,23 @@ class TrainConfig(_Strict):
     replay_ratio: float = Field(0.25, gt=0.0, description="training steps per environment step")
     min_replay_size: int = Field(500, ge=1, description="transitions before training starts")
     target_update_interval: int = Field(100, ge=0, description="0 = no target network; bootstrap from stored values")
+    bootstrap: Literal["value", "max_q"] = Field(
+        "value", description="what an n-step value target adds after its n rewards: 'value' = the target network's "
+        "value of that state (MuZero); 'max_q' = the best one-step lookahead through the target network's model, "
+        "max over legal a of r(s, a) + discount * v(s'), v(s') negated when two players alternate; needs a target "
+        "network. With replay.td_steps 0 every target is that lookahead from the state itself (Bellman's optimality "
+        "backup through the model): values of the greedy policy, not of the exploring one, whatever share of moves "
+        "explores. With td_steps n >= 1 the first n moves' rewards are the exploring policy's")
     reanalyse_fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of sampled policy targets re-searched")
     max_consecutive_skips: int = Field(
         50, ge=1, description="updates in a row with a non-finite loss or gradient before the run stops")
     num_envs: int = Field(8, ge=1)
     temperature: tuple[float, ...] = (1.0, 0.5, 0.25)
     temperature_steps: tuple[int, ...] = (0, 10_000, 20_000)
+    random_action_fraction: float = Field(
+        0.0, ge=0.0, le=1.0, description="self-play: share of moves played with a uniformly random legal action "
+        "instead of the search's choice (the search's policy target is kept); keeps every action's model trained "
+        "where the search's own exploration dies out, e.g. in stochastic environments")
     temperature_moves: int | None = Field(
         None, ge=0, description="moves of each episode played at the scheduled temperature; later ones take the "
         "most visited action (pUCT; AlphaZero's first 30 moves in Go). null: every move")
@@ -127,6 +139,9 @@ class TrainConfig(_Strict):
             raise ValueError("train.temperature and train.temperature_steps must be non-empty and of equal length")
         if list(self.temperature_steps) != sorted(self.temperature_steps) or self.temperature_steps[0] != 0:
             raise ValueError("train.temperature_steps must start at 0 and increase")
+        if self.bootstrap == "max_q" and self.target_update_interval == 0:
+            raise ValueError("train.bootstrap 'max_q' looks ahead through the target network; "
+                             "set train.target_update_interval > 0")
         return self
 
     def temperature_at(self, env_steps: int) -> float:
@@ -170,6 +185,13 @@ class Config(_Strict):
     replay: ReplayConfig = ReplayConfig()
     train: TrainConfig = TrainConfig()
     run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _td_zero(self) -> Config:
+        if self.replay.td_steps == 0 and self.train.bootstrap != "max_q":
+            raise ValueError("replay.td_steps 0 (a value target that is its own bootstrap) needs "
+                             "train.bootstrap 'max_q'; with 'value' it would never learn")
+        return self
 
 
 def _preset_dir(family: str):
@@ -242,7 +264,9 @@ def build_config(data: dict[str, Any], model: type[BaseModel] = Config) -> Any:
         lines = []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"]) or "config"
-            lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+            # (a check across sections has the whole config as its input: not repeated)
+            got = f" (got {e.get('input')!r})" if e["loc"] else ""
+            lines.append(f"{key}: {e['msg']}{got}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from None
 
 

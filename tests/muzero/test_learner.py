@@ -177,3 +177,101 @@ def test_optimizer_state_saved_with_another_kernel_resumes_exactly():
     for a, c in zip(uninterrupted.net.parameters(), resumed.net.parameters()):
         torch.testing.assert_close(a, c, rtol=0, atol=1e-6)
     assert resumed.steps == uninterrupted.steps == 5
+
+
+def _lookahead_reference(net: MuZeroNet, obs: np.ndarray, legal: np.ndarray, discount: float, num_players: int):
+    """One state and one action at a time, through the search's own model interface."""
+    from zeroplan.nets.muzero_net import SearchModel
+
+    model = SearchModel(net, "torch")
+    out = []
+    for o, mask in zip(obs, legal):
+        latent, _, _ = model.initial(o[None])
+        best = -np.inf
+        for a in np.flatnonzero(mask):
+            _, reward, value, _ = model.recurrent_fn(latent, np.array([a]))
+            best = max(best, float(reward[0]) + discount * (1 if num_players == 1 else -1) * float(value[0]))
+        out.append(best)
+    return np.array(out)
+
+
+def test_max_q_bootstrap_is_the_best_legal_one_step_lookahead():
+    from zeroplan.config import load_config
+    from zeroplan.muzero.learner import bootstrap_fn
+
+    torch.manual_seed(0)
+    net = MuZeroNet((5,), 4, kind="mlp", hidden=(16,), latent_dim=8, support_size=5).eval()
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(7, 5)).astype(np.float32)
+    legal = rng.random((7, 4)) < 0.6
+    legal[:, 2] = True  # at least one legal action per row; the others vary
+    for players in (1, 2):
+        cfg = load_config("CartPole-v1", dotted=["train.bootstrap=max_q", "search.discount=0.9", "net.support_size=5"])
+        got = bootstrap_fn(net, cfg, players)(obs, legal)
+        np.testing.assert_allclose(got, _lookahead_reference(net, obs, legal, 0.9, players), rtol=1e-5, atol=1e-6)
+    # The default bootstraps from the state's own value, whatever the legal actions.
+    cfg = load_config("CartPole-v1", dotted=["net.support_size=5"])
+    from zeroplan.muzero.learner import network_values
+
+    np.testing.assert_array_equal(bootstrap_fn(net, cfg, 1)(obs, legal), network_values(net, obs, 5))
+
+
+def test_max_q_bootstrap_needs_a_target_network():
+    import pytest
+
+    from zeroplan.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="max_q.*target_update_interval"):
+        load_config("CartPole-v1", dotted=["train.bootstrap=max_q", "train.target_update_interval=0"])
+
+
+def test_td_steps_zero_needs_the_max_q_bootstrap():
+    import pytest
+
+    from zeroplan.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="td_steps 0.*max_q") as err:
+        load_config("CartPole-v1", dotted=["replay.td_steps=0"])
+    assert "got {" not in str(err.value)  # the whole config is not echoed back
+    assert load_config("CartPole-v1", dotted=["replay.td_steps=0", "train.bootstrap=max_q"]).replay.td_steps == 0
+
+
+def _one_move_values(bootstrap: str, td_steps: int, updates: int = 150) -> float:
+    """A one-move game played uniformly at random: from the start, action 0
+    ends it with reward 1, action 1 with reward 0. Returns the learned value of
+    the start state after `updates` updates on that data."""
+    from zeroplan.config import load_config
+    from zeroplan.muzero.episode import Episode
+    from zeroplan.muzero.learner import bootstrap_fn
+    from zeroplan.muzero.replay import Replay
+    from zeroplan.runners.local import build_net
+
+    cfg = load_config("CartPole-v1", dotted=[
+        f"train.bootstrap={bootstrap}", f"replay.td_steps={td_steps}", "replay.unroll_steps=1",
+        "replay.prioritized=false", "train.target_update_interval=10", "train.value_loss_weight=1.0",
+        "net.hidden=[16]", "net.latent_dim=8", "net.support_size=2", "replay.batch_size=32", "train.lr=0.01"])
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    replay = Replay(cfg.replay, 2, cfg.search.discount)
+    obs = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)  # start, end
+    for action in rng.integers(0, 2, 200):
+        replay.add(Episode(obs=obs, actions=np.array([action]), rewards=np.array([1.0 - action], np.float32),
+                           to_play=np.zeros(2, np.int8), legal_masks=np.ones((2, 2), bool),
+                           root_values=np.zeros(2, np.float32), policy_targets=np.full((2, 2), 0.5, np.float32),
+                           terminated=True))
+    net = build_net(cfg, (2,), 2)
+    learner = Learner(net, cfg.train, cfg.net.support_size, cfg.replay.unroll_steps)
+    value_fn = bootstrap_fn(learner.target_net, cfg, 1)
+    for _ in range(updates):
+        learner.train_step(replay.sample(cfg.replay.batch_size, rng, value_fn))
+    from zeroplan.muzero.learner import network_values
+
+    return float(network_values(net, obs[:1], cfg.net.support_size)[0])
+
+
+def test_max_q_from_the_state_itself_learns_the_greedy_value_not_the_exploring_one():
+    # Random play earns 0.5 on average; the best move earns 1. The MuZero
+    # target (the move's reward, then the end's value 0) averages the moves
+    # played; the lookahead from the state itself takes the best one.
+    assert _one_move_values("value", 1) < 0.6
+    assert _one_move_values("max_q", 0) > 0.85

@@ -80,7 +80,7 @@ def test_fresh_bootstrap_values_from_a_value_fn():
     r = replay(td=1, unroll=1, discount=0.5)
     r.add(episode([1, 1, 1], [0, 0, 0, 0]))
     b = r.batch_for(np.array([0]), np.ones(1, np.float32), np.random.default_rng(0),
-                    value_fn=lambda obs: 100.0 * obs[:, 0])  # "network" value of state i = 100 i
+                    value_fn=lambda obs, legal: 100.0 * obs[:, 0])  # "network" value of state i = 100 i
     # z0 = 1 + .5*v(1) = 51; z1 = 1 + .5*v(2) = 101
     np.testing.assert_allclose(b.target_values[0], [51, 101])
 

@@ -42,3 +42,47 @@ def test_without_temperature_moves_every_move_uses_the_schedule(monkeypatch):
     for _ in range(6):
         agent.runner.selfplay.step(agent.runner.model, temperature=0.7)
     assert seen == [0.7] * 6
+
+
+def _recorded_actions(fraction: float, monkeypatch, steps: int = 60):
+    """Self-play on tic-tac-toe with the search's choice fixed to the first
+    legal action; returns (actions played, legal masks) of every move."""
+    agent = zeroplan.MuZero("tictactoe", set=["search.num_simulations=2", "train.num_envs=4", "net.hidden=[8]",
+                                              "net.latent_dim=4", f"train.random_action_fraction={fraction}"],
+                            tensorboard=False)
+    real_search = selfplay.search
+
+    def first_legal(root, *args, **kwargs):
+        out = real_search(root, *args, **kwargs)
+        out.actions = np.argmax(root.legal_mask, axis=1).astype(np.int64)
+        return out
+
+    monkeypatch.setattr(selfplay, "search", first_legal)
+    play = agent.runner.selfplay
+    played, legal = [], []
+    for _ in range(steps):
+        legal.append(np.stack([b.legal[-1] for b in play.builders]))
+        before = [len(b) for b in play.builders]
+        episodes = play.step(agent.runner.model, temperature=1.0)
+        ended = iter(episodes)
+        row = []
+        for i, b in enumerate(play.builders):
+            ep = next(ended) if len(b) == 0 else None  # this env's episode ended and restarted
+            row.append(int(ep.actions[-1]) if ep is not None else b.actions[before[i]])
+        played.append(row)
+    return np.array(played), np.stack(legal)
+
+
+def test_random_action_fraction_plays_that_share_of_random_legal_moves(monkeypatch):
+    played, legal = _recorded_actions(0.0, monkeypatch)
+    np.testing.assert_array_equal(played, np.argmax(legal, axis=2))  # the search's choice, always
+    played, legal = _recorded_actions(0.5, monkeypatch)
+    flat_legal = legal.reshape(-1, legal.shape[-1])
+    flat = played.reshape(-1)
+    assert flat_legal[np.arange(len(flat)), flat].all()  # random moves are legal ones
+    # The search always names the first legal action; a random legal move is a
+    # different one with probability (n-1)/n, n the legal count, so about half
+    # times that share of the moves differ.
+    differ = flat != np.argmax(flat_legal, axis=1)
+    expected = 0.5 * ((flat_legal.sum(1) - 1) / flat_legal.sum(1)).mean()
+    assert abs(differ.mean() - expected) < 0.12, (differ.mean(), expected)

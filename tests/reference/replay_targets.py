@@ -39,7 +39,7 @@ def reference_targets(ep: Episode, t: int, unroll_steps: int, discount: float, t
         if idx <= length:  # a real state
             total, b, disc = n_step_parts(ep, discount, td_steps, idx)
             if value_fn is not None and (b < length or not ep.terminated):
-                boot = float(value_fn(stacked(ep, b, frames)[None])[0])
+                boot = float(value_fn(stacked(ep, b, frames)[None], ep.legal_masks[b][None])[0])
             else:
                 boot = float(ep.root_values[b])
             out["values"][k] = total + disc * boot

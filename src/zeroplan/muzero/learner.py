@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zeroplan.config import TrainConfig
+from zeroplan.config import Config, TrainConfig
 from zeroplan.muzero.replay import Batch
 from zeroplan.nets.muzero_net import scale_gradient
 from zeroplan.nets.support import scalar_to_support, support_to_scalar
@@ -32,6 +32,29 @@ def network_values(net: torch.nn.Module, obs: np.ndarray, support_size: int) -> 
     with torch.inference_mode():
         out = net.initial_inference(torch.as_tensor(obs))
         return support_to_scalar(out.value_logits, support_size).double().numpy()
+
+
+def lookahead_values(net: torch.nn.Module, obs: np.ndarray, legal: np.ndarray, support_size: int, discount: float,
+                     num_players: int) -> np.ndarray:
+    """max over legal a of r(s, a) + discount * v(s'), through `net`'s own model
+    (one step of the search's backup; v(s') is the next player's, so negated
+    when two players alternate)."""
+    n, a = legal.shape
+    with torch.inference_mode():
+        latent = net.initial_inference(torch.as_tensor(obs)).latent
+        nxt = net.recurrent_inference(latent.repeat_interleave(a, dim=0), torch.arange(a).repeat(n))
+        reward = support_to_scalar(nxt.reward_logits, support_size).double()
+        value = support_to_scalar(nxt.value_logits, support_size).double()
+        q = (reward + discount * (value if num_players == 1 else -value)).view(n, a).numpy()
+    return np.where(legal, q, -np.inf).max(axis=1)
+
+
+def bootstrap_fn(net: torch.nn.Module, config: Config, num_players: int):
+    """The replay's `value_fn(obs, legal)` for `train.bootstrap`, through `net` (the target network)."""
+    s = config.net.support_size
+    if config.train.bootstrap == "max_q":
+        return lambda obs, legal: lookahead_values(net, obs, legal, s, config.search.discount, num_players)
+    return lambda obs, legal: network_values(net, obs, s)
 
 
 def lr_lambda(config: TrainConfig):
@@ -126,10 +149,6 @@ class Learner:
         self.steps = int(info["steps"])
         self.skipped_updates = int(info["skipped_updates"])
         self.consecutive_skips = int(info["consecutive_skips"])
-
-    def target_values(self, obs: np.ndarray) -> np.ndarray:
-        """Bootstrap values from the target network (fresh values for old data)."""
-        return network_values(self.target_net, obs, self.support_size)
 
     def losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """All unroll steps at once: one prediction over every step's latent, one

@@ -277,8 +277,8 @@ class Replay:
         return slots, (w / w.max()).astype(np.float32)
 
     def sample(self, batch_size: int, rng: np.random.Generator, value_fn=None) -> Batch:
-        """A training batch. `value_fn(obs [N, ...]) -> values [N]` (e.g. a target
-        network) replaces the stored root values used for bootstrapping."""
+        """A training batch. `value_fn(obs [N, ...], legal [N, A]) -> values [N]`
+        (e.g. a target network's) replaces the stored root values used for bootstrapping."""
         slots, weights = self.sample_slots(batch_size, rng)
         return self.batch_for(slots, weights, rng, value_fn)
 
@@ -304,8 +304,8 @@ class Replay:
             # (a terminated episode's last state is worth 0 by definition).
             live = real & ((st.left[boot_rows] > 0) | ~terminated)
             if live.any():
-                fresh = np.asarray(value_fn(st.stacked_obs(boot_rows[live], self.config.stack_frames)),
-                                   dtype=np.float64)
+                fresh = np.asarray(value_fn(st.stacked_obs(boot_rows[live], self.config.stack_frames),
+                                            st.legal_masks[boot_rows[live]]), dtype=np.float64)
                 values[live] = st.prefix[rows[live]] + st.boot_discount[rows[live]] * fresh
         value_mask = real | terminated
         step = k[:, 1:]  # reward of the action into idx = t + k, k >= 1

@@ -83,9 +83,10 @@ class SelfPlay:
         if moves is not None:  # past the opening, the most visited action
             temperature = np.array([temperature if len(b) < moves else 0.0 for b in self.builders])
         out = plan(model, obs, legal, to_play, self.config, self.rng, self.spec.num_players, temperature, explore)
+        actions = self._explore(out.actions, legal) if explore else out.actions
         ended: list[tuple[int, bool]] = []
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
-            action = int(out.actions[i])
+            action = int(actions[i])
             try:
                 next_obs, reward, terminated, truncated = env.step(action)
                 _check_finite(next_obs, reward)
@@ -107,6 +108,16 @@ class SelfPlay:
         self.env_steps += len(self.envs)
         self.last_search = out
         return self._finish(model, ended)
+
+    def _explore(self, actions: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        """`train.random_action_fraction` of the moves replaced by uniformly random legal actions."""
+        fraction = self.config.train.random_action_fraction
+        if fraction <= 0:  # (no random draws: runs without it stay as they were)
+            return actions
+        actions = actions.copy()
+        for i in np.flatnonzero(self.rng.random(len(actions)) < fraction):
+            actions[i] = self.rng.choice(np.flatnonzero(legal[i]))
+        return actions
 
     def _finish(self, model: Model, ended: list[tuple[int, bool]]) -> list[Episode]:
         if not ended:

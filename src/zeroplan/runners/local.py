@@ -35,7 +35,7 @@ from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz
                                     tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.io.signals import catch_stop_signals
-from zeroplan.muzero.learner import Learner
+from zeroplan.muzero.learner import Learner, bootstrap_fn
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay, augment
 from zeroplan.muzero.selfplay import SelfPlay
@@ -335,7 +335,8 @@ class LocalRunner:
         last_checkpoint = session_start
         next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
         next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
-        value_fn = self.learner.target_values if self.learner.target_net is not None else None
+        value_fn = bootstrap_fn(self.learner.target_net, cfg, self.spec.num_players) \
+            if self.learner.target_net is not None else None
         sims_time, sims_done, train_metrics = 0.0, 0, {}
         last_log_time, last_log_steps = time.perf_counter(), res.env_steps
         while res.env_steps < max_env_steps and self._stop_signal is None:

@@ -49,7 +49,7 @@ from zeroplan.config import Config
 from zeroplan.envs import make_env
 from zeroplan.envs.gym import EnvError
 from zeroplan.muzero.episode import Episode
-from zeroplan.muzero.learner import Learner, network_values
+from zeroplan.muzero.learner import Learner, bootstrap_fn
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay
 from zeroplan.muzero.selfplay import SelfPlay
@@ -130,6 +130,7 @@ class ReplayActor:
                  symmetries: list | None = None):
         limit_threads(1)
         self.config = config
+        self.num_players = num_players
         self.symmetries = list(symmetries or [])
         self.replay = Replay(config.replay, num_actions, config.search.discount)
         self.rng = np.random.default_rng(seed + 1)
@@ -147,8 +148,7 @@ class ReplayActor:
 
     def sample(self, batch_size: int, count: int) -> list:
         """`count` training batches, drawn one after another as the local runner draws them."""
-        value_fn = (lambda obs: network_values(self.target, obs, self.config.net.support_size)) \
-            if self.target is not None else None
+        value_fn = bootstrap_fn(self.target, self.config, self.num_players) if self.target is not None else None
         return [training_batch(self.replay, batch_size, self.rng, value_fn, self.reanalyze, self.model,
                                self.symmetries) for _ in range(count)]
 
