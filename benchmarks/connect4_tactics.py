@@ -1,0 +1,101 @@
+"""Does a connect-four agent take a win in one and block the opponent's win in one?
+
+    python benchmarks/connect4_tactics.py RUN_DIR [--positions 200] [--seed 0] [--json]
+
+Positions come from random play (4 to 29 random moves). "take a win": the
+mover has a move that wins at once. "block": the mover has none, and the
+opponent has exactly one column that would win at once, so the mover must
+play it. For each set: how often the agent's search (evaluation mode, no
+noise) and its prior's argmax pick the right move, and the model's predicted
+reward for the right move against the other legal ones (only meaningful for
+"take a win": a block earns no reward). These are what depth-2 alpha-beta
+never gets wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from zeroplan.envs.games.connect4 import COLS, ROWS, Connect4, has_four
+from zeroplan.muzero.agent import load
+from zeroplan.muzero.selfplay import plan
+from zeroplan.nets.muzero_net import SearchModel
+
+
+def winning_columns(game: Connect4, player: int) -> list[int]:
+    """Columns where `player`'s stone would complete four now."""
+    bits = game.bitboards()[player]
+    out = []
+    for c, height in enumerate(game.heights()):
+        if height < ROWS and has_four(bits | (1 << ((ROWS - 1 - height) * COLS + c))):
+            out.append(c)
+    return out
+
+
+def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
+    found: dict[str, list[tuple]] = {"take a win": [], "block": []}
+    while min(len(v) for v in found.values()) < count:
+        game = Connect4()
+        obs = game.reset()
+        for _ in range(int(rng.integers(4, 30))):
+            obs, _, done, _ = game.step(int(rng.choice(np.flatnonzero(game.legal_mask()))))
+            if done:
+                break
+        if game.is_over():
+            continue
+        me = game.to_play()
+        mine, theirs = winning_columns(game, me), winning_columns(game, 1 - me)
+        entry = (obs.copy(), game.legal_mask().copy(), me)
+        if mine:
+            kind, right = "take a win", mine
+        elif len(theirs) == 1:
+            kind, right = "block", theirs
+        else:
+            continue
+        if len(found[kind]) < count:
+            found[kind].append(entry + (right,))
+    return found
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", help="a run directory (its best checkpoint) or a checkpoint directory")
+    ap.add_argument("--positions", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    agent = load(args.run)
+    if agent.config.env.id != "connect4":
+        raise SystemExit(f"{args.run} is a {agent.config.env.id} agent, not connect4")
+    model = SearchModel(agent.net)
+    rng = np.random.default_rng(args.seed)
+    out = {"run": args.run, "seed": args.seed, "positions": args.positions}
+    for kind, pos in positions(args.positions, rng).items():
+        obs = np.stack([p[0] for p in pos])
+        legal = np.stack([p[1] for p in pos])
+        to_play = np.array([p[2] for p in pos])
+        right = [p[3] for p in pos]
+        searched = plan(model, obs, legal, to_play, agent.config, rng, 2, 0.0, explore=False).actions
+        latent, _, logits = model.initial(obs)
+        prior = np.where(legal, logits, -np.inf).argmax(axis=1)
+        good, bad = [], []
+        for i in range(len(pos)):
+            _, reward, _, _ = model.recurrent_fn(np.repeat(latent[i:i + 1], COLS, axis=0), np.arange(COLS))
+            others = [c for c in np.flatnonzero(legal[i]) if c not in right[i]]
+            good.append(reward[right[i]].mean())
+            if others:
+                bad.append(reward[others].mean())
+        out[kind] = {"search": float(np.mean([a in r for a, r in zip(searched, right)])),
+                     "prior": float(np.mean([a in r for a, r in zip(prior, right)])),
+                     "chance": float(np.mean([len(r) / legal[i].sum() for i, r in enumerate(right)])),
+                     "reward_right": float(np.mean(good)), "reward_others": float(np.mean(bad))}
+        if not args.json:
+            print(f"{kind}: {json.dumps(out[kind])}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
