@@ -188,7 +188,7 @@ def _lookahead_reference(net: MuZeroNet, obs: np.ndarray, legal: np.ndarray, dis
     for o, mask in zip(obs, legal):
         latent, _, _ = model.initial(o[None])
         best = -np.inf
-        for a in np.flatnonzero(mask):
+        for a in np.flatnonzero(mask) if mask.any() else range(len(mask)):
             _, reward, value, _ = model.recurrent_fn(latent, np.array([a]))
             best = max(best, float(reward[0]) + discount * (1 if num_players == 1 else -1) * float(value[0]))
         out.append(best)
@@ -205,6 +205,7 @@ def test_max_q_bootstrap_is_the_best_legal_one_step_lookahead():
     obs = rng.normal(size=(7, 5)).astype(np.float32)
     legal = rng.random((7, 4)) < 0.6
     legal[:, 2] = True  # at least one legal action per row; the others vary
+    legal[0] = False  # no legal action listed: the max over all of them
     for players in (1, 2):
         cfg = load_config("CartPole-v1", dotted=["train.bootstrap=max_q", "search.discount=0.9", "net.support_size=5"])
         got = bootstrap_fn(net, cfg, players)(obs, legal)

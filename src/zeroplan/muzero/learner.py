@@ -38,8 +38,11 @@ def lookahead_values(net: torch.nn.Module, obs: np.ndarray, legal: np.ndarray, s
                      num_players: int) -> np.ndarray:
     """max over legal a of r(s, a) + discount * v(s'), through `net`'s own model
     (one step of the search's backup; v(s') is the next player's, so negated
-    when two players alternate)."""
+    when two players alternate). A state that lists no legal action (e.g. the
+    last of an episode cut by a time limit, in an env with a mask) takes the
+    max over all of them rather than -inf."""
     n, a = legal.shape
+    legal = legal | ~legal.any(axis=1, keepdims=True)
     with torch.inference_mode():
         latent = net.initial_inference(torch.as_tensor(obs)).latent
         nxt = net.recurrent_inference(latent.repeat_interleave(a, dim=0), torch.arange(a).repeat(n))
