@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from zeroplan.config import TrainConfig
-from zeroplan.muzero.learner import Learner
-from zeroplan.nets.muzero_net import scale_gradient
-from zeroplan.muzero.replay import Batch
-from zeroplan.nets.muzero_net import MuZeroNet
+from tests.reference.lookahead import reference_lookahead
+from zeroplan.config import ConfigError, TrainConfig, load_config
+from zeroplan.muzero.episode import Episode
+from zeroplan.muzero.learner import Learner, bootstrap_fn, network_values
+from zeroplan.muzero.replay import Batch, Replay
+from zeroplan.nets.muzero_net import MuZeroNet, scale_gradient
+from zeroplan.runners.local import build_net
 
 
 def test_scale_gradient_is_identity_forward_and_scales_backward():
@@ -179,26 +182,7 @@ def test_optimizer_state_saved_with_another_kernel_resumes_exactly():
     assert resumed.steps == uninterrupted.steps == 5
 
 
-def _lookahead_reference(net: MuZeroNet, obs: np.ndarray, legal: np.ndarray, discount: float, num_players: int):
-    """One state and one action at a time, through the search's own model interface."""
-    from zeroplan.nets.muzero_net import SearchModel
-
-    model = SearchModel(net, "torch")
-    out = []
-    for o, mask in zip(obs, legal):
-        latent, _, _ = model.initial(o[None])
-        best = -np.inf
-        for a in np.flatnonzero(mask) if mask.any() else range(len(mask)):
-            _, reward, value, _ = model.recurrent_fn(latent, np.array([a]))
-            best = max(best, float(reward[0]) + discount * (1 if num_players == 1 else -1) * float(value[0]))
-        out.append(best)
-    return np.array(out)
-
-
 def test_max_q_bootstrap_is_the_best_legal_one_step_lookahead():
-    from zeroplan.config import load_config
-    from zeroplan.muzero.learner import bootstrap_fn
-
     torch.manual_seed(0)
     net = MuZeroNet((5,), 4, kind="mlp", hidden=(16,), latent_dim=8, support_size=5).eval()
     rng = np.random.default_rng(1)
@@ -209,28 +193,18 @@ def test_max_q_bootstrap_is_the_best_legal_one_step_lookahead():
     for players in (1, 2):
         cfg = load_config("CartPole-v1", dotted=["train.bootstrap=max_q", "search.discount=0.9", "net.support_size=5"])
         got = bootstrap_fn(net, cfg, players)(obs, legal)
-        np.testing.assert_allclose(got, _lookahead_reference(net, obs, legal, 0.9, players), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got, reference_lookahead(net, obs, legal, 0.9, players), rtol=1e-5, atol=1e-6)
     # The default bootstraps from the state's own value, whatever the legal actions.
     cfg = load_config("CartPole-v1", dotted=["net.support_size=5"])
-    from zeroplan.muzero.learner import network_values
-
     np.testing.assert_array_equal(bootstrap_fn(net, cfg, 1)(obs, legal), network_values(net, obs, 5))
 
 
 def test_max_q_bootstrap_needs_a_target_network():
-    import pytest
-
-    from zeroplan.config import ConfigError, load_config
-
     with pytest.raises(ConfigError, match="max_q.*target_update_interval"):
         load_config("CartPole-v1", dotted=["train.bootstrap=max_q", "train.target_update_interval=0"])
 
 
 def test_td_steps_zero_needs_the_max_q_bootstrap():
-    import pytest
-
-    from zeroplan.config import ConfigError, load_config
-
     with pytest.raises(ConfigError, match="td_steps 0.*max_q") as err:
         load_config("CartPole-v1", dotted=["replay.td_steps=0"])
     assert "got {" not in str(err.value)  # the whole config is not echoed back
@@ -241,12 +215,6 @@ def _one_move_values(bootstrap: str, td_steps: int, updates: int = 150) -> float
     """A one-move game played uniformly at random: from the start, action 0
     ends it with reward 1, action 1 with reward 0. Returns the learned value of
     the start state after `updates` updates on that data."""
-    from zeroplan.config import load_config
-    from zeroplan.muzero.episode import Episode
-    from zeroplan.muzero.learner import bootstrap_fn
-    from zeroplan.muzero.replay import Replay
-    from zeroplan.runners.local import build_net
-
     cfg = load_config("CartPole-v1", dotted=[
         f"train.bootstrap={bootstrap}", f"replay.td_steps={td_steps}", "replay.unroll_steps=1",
         "replay.prioritized=false", "train.target_update_interval=10", "train.value_loss_weight=1.0",
@@ -265,8 +233,6 @@ def _one_move_values(bootstrap: str, td_steps: int, updates: int = 150) -> float
     value_fn = bootstrap_fn(learner.target_net, cfg, 1)
     for _ in range(updates):
         learner.train_step(replay.sample(cfg.replay.batch_size, rng, value_fn))
-    from zeroplan.muzero.learner import network_values
-
     return float(network_values(net, obs[:1], cfg.net.support_size)[0])
 
 
