@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from connect4_tactics import positions  # noqa: E402
+from connect4_tactics import positions, reward_figures  # noqa: E402
 
 from zeroplan.config import load_config  # noqa: E402
 from zeroplan.envs.games.connect4 import COLS, Connect4  # noqa: E402
@@ -58,20 +58,6 @@ def random_games(count: int, rng: np.random.Generator) -> list[Episode]:
                            root_values=np.zeros(len(obs), np.float32),
                            policy_targets=policy / policy.sum(1, keepdims=True), terminated=True))
     return out
-
-
-def score(rewards_fn, probe: list[tuple]) -> dict:
-    """rewards_fn(i) -> predicted reward of each of the 7 moves in probe position i."""
-    hits, right_r, other_r = [], [], []
-    for i, (_, legal, _, right) in enumerate(probe):
-        r = rewards_fn(i)
-        hits.append(int(np.argmax(np.where(legal, r, -np.inf))) in right)
-        right_r.append(r[right].mean())
-        others = [c for c in np.flatnonzero(legal) if c not in right]
-        if others:
-            other_r.append(r[others].mean())
-    return {"picks_a_win": float(np.mean(hits)), "reward_winning": float(np.mean(right_r)),
-            "reward_others": float(np.mean(other_r))}
 
 
 def main() -> None:
@@ -109,7 +95,7 @@ def main() -> None:
         if step % 1000 == 0:
             model = SearchModel(net, "torch")
             latent, _, _ = model.initial(probe_obs)
-            report("muzero", step, time.perf_counter() - start, score(
+            report("muzero", step, time.perf_counter() - start, reward_figures(
                 lambda i: model.recurrent_fn(np.repeat(latent[i:i + 1], COLS, 0), np.arange(COLS))[1], probe))
 
     # The same question asked directly of a plain MLP.
@@ -136,7 +122,7 @@ def main() -> None:
                 moves = torch.eye(COLS)
                 preds = [torch.sigmoid(mlp(torch.cat([boards[i].expand(COLS, -1), moves], 1))).squeeze(1).numpy()
                          for i in range(len(probe))]
-            report("plain", step, time.perf_counter() - start, score(lambda i: preds[i], probe))
+            report("plain", step, time.perf_counter() - start, reward_figures(lambda i: preds[i], probe))
     print(json.dumps({"games": args.games, "transitions": int(len(y)), "wins": int(y.sum()), "seed": args.seed,
                       "overrides": args.set, "results": rows}))
 

@@ -19,20 +19,11 @@ import json
 
 import numpy as np
 
-from zeroplan.envs.games.connect4 import COLS, ROWS, Connect4, has_four
+from zeroplan.envs import alphabeta
+from zeroplan.envs.games.connect4 import COLS, Connect4
 from zeroplan.muzero.agent import load
 from zeroplan.muzero.selfplay import plan
 from zeroplan.nets.muzero_net import SearchModel
-
-
-def winning_columns(game: Connect4, player: int) -> list[int]:
-    """Columns where `player`'s stone would complete four now."""
-    bits = game.bitboards()[player]
-    out = []
-    for c, height in enumerate(game.heights()):
-        if height < ROWS and has_four(bits | (1 << ((ROWS - 1 - height) * COLS + c))):
-            out.append(c)
-    return out
 
 
 def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
@@ -47,7 +38,9 @@ def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
         if game.is_over():
             continue
         me = game.to_play()
-        mine, theirs = winning_columns(game, me), winning_columns(game, 1 - me)
+        mine_bits, theirs_bits, heights = alphabeta.position(game.board(), me)
+        mine = np.flatnonzero(alphabeta.winning_columns(mine_bits, heights)).tolist()
+        theirs = np.flatnonzero(alphabeta.winning_columns(theirs_bits, heights)).tolist()
         entry = (obs.copy(), game.legal_mask().copy(), me)
         if mine:
             kind, right = "take a win", mine
@@ -58,6 +51,22 @@ def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
         if len(found[kind]) < count:
             found[kind].append(entry + (right,))
     return found
+
+
+def reward_figures(rewards_fn, probe: list[tuple]) -> dict:
+    """rewards_fn(i) -> predicted reward of each of the 7 moves in position i of
+    `probe`: how often the highest one among the legal moves is a right one, and
+    the mean prediction for the right moves and for the others."""
+    hits, right_r, other_r = [], [], []
+    for i, (_, legal, _, right) in enumerate(probe):
+        r = rewards_fn(i)
+        hits.append(int(np.argmax(np.where(legal, r, -np.inf))) in right)
+        right_r.append(r[right].mean())
+        others = [c for c in np.flatnonzero(legal) if c not in right]
+        if others:
+            other_r.append(r[others].mean())
+    return {"picks_a_win": float(np.mean(hits)), "reward_winning": float(np.mean(right_r)),
+            "reward_others": float(np.mean(other_r))}
 
 
 def main() -> None:
@@ -81,17 +90,12 @@ def main() -> None:
         searched = plan(model, obs, legal, to_play, agent.config, rng, 2, 0.0, explore=False).actions
         latent, _, logits = model.initial(obs)
         prior = np.where(legal, logits, -np.inf).argmax(axis=1)
-        good, bad = [], []
-        for i in range(len(pos)):
-            _, reward, _, _ = model.recurrent_fn(np.repeat(latent[i:i + 1], COLS, axis=0), np.arange(COLS))
-            others = [c for c in np.flatnonzero(legal[i]) if c not in right[i]]
-            good.append(reward[right[i]].mean())
-            if others:
-                bad.append(reward[others].mean())
+        rewards = reward_figures(
+            lambda i: model.recurrent_fn(np.repeat(latent[i:i + 1], COLS, axis=0), np.arange(COLS))[1], pos)
         out[kind] = {"search": float(np.mean([a in r for a, r in zip(searched, right)])),
                      "prior": float(np.mean([a in r for a, r in zip(prior, right)])),
                      "chance": float(np.mean([len(r) / legal[i].sum() for i, r in enumerate(right)])),
-                     "reward_right": float(np.mean(good)), "reward_others": float(np.mean(bad))}
+                     "reward_right": rewards["reward_winning"], "reward_others": rewards["reward_others"]}
         if not args.json:
             print(f"{kind}: {json.dumps(out[kind])}")
     print(json.dumps(out))
