@@ -130,12 +130,13 @@ class ReplayActor:
                  symmetries: list | None = None):
         limit_threads(1)
         self.config = config
-        self.num_players = num_players
         self.symmetries = list(symmetries or [])
         self.replay = Replay(config.replay, num_actions, config.search.discount)
         self.rng = np.random.default_rng(seed + 1)
         self.target = build_net(config, obs_shape, num_actions).eval() \
             if config.train.target_update_interval > 0 else None
+        # Bootstraps through the target network, whose weights `set_target` loads in place.
+        self.value_fn = bootstrap_fn(self.target, config, num_players) if self.target is not None else None
         self.reanalyze = Reanalyze(config, num_players, seed=seed + 3) if config.train.reanalyse_fraction > 0 else None
         self.net = build_net(config, obs_shape, num_actions).eval() if self.reanalyze else None
         self.model = SearchModel(self.net, config.net.inference) if self.net is not None else None
@@ -148,8 +149,7 @@ class ReplayActor:
 
     def sample(self, batch_size: int, count: int) -> list:
         """`count` training batches, drawn one after another as the local runner draws them."""
-        value_fn = bootstrap_fn(self.target, self.config, self.num_players) if self.target is not None else None
-        return [training_batch(self.replay, batch_size, self.rng, value_fn, self.reanalyze, self.model,
+        return [training_batch(self.replay, batch_size, self.rng, self.value_fn, self.reanalyze, self.model,
                                self.symmetries) for _ in range(count)]
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
