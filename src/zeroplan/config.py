@@ -78,6 +78,10 @@ class NetConfig(_Strict):
     hidden: tuple[int, ...] = (128, 128)
     channels: int = Field(32, ge=1)
     blocks: int = Field(2, ge=0)
+    action_encoding: Literal["auto", "cell", "column", "planes"] = Field(
+        "auto", description="resnet only: how the action enters the dynamics; 'cell' = a 1 on the cell played "
+        "(actions are the board's cells), 'column' = a column of 1s (actions are its columns, e.g. connect four), "
+        "'planes' = one constant plane per action; 'auto' = cell, else column, else planes, by the action count")
     inference: Literal["auto", "numpy", "torch"] = Field(
         "auto", description="engine for the network's calls during search: 'numpy' (MLP networks on the CPU; "
         "several times faster at search batch sizes), 'torch', or 'auto' = numpy where it applies")

@@ -25,12 +25,16 @@ def zeroplan(*args, cwd=None):
     (["train", "CartPol-v1"], "did you mean CartPole-v1"),
     (["train", "cartpole", "--set", "search.num_simulations"], "section.key=value"),
     (["train", "Pendulum-v1"], "Discrete action space"),
+    (["train", "cartpole", "--set", "net.kind=resnet"], "net: kind='resnet' needs a 3-D observation shape"),
+    (["train", "connect4", "--set", "net.kind=resnet", "--set", "net.action_encoding=cell"],
+     "net: action encoding 'cell' needs one action per cell (6 x 7 = 42), the env has 7 actions"),
 ])
 def test_bad_input_is_one_message_and_exit_2(args, message, tmp_path):
     res = zeroplan(*args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr
     assert "Traceback" not in res.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_then_eval_and_bad_checkpoints(tmp_path):

@@ -15,11 +15,13 @@ from zeroplan.nets.support import scalar_to_support
 
 S = 10
 # (obs_shape, num_actions, kwargs): a CartPole-like vector, tic-tac-toe planes,
-# a board whose actions are not its cells (constant action plane), and an MLP on planes.
+# a board whose actions are not its cells (one-hot action planes), a drop game
+# whose actions are its columns (connect four, no residual blocks), and an MLP on planes.
 CASES = {
     "mlp-vector": ((4,), 2, dict(kind="mlp", latent_dim=16, hidden=(32, 32))),
     "resnet-board": ((3, 3, 3), 9, dict(kind="resnet", channels=8, blocks=1)),
     "resnet-noncell": ((2, 4, 4), 3, dict(kind="resnet", channels=4, blocks=1)),
+    "resnet-columns": ((3, 6, 7), 7, dict(kind="resnet", channels=4, blocks=0)),
     "mlp-planes": ((3, 3, 3), 9, dict(kind="mlp", latent_dim=8, hidden=(16,))),
 }
 
@@ -52,7 +54,7 @@ def test_shapes(case):
     net = make(case)
     batch = 5
     expected_latent = {"mlp-vector": (16,), "resnet-board": (8, 3, 3), "resnet-noncell": (4, 4, 4),
-                       "mlp-planes": (8,)}[case]
+                       "resnet-columns": (4, 6, 7), "mlp-planes": (8,)}[case]
     assert net.latent_shape == expected_latent
     out = net.initial_inference(random_obs(net, batch))
     assert isinstance(out, NetOutput)
@@ -177,6 +179,47 @@ def test_deepcopy_gives_the_same_outputs():
     obs = random_obs(net, 2)
     with torch.no_grad():
         torch.testing.assert_close(net.initial_inference(obs).value_logits, twin.initial_inference(obs).value_logits)
+
+
+def reference_action_planes(encoding: str, actions, num_actions: int, height: int, width: int) -> np.ndarray:
+    """Cell by cell: what each encoding puts on the board for each action."""
+    channels = num_actions if encoding == "planes" else 1
+    out = np.zeros((len(actions), channels, height, width))
+    for i, a in enumerate(actions):
+        for r in range(height):
+            for c in range(width):
+                if encoding == "cell":
+                    out[i, 0, r, c] = float(r * width + c == a)
+                elif encoding == "column":
+                    out[i, 0, r, c] = float(c == a)
+                else:
+                    out[i, a, r, c] = 1.0
+    return out
+
+
+@pytest.mark.parametrize("encoding, obs_shape, num_actions, resolved", [
+    ("auto", (3, 3, 3), 9, "cell"), ("auto", (3, 6, 7), 7, "column"), ("auto", (2, 4, 4), 3, "planes"),
+    ("planes", (3, 6, 7), 7, "planes"), ("column", (2, 4, 5), 5, "column"), ("cell", (1, 2, 3), 6, "cell")])
+def test_action_planes_lay_the_action_out_on_the_board(encoding, obs_shape, num_actions, resolved):
+    net = MuZeroNet(obs_shape, num_actions, kind="resnet", channels=4, blocks=0, support_size=S,
+                    action_encoding=encoding)
+    assert net.core.action_encoding == resolved
+    actions = torch.arange(num_actions).flip(0)
+    planes = net.core.action_plane(actions, torch.float32).numpy()
+    np.testing.assert_array_equal(planes, reference_action_planes(resolved, actions.tolist(), num_actions,
+                                                                  *obs_shape[1:]))
+    # The dynamics takes them: one step runs for every action.
+    latent = net.initial_inference(random_obs(net, num_actions)).latent
+    assert net.recurrent_inference(latent, actions).latent.shape == latent.shape
+
+
+@pytest.mark.parametrize("encoding, obs_shape, num_actions, message", [
+    ("cell", (3, 6, 7), 7, "'cell' needs one action per cell"),
+    ("column", (3, 3, 3), 9, "'column' needs one action per column"),
+    ("diagonal", (3, 3, 3), 9, "unknown action encoding 'diagonal'")])
+def test_action_encodings_that_do_not_fit_are_rejected(encoding, obs_shape, num_actions, message):
+    with pytest.raises(ValueError, match=message):
+        MuZeroNet(obs_shape, num_actions, kind="resnet", channels=4, blocks=0, action_encoding=encoding)
 
 
 def test_resnet_rejects_vector_observations():

@@ -1,10 +1,21 @@
 """MuZero's three functions as residual conv nets, for board and image observations.
 
 The latent keeps the board's geometry, [channels, H, W], so the dynamics can
-move stones locally. The action enters the dynamics as one extra plane: on a
-board game whose actions are its cells (A == H * W) a 1 marks the cell played,
-otherwise the plane holds the constant action / A. Head output layers start
-at zero (value 0, reward 0, uniform prior), as in the MLP.
+move stones locally. The action enters the dynamics as extra planes laid out
+where it acts (`action_encoding`):
+
+- "cell": one plane with a 1 on the cell played (games whose actions are
+  their cells, A == H * W: tic-tac-toe, Go);
+- "column": one plane of 1s down the column played (drop games whose actions
+  are their columns, A == W: connect four). A convolution then sees the move
+  next to the stones it lands on: on random connect-four games the reward
+  path learns which moves win within 1,000 updates, where one-hot planes
+  need several thousand (benchmarks/RESULTS.md, "Connect four");
+- "planes": A constant planes, one-hot (any other action set, e.g. Atari);
+- "auto": "cell" if A == H * W, else "column" if A == W, else "planes".
+
+Head output layers start at zero (value 0, reward 0, uniform prior), as in
+the MLP.
 """
 
 from __future__ import annotations
@@ -55,11 +66,31 @@ class ConvHead(nn.Module):
         return self.out(self.reduce(x).flatten(1))
 
 
+ACTION_ENCODINGS = ("auto", "cell", "column", "planes")
+
+
+def resolve_action_encoding(encoding: str, num_actions: int, height: int, width: int) -> str:
+    """The concrete encoding for `encoding` ("auto" resolved); a ValueError naming
+    the mismatch if the actions cannot be laid out that way."""
+    if encoding not in ACTION_ENCODINGS:
+        raise ValueError(f"unknown action encoding {encoding!r}; expected one of "
+                         f"{', '.join(map(repr, ACTION_ENCODINGS))}")
+    if encoding == "auto":
+        return "cell" if num_actions == height * width else "column" if num_actions == width else "planes"
+    if encoding == "cell" and num_actions != height * width:
+        raise ValueError(f"action encoding 'cell' needs one action per cell ({height} x {width} = "
+                         f"{height * width}), the env has {num_actions} actions")
+    if encoding == "column" and num_actions != width:
+        raise ValueError(f"action encoding 'column' needs one action per column ({width}), the env has "
+                         f"{num_actions} actions")
+    return encoding
+
+
 class ResNetCore(nn.Module):
     """Representation, dynamics, reward and prediction for latents [B, channels, H, W]."""
 
     def __init__(self, obs_shape: tuple[int, int, int], num_actions: int, support_size: int,
-                 channels: int, blocks: int):
+                 channels: int, blocks: int, action_encoding: str = "auto"):
         super().__init__()
         in_channels, height, width = obs_shape
         cells = height * width
@@ -67,24 +98,26 @@ class ResNetCore(nn.Module):
         head_channels = min(channels, 16)
         self.num_actions = num_actions
         self.height, self.width = height, width
-        self.cell_actions = num_actions == cells
+        self.action_encoding = resolve_action_encoding(action_encoding, num_actions, height, width)
+        action_channels = num_actions if self.action_encoding == "planes" else 1
         self.latent_shape: tuple[int, ...] = (channels, height, width)
         self.representation_net = nn.Sequential(conv_bn_relu(in_channels, channels),
                                                 residual_tower(channels, blocks))
-        self.dynamics_net = nn.Sequential(conv_bn_relu(channels + 1, channels), residual_tower(channels, blocks))
+        self.dynamics_net = nn.Sequential(conv_bn_relu(channels + action_channels, channels), residual_tower(channels, blocks))
         self.reward_head = ConvHead(channels, head_channels, cells, support)
         self.prediction_trunk = residual_tower(channels, blocks)
         self.policy_head = ConvHead(channels, head_channels, cells, num_actions)
         self.value_head = ConvHead(channels, head_channels, cells, support)
 
     def action_plane(self, action: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """[B] actions -> [B, 1, H, W] planes."""
-        batch = action.shape[0]
-        if self.cell_actions:
-            plane = F.one_hot(action, self.num_actions).to(dtype)
-        else:
-            plane = (action.to(dtype) / self.num_actions).unsqueeze(1).expand(batch, self.height * self.width)
-        return plane.reshape(batch, 1, self.height, self.width)
+        """[B] actions -> [B, 1, H, W] ("cell", "column") or [B, A, H, W] ("planes")."""
+        batch, h, w = action.shape[0], self.height, self.width
+        one_hot = F.one_hot(action, self.num_actions).to(dtype)
+        if self.action_encoding == "cell":
+            return one_hot.view(batch, 1, h, w)
+        if self.action_encoding == "column":
+            return one_hot.view(batch, 1, 1, w).expand(batch, 1, h, w)
+        return one_hot.view(batch, self.num_actions, 1, 1).expand(batch, self.num_actions, h, w)
 
     def representation(self, obs: torch.Tensor) -> torch.Tensor:
         return self.representation_net(obs)

@@ -43,10 +43,16 @@ from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
 
 
 def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> MuZeroNet:
+    """The config's network for this env; a ConfigError if the two do not fit
+    (a resnet on vector observations, an action encoding the actions do not match)."""
     n = config.net
     stacked = (obs_shape[0] * config.replay.stack_frames,) + tuple(obs_shape[1:])
-    return MuZeroNet(stacked, num_actions, kind=n.kind, support_size=n.support_size, latent_dim=n.latent_dim,
-                     hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks)
+    try:
+        return MuZeroNet(stacked, num_actions, kind=n.kind, support_size=n.support_size, latent_dim=n.latent_dim,
+                         hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks,
+                         action_encoding=n.action_encoding)
+    except ValueError as err:
+        raise ConfigError(f"net: {err} ({config.env.id})") from None
 
 
 def board_symmetries(env, config: Config) -> list[Symmetry]:
