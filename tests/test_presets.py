@@ -1,5 +1,6 @@
-"""Every shipped preset is a valid config, and the slippery FrozenLake one
-(the max_q bootstrap from the state itself, random moves) trains end to end."""
+"""Every shipped preset is a valid config; the slippery FrozenLake one (the
+max_q bootstrap from the state itself, random moves) and the connect-four one
+(a conv net, mirrored games) train end to end."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ def test_the_slippery_frozenlake_preset_trains_with_greedy_value_targets(tmp_pat
     # td_steps 0: every live value target is the lookahead at that very state.
     live = batch.value_mask > 0
     assert np.isin(np.round(batch.target_values[live], 6), [0.0, 0.25]).all()
+
+
+def test_the_connect4_preset_trains_its_conv_net_on_mirrored_games(tmp_path):
+    agent = zeroplan.MuZero("connect4", seed=0, run_dir=tmp_path, tensorboard=False,
+                            set=["train.min_replay_size=200", "run.eval_interval=100000", "train.num_envs=8"])
+    net = agent.runner.net
+    assert (agent.config.net.kind, net.core.action_encoding) == ("resnet", "column")
+    assert len(agent.runner.symmetries) == 1  # the mirror image
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = agent.learn(total_env_steps=600)
+    assert result.env_steps >= 600 and result.train_steps > 0
+    changed = [k for k, v in net.state_dict().items() if not np.array_equal(v.numpy(), before[k].numpy())]
+    assert any(k.startswith("core.dynamics_net") for k in changed)
