@@ -33,7 +33,7 @@ from connect4_tactics import positions, reward_figures  # noqa: E402
 
 from zeroplan.config import load_config  # noqa: E402
 from zeroplan.envs.games.connect4 import COLS, Connect4  # noqa: E402
-from zeroplan.muzero.episode import Episode  # noqa: E402
+from zeroplan.muzero.episode import Episode, EpisodeBuilder  # noqa: E402
 from zeroplan.muzero.learner import Learner  # noqa: E402
 from zeroplan.muzero.replay import Replay  # noqa: E402
 from zeroplan.nets.muzero_net import SearchModel  # noqa: E402
@@ -41,22 +41,20 @@ from zeroplan.runners.local import build_net  # noqa: E402
 
 
 def random_games(count: int, rng: np.random.Generator) -> list[Episode]:
+    """Uniformly random games, recorded as self-play records them: the search's
+    policy is the uniform one over the legal moves and every root value 0."""
     out = []
     for _ in range(count):
         game = Connect4()
-        obs, actions, rewards, to_play, legal = [game.reset()], [], [], [0], [game.legal_mask()]
+        builder = EpisodeBuilder(game.reset(), game.legal_mask(), game.to_play())
         done = False
         while not done:
-            a = int(rng.choice(np.flatnonzero(game.legal_mask())))
-            o, r, done, _ = game.step(a)
-            obs.append(o), actions.append(a), rewards.append(r), to_play.append(game.to_play())
-            legal.append(game.legal_mask())
-        policy = np.stack(legal).astype(np.float32)
-        policy[-1] = 1.0
-        out.append(Episode(obs=np.stack(obs), actions=np.array(actions), rewards=np.array(rewards, np.float32),
-                           to_play=np.array(to_play, np.int8), legal_masks=np.stack(legal),
-                           root_values=np.zeros(len(obs), np.float32),
-                           policy_targets=policy / policy.sum(1, keepdims=True), terminated=True))
+            legal = game.legal_mask()
+            a = int(rng.choice(np.flatnonzero(legal)))
+            builder.record_search(0.0, legal / legal.sum())
+            obs, reward, done, _ = game.step(a)
+            builder.record_step(a, reward, obs, game.legal_mask(), game.to_play())
+        out.append(builder.finish(terminated=True, final_value=0.0))
     return out
 
 

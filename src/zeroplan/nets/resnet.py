@@ -103,7 +103,8 @@ class ResNetCore(nn.Module):
         self.latent_shape: tuple[int, ...] = (channels, height, width)
         self.representation_net = nn.Sequential(conv_bn_relu(in_channels, channels),
                                                 residual_tower(channels, blocks))
-        self.dynamics_net = nn.Sequential(conv_bn_relu(channels + action_channels, channels), residual_tower(channels, blocks))
+        self.dynamics_net = nn.Sequential(conv_bn_relu(channels + action_channels, channels),
+                                          residual_tower(channels, blocks))
         self.reward_head = ConvHead(channels, head_channels, cells, support)
         self.prediction_trunk = residual_tower(channels, blocks)
         self.policy_head = ConvHead(channels, head_channels, cells, num_actions)
