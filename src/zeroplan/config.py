@@ -48,6 +48,18 @@ class SearchConfig(_Strict):
     # untrained net) from being blown up into whole-range preferences, which
     # collapses Gumbel policy targets onto one action (EfficientZero uses 0.01).
     min_value_span: float = Field(0.0, ge=0.0)
+    root_value: Literal["mean", "max_q", "improved"] = Field(
+        "mean", description="the value a search reports for its root, stored with the data for n-step bootstrapping "
+        "and priorities: 'mean' = the average return of the root's visits (MuZero); 'max_q' = the best Q among the "
+        "root's visited legal actions; 'improved' (gumbel only) = the expected completed Q under the improved policy, "
+        "a softened max_q. The last two make a short td_steps back up what the search saw one move ahead")
+
+    @model_validator(mode="after")
+    def _improved_needs_gumbel(self) -> SearchConfig:
+        if self.root_value == "improved" and self.policy != "gumbel":
+            raise ValueError("search.root_value 'improved' is the value of Gumbel's improved policy; "
+                             "with policy 'puct' use 'mean' or 'max_q'")
+        return self
 
 
 class EnvConfig(_Strict):
@@ -192,9 +204,14 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _td_zero(self) -> Config:
-        if self.replay.td_steps == 0 and self.train.bootstrap != "max_q":
+        # td_steps 0: the value target is the bootstrap of the state itself, so that
+        # bootstrap must look ahead: the target network's model (max_q), or the
+        # search's own root value (stored when there is no target network).
+        searched = self.search.root_value != "mean" and self.train.target_update_interval == 0
+        if self.replay.td_steps == 0 and self.train.bootstrap != "max_q" and not searched:
             raise ValueError("replay.td_steps 0 (a value target that is its own bootstrap) needs "
-                             "train.bootstrap 'max_q'; with 'value' it would never learn")
+                             "train.bootstrap 'max_q', or search.root_value 'max_q' or 'improved' with "
+                             "train.target_update_interval 0; otherwise it would never learn")
         return self
 
 

@@ -64,9 +64,19 @@ def _compare(p, policy):
     gumbel = None
     if policy == "gumbel" and p["gumbel_noise"]:
         gumbel = np.random.default_rng(p["seed"]).gumbel(size=(p["batch"], p["num_actions"]))
-    out = search(SearchRoot(hashes, logits, values, p["legal"], to_play), recurrent_fn,
-                 np.random.default_rng(0), cfg, num_players=p["num_players"], temperature=0.0, explore=False,
-                 gumbel=gumbel)
+    root = SearchRoot(hashes, logits, values, p["legal"], to_play)
+
+    def run(config):
+        return search(root, recurrent_fn, np.random.default_rng(0), config, num_players=p["num_players"],
+                      temperature=0.0, explore=False, gumbel=gumbel)
+
+    out = run(cfg)
+    # The other root values come from the same tree: only root_values may differ.
+    kinds = ["max_q", "improved"] if policy == "gumbel" else ["max_q"]
+    other = {k: run(cfg.model_copy(update={"root_value": k})) for k in kinds}
+    for k, o in other.items():
+        np.testing.assert_array_equal(o.visit_counts, out.visit_counts)
+        np.testing.assert_array_equal(o.actions, out.actions)
     depths = []
     for b in range(p["batch"]):
         ref = reference_search(hashes[b], logits[b], float(values[b]), p["legal"][b], int(to_play[b]), recurrent_fn,
@@ -75,6 +85,9 @@ def _compare(p, policy):
                                gumbel=None if gumbel is None else gumbel[b], min_value_span=p["min_span"])
         np.testing.assert_array_equal(out.visit_counts[b], ref["visit_counts"])
         assert out.root_values[b] == ref["root_value"]
+        assert other["max_q"].root_values[b] == ref["root_max_q"]
+        if policy == "gumbel":
+            assert np.isclose(other["improved"].root_values[b], ref["root_improved_value"], rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(out.policy_targets[b], ref["policy_target"])
         assert out.actions[b] == ref["action"]
         depths += ref["depths"]

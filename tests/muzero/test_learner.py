@@ -209,6 +209,20 @@ def test_td_steps_zero_needs_the_max_q_bootstrap():
         load_config("CartPole-v1", dotted=["replay.td_steps=0"])
     assert "got {" not in str(err.value)  # the whole config is not echoed back
     assert load_config("CartPole-v1", dotted=["replay.td_steps=0", "train.bootstrap=max_q"]).replay.td_steps == 0
+    # ... or the search's own lookahead value, stored at self-play (no target network to replace it).
+    searched = ["replay.td_steps=0", "search.policy=gumbel", "search.root_value=improved"]
+    assert load_config("CartPole-v1", dotted=searched + ["train.target_update_interval=0"]).replay.td_steps == 0
+    with pytest.raises(ConfigError, match="td_steps 0.*target_update_interval 0"):
+        load_config("CartPole-v1", dotted=searched + ["train.target_update_interval=100"])
+    with pytest.raises(ConfigError, match="td_steps 0"):
+        load_config("CartPole-v1", dotted=["replay.td_steps=0", "train.target_update_interval=0"])
+
+
+def test_the_improved_root_value_needs_gumbel():
+    with pytest.raises(ConfigError, match="root_value 'improved'.*Gumbel"):
+        load_config("CartPole-v1", dotted=["search.policy=puct", "search.root_value=improved"])
+    assert load_config("CartPole-v1", dotted=["search.policy=puct", "search.root_value=max_q"]).search.root_value \
+        == "max_q"
 
 
 def _one_move_values(bootstrap: str, td_steps: int, updates: int = 150) -> float:

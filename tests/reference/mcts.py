@@ -254,6 +254,20 @@ def completed_q(node: Node, legal_mask, discount: float, min_span: float = 0.0) 
     """
     num_actions = len(node.child_priors)
     actions = [a for a in range(num_actions) if legal_mask is None or legal_mask[a]]
+    q = raw_completed_q(node, legal_mask, discount)
+    q_min = min(q[a] for a in actions)
+    q_max = max(q[a] for a in actions)
+    scale = max(q_max - q_min, min_span, 1e-8)
+    out = [0.0] * num_actions
+    for a in actions:
+        out[a] = (q[a] - q_min) / scale
+    return out
+
+
+def raw_completed_q(node: Node, legal_mask, discount: float) -> list[float]:
+    """Completed Q before normalisation: Q(p, a) for visited actions, v_mix for the rest."""
+    num_actions = len(node.child_priors)
+    actions = [a for a in range(num_actions) if legal_mask is None or legal_mask[a]]
     visited = [a for a in actions if node.child_visits(a) > 0]
     n_sum = 0
     for a in visited:
@@ -273,13 +287,7 @@ def completed_q(node: Node, legal_mask, discount: float, min_span: float = 0.0) 
     q = [0.0] * num_actions
     for a in actions:
         q[a] = q_value(node, node.children[a], discount) if a in visited else v_mix
-    q_min = min(q[a] for a in actions)
-    q_max = max(q[a] for a in actions)
-    scale = max(q_max - q_min, min_span, 1e-8)
-    out = [0.0] * num_actions
-    for a in actions:
-        out[a] = (q[a] - q_min) / scale
-    return out
+    return q
 
 
 def sigma(node: Node, q: list[float], legal_mask, c_visit: float, c_scale: float) -> list[float]:
@@ -416,9 +424,14 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
     else:
         policy_target = improved_policy(root, legal, discount, c_visit, c_scale, min_value_span)
         action = gumbel_root_action(root, legal, g, discount, c_visit, c_scale, min_value_span)
+    visited = [a for a in legal_actions if root.child_visits(a) > 0]
+    completed = raw_completed_q(root, legal, discount)
     return {
         "visit_counts": np.array(visit_counts, dtype=np.int64),
         "root_value": root.value(),
+        # search.root_value 'max_q' and 'improved' (Gumbel: the improved policy's expected completed Q)
+        "root_max_q": max(q_value(root, root.children[a], discount) for a in visited),
+        "root_improved_value": sum(policy_target[a] * completed[a] for a in legal_actions),
         "policy_target": np.array(policy_target, dtype=np.float64),
         "action": int(action),
         "depths": depths,

@@ -143,11 +143,33 @@ def search(
     return SearchResult(
         actions=actions.astype(np.int64),
         visit_counts=visit_counts,
-        root_values=tree.root_values(),
+        root_values=_root_values(tree, root, policy_targets, config.root_value),
         policy_targets=policy_targets,
         mean_depth=float(depth_stats[0]) / (batch * sims),
         max_depth=int(depth_stats[1]),
     )
+
+
+def _root_values(tree: Tree, root: SearchRoot, policy_targets: np.ndarray, kind: str) -> np.ndarray:
+    """`search.root_value`: the mean of the root's visits, the best visited root Q,
+    or the improved policy's expectation of the completed Q (docs/search.md)."""
+    if kind == "mean":
+        return tree.root_values()
+    kids = tree.children[:, 0, :]
+    rows = np.arange(tree.batch_size)[:, None]
+    visited = (kids >= 0) & root.legal_mask  # every search visits at least one legal root action
+    q = np.where(visited, tree.q[rows, np.maximum(kids, 0)], 0.0)
+    if kind == "max_q":
+        return np.where(visited, q, -np.inf).max(axis=1)
+    if kind != "improved":
+        raise ValueError(f"unknown root_value {kind!r}")
+    n = np.where(visited, tree.visits[rows, np.maximum(kids, 0)], 0)
+    n_sum = n.sum(axis=1)
+    prior = np.where(visited, tree.prior[:, 0, :], 0.0)
+    weighted = (prior * q).sum(axis=1) / prior.sum(axis=1)
+    v_mix = (tree.raw_value[:, 0] + n_sum * weighted) / (1 + n_sum)
+    completed = np.where(visited, q, v_mix[:, None])
+    return np.where(root.legal_mask, policy_targets * completed, 0.0).sum(axis=1)
 
 
 def _gumbel_root_setup(root: SearchRoot, config: SearchConfig, rng: np.random.Generator, explore: bool,
