@@ -94,6 +94,9 @@ class NetConfig(_Strict):
         "auto", description="resnet only: how the action enters the dynamics; 'cell' = a 1 on the cell played "
         "(actions are the board's cells), 'column' = a column of 1s (actions are its columns, e.g. connect four), "
         "'planes' = one constant plane per action; 'auto' = cell, else column, else planes, by the action count")
+    head_hidden: int = Field(
+        0, ge=0, description="resnet only: units of a hidden layer in the value and reward heads (AlphaZero's value "
+        "head has 256); 0 = the output layer reads the flattened features directly")
     inference: Literal["auto", "numpy", "torch"] = Field(
         "auto", description="engine for the network's calls during search: 'numpy' (MLP networks on the CPU; "
         "several times faster at search batch sizes), 'torch', or 'auto' = numpy where it applies")

@@ -16,12 +16,14 @@ from zeroplan.nets.support import scalar_to_support
 S = 10
 # (obs_shape, num_actions, kwargs): a CartPole-like vector, tic-tac-toe planes,
 # a board whose actions are not its cells (one-hot action planes), a drop game
-# whose actions are its columns (connect four, no residual blocks), and an MLP on planes.
+# whose actions are its columns (connect four, no residual blocks; again with a
+# hidden layer in the value and reward heads), and an MLP on planes.
 CASES = {
     "mlp-vector": ((4,), 2, dict(kind="mlp", latent_dim=16, hidden=(32, 32))),
     "resnet-board": ((3, 3, 3), 9, dict(kind="resnet", channels=8, blocks=1)),
     "resnet-noncell": ((2, 4, 4), 3, dict(kind="resnet", channels=4, blocks=1)),
     "resnet-columns": ((3, 6, 7), 7, dict(kind="resnet", channels=4, blocks=0)),
+    "resnet-head-hidden": ((3, 6, 7), 7, dict(kind="resnet", channels=4, blocks=0, head_hidden=8)),
     "mlp-planes": ((3, 3, 3), 9, dict(kind="mlp", latent_dim=8, hidden=(16,))),
 }
 
@@ -54,7 +56,7 @@ def test_shapes(case):
     net = make(case)
     batch = 5
     expected_latent = {"mlp-vector": (16,), "resnet-board": (8, 3, 3), "resnet-noncell": (4, 4, 4),
-                       "resnet-columns": (4, 6, 7), "mlp-planes": (8,)}[case]
+                       "resnet-columns": (4, 6, 7), "resnet-head-hidden": (4, 6, 7), "mlp-planes": (8,)}[case]
     assert net.latent_shape == expected_latent
     out = net.initial_inference(random_obs(net, batch))
     assert isinstance(out, NetOutput)
@@ -225,6 +227,18 @@ def test_action_encodings_that_do_not_fit_are_rejected(encoding, obs_shape, num_
 def test_resnet_rejects_vector_observations():
     with pytest.raises(ValueError, match="resnet.*3-D"):
         MuZeroNet((4,), 2, kind="resnet")
+
+
+def test_head_hidden_adds_a_hidden_layer_to_the_value_and_reward_heads_only():
+    plain, hidden = make("resnet-columns"), make("resnet-head-hidden")
+    for name in ("value_head", "reward_head"):
+        layers = [m for m in getattr(hidden.core, name).modules() if isinstance(m, torch.nn.Linear)]
+        assert [(m.in_features, m.out_features) for m in layers] == [(4 * 42, 8), (8, 2 * S + 1)]
+        assert isinstance(getattr(plain.core, name).hidden, torch.nn.Identity)
+    policy = [m for m in hidden.core.policy_head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in policy] == [(4 * 42, 7)]
+    with pytest.raises(ValueError, match="head_hidden must be an integer >= 0"):
+        MuZeroNet((3, 6, 7), 7, kind="resnet", head_hidden=-1)
 
 
 def test_unknown_kind_is_rejected():

@@ -56,11 +56,12 @@ def _check_positive(name: str, value: int, minimum: int = 1) -> None:
 class MuZeroNet(nn.Module):
     """kind="mlp" takes any observation shape (flattened); kind="resnet" needs
     (channels, height, width) and keeps latents of shape (channels, height, width);
-    `action_encoding` (resnet only) lays the action out as planes, see nets/resnet.py."""
+    `action_encoding` (resnet only) lays the action out as planes, and `head_hidden`
+    (resnet only) gives the value and reward heads a hidden layer, see nets/resnet.py."""
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, *, kind: str = "mlp",
                  support_size: int = 10, latent_dim: int = 64, hidden: tuple[int, ...] = (128, 128),
-                 channels: int = 32, blocks: int = 2, action_encoding: str = "auto"):
+                 channels: int = 32, blocks: int = 2, action_encoding: str = "auto", head_hidden: int = 0):
         super().__init__()
         obs_shape = tuple(int(d) for d in obs_shape)
         if kind not in KINDS:
@@ -85,8 +86,9 @@ class MuZeroNet(nn.Module):
         else:
             _check_positive("channels", channels)
             _check_positive("blocks", blocks, minimum=0)
+            _check_positive("head_hidden", head_hidden, minimum=0)
             self.core = ResNetCore(obs_shape, self.num_actions, self.support_size, int(channels), int(blocks),
-                                   action_encoding)
+                                   action_encoding, int(head_hidden))
         self.latent_shape: tuple[int, ...] = self.core.latent_shape
 
     def _param(self) -> torch.Tensor:

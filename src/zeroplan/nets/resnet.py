@@ -55,15 +55,19 @@ def residual_tower(channels: int, blocks: int) -> nn.Sequential:
 
 
 class ConvHead(nn.Module):
-    """1x1 conv down to a few channels, flatten, one linear layer (zeroed)."""
+    """1x1 conv down to a few channels, flatten, then a hidden layer of `hidden`
+    units and ReLU if `hidden` > 0 (AlphaZero's value head), and the output
+    layer (zeroed)."""
 
-    def __init__(self, channels: int, head_channels: int, cells: int, out_dim: int):
+    def __init__(self, channels: int, head_channels: int, cells: int, out_dim: int, hidden: int = 0):
         super().__init__()
         self.reduce = conv_bn_relu(channels, head_channels, kernel=1)
-        self.out = zero_(nn.Linear(head_channels * cells, out_dim))
+        width = head_channels * cells
+        self.hidden = nn.Sequential(nn.Linear(width, hidden), nn.ReLU()) if hidden > 0 else nn.Identity()
+        self.out = zero_(nn.Linear(hidden if hidden > 0 else width, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.reduce(x).flatten(1))
+        return self.out(self.hidden(self.reduce(x).flatten(1)))
 
 
 ACTION_ENCODINGS = ("auto", "cell", "column", "planes")
@@ -90,7 +94,7 @@ class ResNetCore(nn.Module):
     """Representation, dynamics, reward and prediction for latents [B, channels, H, W]."""
 
     def __init__(self, obs_shape: tuple[int, int, int], num_actions: int, support_size: int,
-                 channels: int, blocks: int, action_encoding: str = "auto"):
+                 channels: int, blocks: int, action_encoding: str = "auto", head_hidden: int = 0):
         super().__init__()
         in_channels, height, width = obs_shape
         cells = height * width
@@ -105,10 +109,13 @@ class ResNetCore(nn.Module):
                                                 residual_tower(channels, blocks))
         self.dynamics_net = nn.Sequential(conv_bn_relu(channels + action_channels, channels),
                                           residual_tower(channels, blocks))
-        self.reward_head = ConvHead(channels, head_channels, cells, support)
+        # Value and reward are functions of the whole board (a threat, a line
+        # completed): `head_hidden` > 0 gives their heads a hidden layer to
+        # combine what the convolutions saw in different places.
+        self.reward_head = ConvHead(channels, head_channels, cells, support, head_hidden)
         self.prediction_trunk = residual_tower(channels, blocks)
         self.policy_head = ConvHead(channels, head_channels, cells, num_actions)
-        self.value_head = ConvHead(channels, head_channels, cells, support)
+        self.value_head = ConvHead(channels, head_channels, cells, support, head_hidden)
 
     def action_plane(self, action: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """[B] actions -> [B, 1, H, W] ("cell", "column") or [B, A, H, W] ("planes")."""

@@ -50,7 +50,7 @@ def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> M
     try:
         return MuZeroNet(stacked, num_actions, kind=n.kind, support_size=n.support_size, latent_dim=n.latent_dim,
                          hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks,
-                         action_encoding=n.action_encoding)
+                         action_encoding=n.action_encoding, head_hidden=n.head_hidden)
     except ValueError as err:
         raise ConfigError(f"net: {err} ({config.env.id})") from None
 
