@@ -48,3 +48,4 @@ def test_the_connect4_preset_trains_its_conv_net_on_mirrored_games(tmp_path):
     assert result.env_steps >= 600 and result.train_steps > 0
     changed = [k for k, v in net.state_dict().items() if not np.array_equal(v.numpy(), before[k].numpy())]
     assert any(k.startswith("core.dynamics_net") for k in changed)
+    assert any(k.startswith("core.value_head.hidden") for k in changed)  # the heads' hidden layer learns too
