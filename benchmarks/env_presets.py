@@ -1,6 +1,6 @@
 """Train each preset for its time budget, then evaluate its best checkpoint.
 
-    python benchmarks/env_presets.py --json [--presets frozenlake,frozenlake-slippery] [--seed 0]
+    python benchmarks/env_presets.py --json [--presets frozenlake,frozenlake-slippery] [--seed 0] [--keep-runs DIR]
 
 Single-player presets: mean return over `--episodes` evaluation episodes (for
 FrozenLake, the success rate). Two-player presets: wins/draws/losses per side
@@ -30,12 +30,13 @@ BUDGETS = {
 }
 
 
-def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int) -> dict:
+def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int, keep: str | None = None) -> dict:
     from zeroplan.envs.experts import make_opponent
     from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
     from zeroplan.muzero.agent import MuZero, load
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = scratch if keep is None else os.path.join(keep, name)
         agent = MuZero(name, seed=seed, run_dir=tmp, tensorboard=False)
         start = time.perf_counter()
         result = agent.learn(max_minutes=minutes)
@@ -64,13 +65,17 @@ def main() -> None:
     ap.add_argument("--games", type=int, default=100, help="games per side, two-player presets")
     ap.add_argument("--minutes-scale", type=float, default=1.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep-runs", metavar="DIR", help="train in DIR/PRESET and keep the runs (default: a temporary "
+                    "directory); DIR/PRESET must not exist yet")
     args = ap.parse_args()
     rows = []
     for name in args.presets.split(","):
         if name not in BUDGETS:
             raise SystemExit(f"unknown preset {name!r}; known: {', '.join(BUDGETS)}")
         minutes, target = BUDGETS[name]
-        row = run_preset(name, args.seed, minutes * args.minutes_scale, args.episodes, args.games)
+        if args.keep_runs and os.path.exists(os.path.join(args.keep_runs, name)):
+            raise SystemExit(f"{os.path.join(args.keep_runs, name)} exists; --keep-runs needs a fresh directory")
+        row = run_preset(name, args.seed, minutes * args.minutes_scale, args.episodes, args.games, args.keep_runs)
         row["target"] = target
         rows.append(row)
         if not args.json:
