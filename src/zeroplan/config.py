@@ -107,7 +107,7 @@ class ReplayConfig(_Strict):
     batch_size: int = Field(128, ge=1)
     unroll_steps: int = Field(5, ge=0)
     td_steps: int = Field(10, ge=0, description="rewards from the data in a value target before its bootstrap; "
-                          "0 only with train.bootstrap 'max_q'")
+                          "0 only with train.bootstrap 'max_q' or search.root_value 'max_q'/'improved'")
     prioritized: bool = True
     priority_alpha: float = Field(1.0, ge=0.0)
     priority_beta: float = Field(1.0, ge=0.0, le=1.0)
