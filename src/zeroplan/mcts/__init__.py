@@ -158,12 +158,13 @@ def _root_values(tree: Tree, root: SearchRoot, policy_targets: np.ndarray, kind:
     kids = tree.children[:, 0, :]
     rows = np.arange(tree.batch_size)[:, None]
     visited = (kids >= 0) & root.legal_mask  # every search visits at least one legal root action
-    q = np.where(visited, tree.q[rows, np.maximum(kids, 0)], 0.0)
+    nodes = np.maximum(kids, 0)
+    q = np.where(visited, tree.q[rows, nodes], 0.0)
     if kind == "max_q":
         return np.where(visited, q, -np.inf).max(axis=1)
     if kind != "improved":
         raise ValueError(f"unknown root_value {kind!r}")
-    n = np.where(visited, tree.visits[rows, np.maximum(kids, 0)], 0)
+    n = np.where(visited, tree.visits[rows, nodes], 0)
     n_sum = n.sum(axis=1)
     prior = np.where(visited, tree.prior[:, 0, :], 0.0)
     weighted = (prior * q).sum(axis=1) / prior.sum(axis=1)
