@@ -12,6 +12,7 @@ dict of overrides and dotted "key=value" strings, in that order.
 from __future__ import annotations
 
 import difflib
+import math
 from importlib import resources
 from typing import Any, Literal
 
@@ -142,15 +143,17 @@ class TrainConfig(_Strict):
     max_consecutive_skips: int = Field(
         50, ge=1, description="updates in a row with a non-finite loss or gradient before the run stops")
     num_envs: int = Field(8, ge=1)
-    temperature: tuple[float, ...] = (1.0, 0.5, 0.25)
+    temperature: tuple[float, ...] = Field(
+        (1.0, 0.5, 0.25), description="self-play's action temperature, by env step (temperature_steps): pUCT samples "
+        "from visit counts ** (1 / T); Gumbel search scales its noise by T. 0 plays the search's best action")
     temperature_steps: tuple[int, ...] = (0, 10_000, 20_000)
     random_action_fraction: float = Field(
         0.0, ge=0.0, le=1.0, description="self-play: share of moves played with a uniformly random legal action "
         "instead of the search's choice (the search's policy target is kept); keeps every action's model trained "
         "where the search's own exploration dies out, e.g. in stochastic environments")
     temperature_moves: int | None = Field(
-        None, ge=0, description="moves of each episode played at the scheduled temperature; later ones take the "
-        "most visited action (pUCT; AlphaZero's first 30 moves in Go). null: every move")
+        None, ge=0, description="moves of each episode played at the scheduled temperature; later ones are played at "
+        "temperature 0 (AlphaZero's first 30 moves in Go). null: every move")
 
     @model_validator(mode="after")
     def _schedule_lengths(self) -> TrainConfig:
@@ -158,6 +161,8 @@ class TrainConfig(_Strict):
             raise ValueError("train.temperature and train.temperature_steps must be non-empty and of equal length")
         if list(self.temperature_steps) != sorted(self.temperature_steps) or self.temperature_steps[0] != 0:
             raise ValueError("train.temperature_steps must start at 0 and increase")
+        if not all(math.isfinite(t) and t >= 0 for t in self.temperature):
+            raise ValueError(f"train.temperature must be finite and >= 0, got {list(self.temperature)}")
         if self.bootstrap == "max_q" and self.target_update_interval == 0:
             raise ValueError("train.bootstrap 'max_q' looks ahead through the target network; "
                              "set train.target_update_interval > 0")

@@ -82,3 +82,49 @@ def test_min_value_span_keeps_tiny_q_differences_tiny():
         logits = scale * (arm_means - 0.0) / max(0.001, span)
         np.testing.assert_allclose(target, np.exp(logits) / np.exp(logits).sum(), rtol=1e-9)
     assert targets[0.0][1] > 0.98 and targets[0.1][1] < 0.3
+
+
+def test_temperature_scales_the_noise_per_root():
+    """T = 0 rows are the noiseless search; T = 1 rows are the search with the
+    same draws of noise handed in; the rng is consumed the same either way."""
+    rng = np.random.default_rng(5)
+    batch, num_actions = 64, 5
+    arm_means = rng.uniform(size=num_actions)
+    logits = rng.normal(size=(batch, num_actions))
+    root = SearchRoot(np.zeros((batch, 1)), logits, np.zeros(batch), np.ones((batch, num_actions), bool),
+                      np.zeros(batch, dtype=int))
+    cfg = SearchConfig(policy="gumbel", num_simulations=4, gumbel_scale=1.0)
+    temps = np.where(np.arange(batch) % 2 == 0, 0.0, 1.0)
+    mixed = search(root, bandit(arm_means), np.random.default_rng(9), cfg, temperature=temps)
+    noise = np.random.default_rng(9).gumbel(size=(batch, num_actions))
+    given = search(root, bandit(arm_means), rng, cfg, gumbel=noise)
+    greedy = search(root, bandit(arm_means), rng, cfg, explore=False)
+    even, odd = temps == 0, temps == 1
+    np.testing.assert_array_equal(mixed.actions[even], greedy.actions[even])
+    np.testing.assert_array_equal(mixed.actions[odd], given.actions[odd])
+    np.testing.assert_allclose(mixed.policy_targets[even], greedy.policy_targets[even])
+    np.testing.assert_allclose(mixed.policy_targets[odd], given.policy_targets[odd])
+    assert (mixed.actions[odd] != greedy.actions[odd]).any()  # the noise did act where T = 1
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_one_simulation_samples_the_prior_at_temperature(temperature):
+    """With one simulation the choice is the argmax of T * g + log prior: a sample
+    from softmax(logits / T)."""
+    rng = np.random.default_rng(11)
+    batch = 40_000
+    base = np.array([1.0, 0.0, -0.5, 0.5])
+    root = SearchRoot(np.zeros((batch, 1)), np.tile(base, (batch, 1)), np.zeros(batch),
+                      np.ones((batch, 4), bool), np.zeros(batch, dtype=int))
+    out = search(root, bandit(np.zeros(4)), rng, SearchConfig(policy="gumbel", num_simulations=1),
+                 temperature=temperature)
+    expected = np.exp(base / temperature) / np.exp(base / temperature).sum()
+    freq = np.bincount(out.actions, minlength=4) / batch
+    np.testing.assert_allclose(freq, expected, atol=0.01)
+
+
+def test_negative_temperature_is_refused():
+    root = SearchRoot(np.zeros((2, 1)), np.zeros((2, 3)), np.zeros(2), np.ones((2, 3), bool), np.zeros(2, dtype=int))
+    with pytest.raises(ValueError, match="temperature"):
+        search(root, bandit(np.zeros(3)), np.random.default_rng(0), SearchConfig(policy="gumbel", num_simulations=2),
+               temperature=-1.0)

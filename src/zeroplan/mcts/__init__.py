@@ -82,8 +82,10 @@ def search(
 
     `explore=False` (evaluation) turns off Dirichlet noise (pUCT) and Gumbel
     noise. `temperature` (scalar or [B]) applies to pUCT's choice from visit
-    counts; 0 picks the most visited. `gumbel` overrides the Gumbel noise
-    [B, A] (already scaled), for tests and for replaying a search.
+    counts (0 picks the most visited) and scales Gumbel search's noise (0
+    takes the best action of the improved policy). `gumbel` overrides the
+    Gumbel noise [B, A] (already scaled: neither `gumbel_scale` nor
+    `temperature` applies), for tests and for replaying a search.
     """
     if num_players not in (1, 2):
         raise ValueError(f"num_players must be 1 or 2, got {num_players}")
@@ -99,7 +101,7 @@ def search(
             add_dirichlet_noise(tree.prior[:, 0, :], root.legal_mask, config.dirichlet_alpha,
                                 config.dirichlet_fraction, rng)
     else:
-        gumbel, considered = _gumbel_root_setup(root, config, rng, explore, gumbel)
+        gumbel, considered = _gumbel_root_setup(root, config, rng, explore, gumbel, temperature)
 
     leaf_parent = np.empty(batch, dtype=np.int32)
     leaf_action = np.empty(batch, dtype=np.int32)
@@ -174,12 +176,19 @@ def _root_values(tree: Tree, root: SearchRoot, policy_targets: np.ndarray, kind:
 
 
 def _gumbel_root_setup(root: SearchRoot, config: SearchConfig, rng: np.random.Generator, explore: bool,
-                       gumbel: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                       gumbel: np.ndarray | None, temperature: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Gumbel noise [B, A] and, per simulation, the visit count a root action
-    needs to be considered, [S, B] (each root has its own number of legal actions)."""
+    needs to be considered, [S, B] (each root has its own number of legal actions).
+
+    Drawn noise is scaled by `gumbel_scale` and by each root's temperature: the
+    argmax of T * g + score samples from softmax(score / T), so T plays the part
+    it plays for pUCT's visit counts, and T = 0 is the greedy choice."""
     batch, num_actions = root.prior_logits.shape
     if gumbel is None:
-        gumbel = rng.gumbel(size=(batch, num_actions)) * config.gumbel_scale if explore \
+        temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (batch,))
+        if np.any(temps < 0) or not np.all(np.isfinite(temps)):
+            raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
+        gumbel = rng.gumbel(size=(batch, num_actions)) * config.gumbel_scale * temps[:, None] if explore \
             else np.zeros((batch, num_actions))
     gumbel = np.ascontiguousarray(gumbel, dtype=np.float64)
     if gumbel.shape != (batch, num_actions):
