@@ -4,7 +4,9 @@
 
 Single-player presets: mean return over `--episodes` evaluation episodes (for
 FrozenLake, the success rate). Two-player presets: wins/draws/losses per side
-against random play and against the preset's expert. Budgets are the issue's
+against random play and against the preset's expert (connect four: also
+alpha-beta at depth 2), from the empty board (`--games` per side) and once per
+side from every two-move opening (`vs_openings`). Budgets are the issue's
 targets on 2 cores; `--minutes-scale 0.5` halves them for a quick look.
 """
 
@@ -32,7 +34,7 @@ BUDGETS = {
 
 def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int, keep: str | None = None) -> dict:
     from zeroplan.envs.experts import make_opponent
-    from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
+    from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs, openings
     from zeroplan.muzero.agent import MuZero, load
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -54,6 +56,12 @@ def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int, 
             out["vs"] = {opp: evaluate_vs(runner.model, best.config, runner.env_factory,
                                           make_opponent(opp, best.config.env.id), games, seed + 777)
                          for opp in opponents}
+            # The same opponents from every two-move opening, once per side: not one line per side.
+            starts = openings(runner.env_factory, 2)
+            out["vs_openings"] = {opp: evaluate_vs(runner.model, best.config, runner.env_factory,
+                                                   make_opponent(opp, best.config.env.id), 0, seed + 777, starts)
+                                  for opp in opponents}
+            out["openings"] = len(starts)
     return out
 
 

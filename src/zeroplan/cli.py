@@ -256,6 +256,8 @@ def eval_(
     episodes: int = typer.Option(20, min=1, help="episodes (single-player)"),
     opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert | alphabeta:N"),
     games: int = typer.Option(100, min=1, help="games per side against the opponent"),
+    openings: int = typer.Option(0, min=0, max=4, help="two-player games: instead of --games games from the start, "
+                                 "one game per side from every opening of this many moves (connect four, 2: 49)"),
     seed: int = typer.Option(0),
     generalize: bool = typer.Option(False, "--generalize", help="also on perturbed variants of the environment "
                                     "(physics, observation noise, sticky actions, other maps; run.eval_variants)"),
@@ -272,8 +274,8 @@ def eval_(
     if algo == "pets":
         from zeroplan.mbrl.pets import PETS
 
-        if opponent is not None or generalize:
-            raise UserError("--opponent and --generalize are for MuZero runs")
+        if opponent is not None or generalize or openings:
+            raise UserError("--opponent, --openings and --generalize are for MuZero runs")
         agent = PETS.load(path)
         result = agent.evaluate(episodes)
         env_id = agent.config.env.id
@@ -285,9 +287,9 @@ def eval_(
         if agent.spec.num_players == 2:
             if generalize:
                 raise UserError("--generalize is for single-player environments")
-            result = _eval_two_player(agent, opponent or "expert", games, seed)
-        elif opponent is not None:
-            raise UserError(f"--opponent is for two-player games; {env_id} has one player")
+            result = _eval_two_player(agent, opponent or "expert", games, seed, openings)
+        elif opponent is not None or openings:
+            raise UserError(f"--opponent and --openings are for two-player games; {env_id} has one player")
         elif generalize:
             from zeroplan.eval.generalize import format_table
             from zeroplan.eval.generalize import generalize as run_variants
@@ -368,15 +370,19 @@ def play(
         raise typer.Exit(code)
 
 
-def _eval_two_player(agent, opponent: str, games: int, seed: int) -> dict:
+def _eval_two_player(agent, opponent: str, games: int, seed: int, plies: int) -> dict:
     from zeroplan.envs.experts import make_opponent
-    from zeroplan.eval.evaluate import evaluate_vs
+    from zeroplan.eval.evaluate import evaluate_vs, openings
 
     try:
         opp = make_opponent(opponent, agent.config.env.id)
     except ValueError as err:
         raise UserError(str(err)) from None
-    return evaluate_vs(agent.runner.model, agent.config, agent.runner.env_factory, opp, games, seed)
+    starts = openings(agent.runner.env_factory, plies) if plies else None
+    result = evaluate_vs(agent.runner.model, agent.config, agent.runner.env_factory, opp, games, seed, starts)
+    if starts is not None:
+        result["openings"] = {"plies": plies, "count": len(starts)}
+    return result
 
 
 def main() -> None:

@@ -56,6 +56,9 @@ def test_train_then_eval_and_bad_checkpoints(tmp_path):
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result["episodes"] == 3 and result["mean_return"] > 0
 
+    res = zeroplan("eval", str(run), "--openings", "2")
+    assert res.returncode == 2 and "--openings are for two-player games" in res.stderr
+
     res = zeroplan("eval", str(run), "--checkpoint", "nope")
     assert res.returncode == 2 and "available: best, last" in res.stderr
 
@@ -67,3 +70,20 @@ def test_train_then_eval_and_bad_checkpoints(tmp_path):
     meta.write_text("{not json")
     res = zeroplan("eval", str(run), "--checkpoint", "last")
     assert res.returncode == 2 and "meta.json" in res.stderr
+
+
+def test_eval_from_every_opening(tmp_path):
+    from zeroplan import MuZero
+
+    run = tmp_path / "ttt"
+    agent = MuZero("tictactoe", set=["search.num_simulations=2", "train.num_envs=8", "net.hidden=[16]",
+                                     "net.latent_dim=8"], run_dir=run, tensorboard=False)
+    agent.runner.save("last")
+    agent.runner.close()
+    res = zeroplan("eval", str(run), "--opponent", "random", "--openings", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["openings"] == {"plies": 2, "count": 72}
+    assert sum(result["first"].values()) == sum(result["second"].values()) == 72
+    res = zeroplan("eval", str(run), "--openings", "5")
+    assert res.returncode == 2 and "--openings" in res.stderr and "Traceback" not in res.stderr

@@ -29,3 +29,56 @@ def test_counts_against_perfect_and_random_play():
     against_random = evaluate_vs(runner.model, config, TicTacToe, RandomExpert(), 24, seed=1)
     assert all(sum(v.values()) == 24 for v in against_random.values())
     assert against_random["first"]["wins"] + against_random["second"]["wins"] > 0
+
+
+def test_openings_are_every_undecided_move_sequence():
+    from zeroplan.envs.games.connect4 import Connect4
+    from zeroplan.eval.evaluate import openings
+
+    assert openings(TicTacToe, 0) == [()]
+    two = openings(TicTacToe, 2)
+    assert len(two) == 9 * 8 and len(set(two)) == 72 and all(a != b for a, b in two)
+    assert len(openings(Connect4, 2)) == 49
+    # Five plies of tic-tac-toe: the first player has three in a row in 8 lines x 3! orders of
+    # its moves x 6 x 5 orders of the second player's; those sequences end the game and are left out.
+    five = openings(TicTacToe, 5)
+    assert len(five) == 9 * 8 * 7 * 6 * 5 - 8 * 6 * 6 * 5
+    for moves in five[::97]:
+        game = TicTacToe()
+        game.reset(seed=0)
+        for a in moves:
+            assert game.legal_mask()[a]
+            *_, terminated, truncated = game.step(a)
+            assert not (terminated or truncated)
+
+
+def test_games_from_openings_start_there_and_are_counted_once_each():
+    from zeroplan.eval.evaluate import openings
+
+    config = load_config("tictactoe", dotted=["search.num_simulations=4", "train.num_envs=8"])
+    runner = LocalRunner(config, run_dir=None)
+    starts = openings(TicTacToe, 2)
+    seen = []
+
+    class Recorder(RandomExpert):
+        def act(self, env, rng):
+            if int(np.sum(~env.legal_mask())) == 2:  # the opponent's first move after a two-move opening...
+                seen.append(tuple(np.flatnonzero(~env.legal_mask())))
+            return super().act(env, rng)
+
+    result = evaluate_vs(runner.model, config, TicTacToe, Recorder(), 0, seed=0, starts=starts)
+    for side in ("first", "second"):
+        assert sum(result[side].values()) == len(starts)
+    # As second player the opponent moves first after each opening: it sees every opening's two cells once.
+    assert sorted(seen) == sorted(tuple(sorted(s)) for s in starts)
+
+
+def test_an_opening_that_ends_the_game_is_refused():
+    import pytest
+
+    from zeroplan.eval.evaluate import _start
+
+    with pytest.raises(ValueError, match="ends the game"):
+        _start(TicTacToe(), 0, (0, 3, 1, 4, 2))
+    with pytest.raises(ValueError, match="not legal"):
+        _start(TicTacToe(), 0, (0, 0))

@@ -53,16 +53,45 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
                 resets[i] += 1
 
 
+def openings(env_factory: Callable[[], object], plies: int) -> list[tuple[int, ...]]:
+    """Every sequence of `plies` legal moves from the start of a game that leaves
+    it undecided, in lexicographic order (connect four: 7 ** 2 = 49 for two)."""
+    if plies < 0:
+        raise ValueError(f"openings need plies >= 0, got {plies}")
+    env = env_factory()
+    found = [()]
+    for _ in range(plies):
+        longer = []
+        for prefix in found:
+            _start(env, 0, prefix)
+            for action in np.flatnonzero(env.legal_mask()):
+                moves = prefix + (int(action),)
+                try:
+                    _start(env, 0, moves)
+                except ValueError:  # the move ends the game
+                    continue
+                longer.append(moves)
+        found = longer
+    return found
+
+
 def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object], opponent, games: int,
-                seed: int) -> dict[str, dict[str, int]]:
-    """The agent plays `games` games as the first player, then `games` as the second."""
+                seed: int, starts: list[tuple[int, ...]] | None = None) -> dict[str, dict[str, int]]:
+    """The agent plays `games` games as the first player, then `games` as the second.
+
+    With `starts` (move sequences, e.g. from `openings`), each side instead plays
+    one game from each: its moves are made first, then the players take over.
+    The agent plays without noise and alpha-beta only breaks ties at random, so
+    games from the empty board mostly repeat one line; openings vary it."""
     rng = np.random.default_rng(seed)
+    starts = [()] * games if starts is None else [tuple(int(a) for a in s) for s in starts]
     result = {}
     for side, agent_player in (("first", 0), ("second", 1)):
         counts = {"wins": 0, "draws": 0, "losses": 0}
-        quotas = _quotas(games, config.train.num_envs)
+        quotas = _quotas(len(starts), config.train.num_envs)
+        first = np.cumsum([0] + quotas)  # env i plays starts[first[i]:first[i + 1]]
         envs = [env_factory() for _ in quotas]
-        current = [env.reset(seed=seed + i) for i, env in enumerate(envs)]
+        current = [_start(env, seed + i, starts[first[i]]) for i, env in enumerate(envs)]
         played = [0] * len(envs)
         while any(p < q for p, q in zip(played, quotas)):
             live = [i for i in range(len(envs)) if played[i] < quotas[i]]
@@ -88,6 +117,19 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
                     else:
                         counts["draws"] += 1
                     played[i] += 1
-                    current[i] = envs[i].reset(seed=seed + 1000 * played[i] + i)
+                    if played[i] < quotas[i]:
+                        current[i] = _start(envs[i], seed + 1000 * played[i] + i, starts[first[i] + played[i]])
         result[side] = counts
     return result
+
+
+def _start(env, seed: int, moves: tuple[int, ...]) -> np.ndarray:
+    """A new game from `moves`: the observation for the next mover."""
+    obs = env.reset(seed=seed)
+    for action in moves:
+        if not env.legal_mask()[action]:
+            raise ValueError(f"opening {list(moves)}: move {action} is not legal")
+        obs, _, terminated, truncated = env.step(action)
+        if terminated or truncated:
+            raise ValueError(f"opening {list(moves)} ends the game")
+    return obs
