@@ -187,6 +187,9 @@ class RunConfig(_Strict):
         "expert", pattern=r"^(random|expert|alphabeta:[1-9][0-9]?)$",
         description="two-player games: random | expert | alphabeta:N (connect four); "
                     "score = mean(win 1, draw 0, loss -1)")
+    eval_openings: int = Field(
+        0, ge=0, le=4, description="two-player games: each evaluation plays one game per side from every opening "
+        "of this many moves instead of eval_episodes games per side from the start (0)")
     log_interval: int = Field(500, ge=1)
     checkpoint_seconds: float = Field(180.0, gt=0, description="seconds between resumable checkpoints")
     eval_variants: list[dict[str, Any]] = Field(

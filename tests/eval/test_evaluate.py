@@ -82,3 +82,17 @@ def test_an_opening_that_ends_the_game_is_refused():
         _start(TicTacToe(), 0, (0, 3, 1, 4, 2))
     with pytest.raises(ValueError, match="not legal"):
         _start(TicTacToe(), 0, (0, 0))
+
+
+def test_periodic_evaluation_from_openings():
+    from zeroplan.eval.evaluate import openings
+
+    dotted = ["search.num_simulations=4", "train.num_envs=8", "run.eval_opponent=random"]
+    config = load_config("tictactoe", dotted=dotted + ["run.eval_openings=2"])
+    runner = LocalRunner(config, run_dir=None)
+    direct = evaluate_vs(runner.model, config, TicTacToe, RandomExpert(), 0, seed=10_000, starts=openings(TicTacToe, 2))
+    assert runner.evaluate() == sum(s["wins"] - s["losses"] for s in direct.values()) / (2 * 72)
+    plain = LocalRunner(load_config("tictactoe", dotted=dotted), run_dir=None, net=runner.net)
+    games = plain.config.run.eval_episodes
+    from_start = evaluate_vs(plain.model, plain.config, TicTacToe, RandomExpert(), games, seed=10_000)
+    assert plain.evaluate() == sum(s["wins"] - s["losses"] for s in from_start.values()) / (2 * games)

@@ -30,7 +30,7 @@ from zeroplan.envs.experts import make_opponent
 from zeroplan.envs.gym import EnvError
 from zeroplan.envs.spec import Symmetry, env_symmetries
 from zeroplan.envs.user import check_user_env, is_user_env
-from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs
+from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs, openings
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz_bytes, save_checkpoint,
                                     tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
@@ -136,6 +136,8 @@ class LocalRunner:
         probe = self.env_factory()
         self.spec = probe.spec
         self.symmetries = board_symmetries(probe, config)
+        if config.run.eval_openings and self.spec.num_players != 2:
+            raise ConfigError(f"run.eval_openings is for two-player games; {config.env.id} has one player")
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
         self.model = SearchModel(self.net, config.net.inference)
@@ -287,13 +289,16 @@ class LocalRunner:
 
     def evaluate(self, episodes: int | None = None) -> float:
         """Single-player: the mean return. Two-player: the mean score (win 1,
-        draw 0, loss -1) against the configured opponent, playing each side."""
+        draw 0, loss -1) against the configured opponent, playing each side
+        (from every opening of `run.eval_openings` moves, if set)."""
         episodes = episodes or self.config.run.eval_episodes
         seed = 10_000 + self.result.env_steps
         if self.spec.num_players == 1:
             return float(np.mean(evaluate_returns(self.model, self.config, self.env_factory, episodes, seed)))
         opponent = make_opponent(self.config.run.eval_opponent, self.config.env.id)
-        result = evaluate_vs(self.model, self.config, self.env_factory, opponent, episodes, seed)
+        plies = self.config.run.eval_openings
+        starts = openings(self.env_factory, plies) if plies else None
+        result = evaluate_vs(self.model, self.config, self.env_factory, opponent, episodes, seed, starts)
         games = sum(sum(side.values()) for side in result.values())
         return sum(side["wins"] - side["losses"] for side in result.values()) / games
 
