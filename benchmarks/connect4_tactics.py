@@ -1,6 +1,6 @@
 """Does a connect-four agent take a win in one and block the opponent's win in one?
 
-    python benchmarks/connect4_tactics.py RUN_DIR [--positions 200] [--seed 0] [--json]
+    python benchmarks/connect4_tactics.py RUN_DIR [--positions 200] [--seed 0] [--set search.KEY=VALUE] [--json]
 
 Positions come from random play (4 to 29 random moves). "take a win": the
 mover has a move that wins at once. "block": the mover has none, and the
@@ -19,6 +19,7 @@ import json
 
 import numpy as np
 
+from zeroplan.config import parse_overrides
 from zeroplan.envs import alphabeta
 from zeroplan.envs.games.connect4 import COLS, Connect4
 from zeroplan.muzero.agent import load
@@ -74,14 +75,19 @@ def main() -> None:
     ap.add_argument("run", help="a run directory (its best checkpoint) or a checkpoint directory")
     ap.add_argument("--positions", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="search.KEY=VALUE",
+                    help="search with other settings than the agent was trained with")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    agent = load(args.run)
+    overrides = parse_overrides(args.set)
+    if set(overrides) - {"search"}:
+        raise SystemExit("--set changes only search.* settings")
+    agent = load(args.run, search=overrides.get("search"))
     if agent.config.env.id != "connect4":
         raise SystemExit(f"{args.run} is a {agent.config.env.id} agent, not connect4")
     model = SearchModel(agent.net)
     rng = np.random.default_rng(args.seed)
-    out = {"run": args.run, "seed": args.seed, "positions": args.positions}
+    out = {"run": args.run, "seed": args.seed, "positions": args.positions, "search": overrides.get("search", {})}
     for kind, pos in positions(args.positions, rng).items():
         obs = np.stack([p[0] for p in pos])
         legal = np.stack([p[1] for p in pos])

@@ -263,8 +263,11 @@ def eval_(
                                     "(physics, observation noise, sticky actions, other maps; run.eval_variants)"),
     plot: Optional[Path] = typer.Option(None, help="with --generalize: a PNG bar chart of the variants"),
     as_json: bool = typer.Option(False, "--json", help="print only the JSON result"),
+    set_: List[str] = typer.Option([], "--set", help="MuZero: evaluate with other search settings, e.g. "
+                                   "search.num_simulations=64 (only search.* can change)"),
 ) -> None:
     """Evaluate a trained agent (MuZero or PETS) without exploration noise; the JSON result is the last line."""
+    from zeroplan.config import parse_overrides
     from zeroplan.io.checkpoint import Checkpoint
 
     if plot is not None and not generalize:
@@ -274,15 +277,19 @@ def eval_(
     if algo == "pets":
         from zeroplan.mbrl.pets import PETS
 
-        if opponent is not None or generalize or openings:
-            raise UserError("--opponent, --openings and --generalize are for MuZero runs")
+        if opponent is not None or generalize or openings or set_:
+            raise UserError("--opponent, --openings, --generalize and --set are for MuZero runs")
         agent = PETS.load(path)
         result = agent.evaluate(episodes)
         env_id = agent.config.env.id
     else:
         from zeroplan.muzero.agent import MuZero
 
-        agent = MuZero.load(path)
+        overrides = parse_overrides(set_)
+        if set(overrides) - {"search"}:
+            raise UserError(f"eval --set changes only search.* settings (got {', '.join(sorted(set(overrides)))}); "
+                            "the others are what the agent was trained with")
+        agent = MuZero.load(path, search=overrides.get("search"))
         env_id = agent.config.env.id
         if agent.spec.num_players == 2:
             if generalize:
@@ -312,6 +319,8 @@ def eval_(
                                        seed=seed)
             result = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                       "episodes": episodes}
+    if set_:
+        result["search"] = overrides["search"]
     if not as_json:
         typer.echo(f"{env_id}, checkpoint {path.name}:", err=True)
     typer.echo(json.dumps(result))

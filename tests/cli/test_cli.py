@@ -57,6 +57,14 @@ def test_train_then_eval_and_bad_checkpoints(tmp_path):
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result["episodes"] == 3 and result["mean_return"] > 0
 
+    res = zeroplan("eval", str(run), "--episodes", "2", "--set", "search.num_simulations=2", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["search"] == {"num_simulations": 2}
+    for bad, message in (("net.latent_dim=8", "changes only search.* settings (got net)"),
+                         ("search.num_simulations=0", "search.num_simulations")):
+        res = zeroplan("eval", str(run), "--set", bad)
+        assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
     res = zeroplan("eval", str(run), "--openings", "2")
     assert res.returncode == 2 and "--openings are for two-player games" in res.stderr
 

@@ -96,3 +96,21 @@ def test_periodic_evaluation_from_openings():
     games = plain.config.run.eval_episodes
     from_start = evaluate_vs(plain.model, plain.config, TicTacToe, RandomExpert(), games, seed=10_000)
     assert plain.evaluate() == sum(s["wins"] - s["losses"] for s in from_start.values()) / (2 * games)
+
+
+def test_a_loaded_agent_can_search_differently(tmp_path):
+    import torch
+
+    from zeroplan.muzero.agent import MuZero, load
+
+    agent = MuZero("tictactoe", set=["search.num_simulations=4", "net.hidden=[16]", "net.latent_dim=8"],
+                   run_dir=tmp_path / "run", tensorboard=False)
+    agent.runner.save("last")
+    agent.runner.close()
+    plain = load(tmp_path / "run")
+    wider = load(tmp_path / "run", search={"num_simulations": 12, "c_scale": 1.0})
+    assert plain.config.search.num_simulations == 4
+    assert (wider.config.search.num_simulations, wider.config.search.c_scale) == (12, 1.0)
+    assert wider.config.net == plain.config.net and wider.config.train == plain.config.train
+    for a, b in zip(plain.net.state_dict().values(), wider.net.state_dict().values()):
+        assert torch.equal(a, b)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zeroplan.config import Config, build_config, load_config
+from zeroplan.config import Config, build_config, load_config, merge
 from zeroplan.io.checkpoint import Checkpoint, save_checkpoint
 from zeroplan.muzero.selfplay import plan
 from zeroplan.runners.local import LocalRunner, TrainResult, load_weights, build_net
@@ -104,7 +104,10 @@ class MuZero:
         return save_checkpoint(path, self.net.state_dict(), self.runner.checkpoint_meta())
 
     @classmethod
-    def load(cls, path: str | Path, run_dir: str | Path | None = None) -> MuZero:
+    def load(cls, path: str | Path, run_dir: str | Path | None = None,
+             search: dict[str, Any] | None = None) -> MuZero:
+        """A saved agent; `search` changes settings of its search (e.g.
+        `{"num_simulations": 64}`), which the weights do not depend on."""
         ckpt = Checkpoint(path)
         if ckpt.meta.get("algo") != "muzero":
             raise ckpt.error("meta.json", f"not a MuZero checkpoint (algo={ckpt.meta.get('algo')!r})")
@@ -112,6 +115,8 @@ class MuZero:
             config = build_config(ckpt.meta["config"])
         except (KeyError, ValueError) as err:
             raise ckpt.error("meta.json", f"config unusable ({err})") from None
+        if search:
+            config = build_config(merge(config.model_dump(mode="json"), {"search": search}))
         agent = cls(config=config, run_dir=run_dir, tensorboard=False)
         load_weights(agent.net, ckpt.tensors(), ckpt)
         agent.net.eval()
@@ -120,13 +125,14 @@ class MuZero:
         return agent
 
 
-def load(path: str | Path) -> MuZero:
-    """Load a saved agent (a checkpoint directory, or a run directory: its `best` checkpoint)."""
+def load(path: str | Path, search: dict[str, Any] | None = None) -> MuZero:
+    """Load a saved agent (a checkpoint directory, or a run directory: its `best`
+    checkpoint), optionally with other search settings (MuZero.load)."""
     path = Path(path)
     if (path / "checkpoints").is_dir():
         ckpts = path / "checkpoints"
         path = ckpts / ("best" if (ckpts / "best").is_dir() or (ckpts / ".best.old").is_dir() else "last")
-    return MuZero.load(path)
+    return MuZero.load(path, search=search)
 
 
 __all__ = ["MuZero", "load", "build_net"]
