@@ -66,6 +66,10 @@ def test_games_from_openings_start_there_and_are_counted_once_each():
                 seen.append(tuple(np.flatnonzero(~env.legal_mask())))
             return super().act(env, rng)
 
+    none = {"wins": 0, "draws": 0, "losses": 0}
+    assert evaluate_vs(runner.model, config, TicTacToe, Recorder(), 0, seed=0) == {"first": none, "second": none}
+    assert evaluate_vs(runner.model, config, TicTacToe, Recorder(), 5, seed=0, starts=[]) == {"first": none,
+                                                                                               "second": none}
     result = evaluate_vs(runner.model, config, TicTacToe, Recorder(), 0, seed=0, starts=starts)
     for side in ("first", "second"):
         assert sum(result[side].values()) == len(starts)

@@ -88,6 +88,9 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
     result = {}
     for side, agent_player in (("first", 0), ("second", 1)):
         counts = {"wins": 0, "draws": 0, "losses": 0}
+        result[side] = counts
+        if not starts:
+            continue
         quotas = _quotas(len(starts), config.train.num_envs)
         first = np.cumsum([0] + quotas)  # env i plays starts[first[i]:first[i + 1]]
         envs = [env_factory() for _ in quotas]
@@ -119,7 +122,6 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
                     played[i] += 1
                     if played[i] < quotas[i]:
                         current[i] = _start(envs[i], seed + 1000 * played[i] + i, starts[first[i] + played[i]])
-        result[side] = counts
     return result
 
 
