@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 
-from zeroplan.config import parse_overrides
+from zeroplan.config import ConfigError, search_overrides
 from zeroplan.envs import alphabeta
 from zeroplan.envs.games.connect4 import COLS, Connect4
 from zeroplan.muzero.agent import load
@@ -79,15 +79,16 @@ def main() -> None:
                     help="search with other settings than the agent was trained with")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    overrides = parse_overrides(args.set)
-    if set(overrides) - {"search"}:
-        raise SystemExit("--set changes only search.* settings")
-    agent = load(args.run, search=overrides.get("search"))
+    try:
+        search = search_overrides(args.set)
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None
+    agent = load(args.run, search=search)
     if agent.config.env.id != "connect4":
         raise SystemExit(f"{args.run} is a {agent.config.env.id} agent, not connect4")
     model = SearchModel(agent.net)
     rng = np.random.default_rng(args.seed)
-    out = {"run": args.run, "seed": args.seed, "positions": args.positions, "search": overrides.get("search", {})}
+    out = {"run": args.run, "seed": args.seed, "positions": args.positions, "search": search}
     for kind, pos in positions(args.positions, rng).items():
         obs = np.stack([p[0] for p in pos])
         legal = np.stack([p[1] for p in pos])

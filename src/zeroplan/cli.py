@@ -267,7 +267,7 @@ def eval_(
                                    "search.num_simulations=64 (only search.* can change)"),
 ) -> None:
     """Evaluate a trained agent (MuZero or PETS) without exploration noise; the JSON result is the last line."""
-    from zeroplan.config import parse_overrides
+    from zeroplan.config import search_overrides
     from zeroplan.io.checkpoint import Checkpoint
 
     if plot is not None and not generalize:
@@ -285,11 +285,8 @@ def eval_(
     else:
         from zeroplan.muzero.agent import MuZero
 
-        overrides = parse_overrides(set_)
-        if set(overrides) - {"search"}:
-            raise UserError(f"eval --set changes only search.* settings (got {', '.join(sorted(set(overrides)))}); "
-                            "the others are what the agent was trained with")
-        agent = MuZero.load(path, search=overrides.get("search"))
+        search = search_overrides(set_)
+        agent = MuZero.load(path, search=search)
         env_id = agent.config.env.id
         if agent.spec.num_players == 2:
             if generalize:
@@ -320,7 +317,7 @@ def eval_(
             result = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                       "episodes": episodes}
     if set_:
-        result["search"] = overrides["search"]
+        result["search"] = search
     if not as_json:
         typer.echo(f"{env_id}, checkpoint {path.name}:", err=True)
     typer.echo(json.dumps(result))

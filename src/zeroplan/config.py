@@ -279,6 +279,16 @@ def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def search_overrides(pairs: list[str]) -> dict[str, Any]:
+    """["search.num_simulations=64", ...] -> {"num_simulations": 64}: what a trained
+    agent may change (its weights do not depend on the search); other keys are refused."""
+    overrides = parse_overrides(pairs)
+    if set(overrides) - {"search"}:
+        raise ConfigError(f"--set changes only search.* settings (got {', '.join(sorted(overrides))}); "
+                          "the others are what the agent was trained with")
+    return overrides.get("search", {})
+
+
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():

@@ -92,6 +92,7 @@ def search(
     root = root.validated()
     batch, num_actions = root.prior_logits.shape
     sims = config.num_simulations
+    temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (batch,))
     tree = Tree.allocate(batch, sims + 1, num_actions, root.embeddings)
     gumbel_search = config.policy == "gumbel"
     init_roots(tree.prior, tree.log_prior, tree.visits, tree.value_sum, tree.raw_value, tree.to_play,
@@ -101,7 +102,7 @@ def search(
             add_dirichlet_noise(tree.prior[:, 0, :], root.legal_mask, config.dirichlet_alpha,
                                 config.dirichlet_fraction, rng)
     else:
-        gumbel, considered = _gumbel_root_setup(root, config, rng, explore, gumbel, temperature)
+        gumbel, considered = _gumbel_root_setup(root, config, rng, explore, gumbel, temps)
 
     leaf_parent = np.empty(batch, dtype=np.int32)
     leaf_action = np.empty(batch, dtype=np.int32)
@@ -134,7 +135,6 @@ def search(
     visit_counts = tree.root_visit_counts()
     if not gumbel_search:
         policy_targets = visit_counts / sims
-        temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (batch,))
         actions = visit_count_actions(visit_counts, temps, rng)
     else:
         policy_targets = np.empty((batch, num_actions))
@@ -176,18 +176,17 @@ def _root_values(tree: Tree, root: SearchRoot, policy_targets: np.ndarray, kind:
 
 
 def _gumbel_root_setup(root: SearchRoot, config: SearchConfig, rng: np.random.Generator, explore: bool,
-                       gumbel: np.ndarray | None, temperature: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       gumbel: np.ndarray | None, temps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Gumbel noise [B, A] and, per simulation, the visit count a root action
     needs to be considered, [S, B] (each root has its own number of legal actions).
 
-    Drawn noise is scaled by `gumbel_scale` and by each root's temperature: the
+    Drawn noise is scaled by `gumbel_scale` and by each root's temperature [B]: the
     argmax of T * g + score samples from softmax(score / T), so T plays the part
     it plays for pUCT's visit counts, and T = 0 is the greedy choice."""
     batch, num_actions = root.prior_logits.shape
     if gumbel is None:
-        temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (batch,))
         if np.any(temps < 0) or not np.all(np.isfinite(temps)):
-            raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
+            raise ValueError(f"temperature must be finite and >= 0, got {temps}")
         gumbel = rng.gumbel(size=(batch, num_actions)) * config.gumbel_scale * temps[:, None] if explore \
             else np.zeros((batch, num_actions))
     gumbel = np.ascontiguousarray(gumbel, dtype=np.float64)
