@@ -190,6 +190,10 @@ class RunConfig(_Strict):
     eval_openings: int = Field(
         0, ge=0, le=4, description="two-player games: each evaluation plays one game per side from every opening "
         "of this many moves instead of eval_episodes games per side from the start (0)")
+    eval_score: Literal["mean", "worst_side"] = Field(
+        "mean", description="two-player games: what an evaluation scores, and so which checkpoint is kept as best: "
+        "the mean over both sides, or the worse side's mean (a checkpoint must play well as first and as second "
+        "player; both sides are logged as eval/first and eval/second)")
     log_interval: int = Field(500, ge=1)
     checkpoint_seconds: float = Field(180.0, gt=0, description="seconds between resumable checkpoints")
     eval_variants: list[dict[str, Any]] = Field(

@@ -26,6 +26,7 @@ def zeroplan(*args, cwd=None):
     (["train", "cartpole", "--set", "search.num_simulations"], "section.key=value"),
     (["train", "Pendulum-v1"], "Discrete action space"),
     (["train", "cartpole", "--set", "run.eval_openings=2"], "run.eval_openings is for two-player games"),
+    (["train", "cartpole", "--set", "run.eval_score=worst_side"], "run.eval_score is for two-player games"),
     (["train", "cartpole", "--set", "net.kind=resnet"], "net: kind='resnet' needs a 3-D observation shape"),
     (["train", "connect4", "--set", "net.kind=resnet", "--set", "net.action_encoding=cell"],
      "net: action encoding 'cell' needs one action per cell (6 x 7 = 42), the env has 7 actions"),

@@ -102,6 +102,28 @@ def test_periodic_evaluation_from_openings():
     assert plain.evaluate() == sum(s["wins"] - s["losses"] for s in from_start.values()) / (2 * games)
 
 
+def test_periodic_evaluation_can_score_the_worse_side(tmp_path):
+    """`run.eval_score: worst_side` keeps the checkpoint whose weaker side is
+    strongest; both sides are logged either way."""
+    import csv
+
+    dotted = ["search.num_simulations=4", "train.num_envs=8", "run.eval_opponent=random", "run.eval_episodes=12"]
+    runner = LocalRunner(load_config("tictactoe", dotted=dotted + ["run.eval_score=worst_side"]), run_dir=tmp_path)
+    direct = evaluate_vs(runner.model, runner.config, TicTacToe, RandomExpert(), 12, seed=10_000)
+    sides = {side: (c["wins"] - c["losses"]) / 12 for side, c in direct.items()}
+    assert sides["first"] != sides["second"]  # else min and mean agree and the check below says nothing
+    scalars = runner.evaluate_scalars()
+    assert scalars == {"eval/mean_reward": min(sides.values()), "eval/first": sides["first"],
+                       "eval/second": sides["second"]}
+    mean = LocalRunner(load_config("tictactoe", dotted=dotted), run_dir=None, net=runner.net).evaluate()
+    assert mean == sum(sides.values()) / 2
+    runner._evaluate_and_keep_best(0.0, None)
+    runner.close()
+    row = next(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert float(row["eval/first"]) == sides["first"] and float(row["eval/second"]) == sides["second"]
+    assert float(row["eval/mean_reward"]) == min(sides.values())
+
+
 def test_a_loaded_agent_can_search_differently(tmp_path):
     import torch
 

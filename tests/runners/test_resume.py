@@ -143,6 +143,6 @@ def test_best_checkpoint_goes_to_the_newer_of_equal_evaluations(tmp_path):
     runner = LocalRunner(load_config("cartpole", dotted=CARTPOLE), tmp_path / "run", tensorboard=False)
     for steps, mean in [(100, -1.0), (200, -1.0), (300, -2.0)]:
         runner.result.env_steps = steps
-        runner.record_eval(mean, {"env_steps": steps, "mean_return": mean}, None)
+        runner.record_eval({"eval/mean_reward": mean}, {"env_steps": steps, "mean_return": mean}, None)
     runner.close()
     assert Checkpoint(tmp_path / "run" / "checkpoints" / "best").manifest["env_steps"] == 200

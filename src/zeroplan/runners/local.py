@@ -136,8 +136,9 @@ class LocalRunner:
         probe = self.env_factory()
         self.spec = probe.spec
         self.symmetries = board_symmetries(probe, config)
-        if config.run.eval_openings and self.spec.num_players != 2:
-            raise ConfigError(f"run.eval_openings is for two-player games; {config.env.id} has one player")
+        for key, value in (("eval_openings", config.run.eval_openings), ("eval_score", config.run.eval_score)):
+            if value not in (0, "mean") and self.spec.num_players != 2:
+                raise ConfigError(f"run.{key} is for two-player games; {config.env.id} has one player")
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
         self.model = SearchModel(self.net, config.net.inference)
@@ -288,19 +289,29 @@ class LocalRunner:
     # ---- training ----------------------------------------------------------------------------
 
     def evaluate(self, episodes: int | None = None) -> float:
-        """Single-player: the mean return. Two-player: the mean score (win 1,
-        draw 0, loss -1) against the configured opponent, playing each side
-        (from every opening of `run.eval_openings` moves, if set)."""
+        """Single-player: the mean return. Two-player: the score (win 1, draw 0,
+        loss -1) against the configured opponent, playing each side (from every
+        opening of `run.eval_openings` moves, if set): the mean over both sides,
+        or the worse side's mean (`run.eval_score`)."""
+        return self.evaluate_scalars(episodes)["eval/mean_reward"]
+
+    def evaluate_scalars(self, episodes: int | None = None) -> dict[str, float]:
+        """`evaluate`'s figure as eval/mean_reward, and for two-player games each
+        side's mean score as eval/first and eval/second."""
         episodes = episodes or self.config.run.eval_episodes
         seed = 10_000 + self.result.env_steps
         if self.spec.num_players == 1:
-            return float(np.mean(evaluate_returns(self.model, self.config, self.env_factory, episodes, seed)))
+            returns = evaluate_returns(self.model, self.config, self.env_factory, episodes, seed)
+            return {"eval/mean_reward": float(np.mean(returns))}
         opponent = make_opponent(self.config.run.eval_opponent, self.config.env.id)
         plies = self.config.run.eval_openings
         starts = openings(self.env_factory, plies) if plies else None
         result = evaluate_vs(self.model, self.config, self.env_factory, opponent, episodes, seed, starts)
-        games = sum(sum(side.values()) for side in result.values())
-        return sum(side["wins"] - side["losses"] for side in result.values()) / games
+        sides = {side: (c["wins"] - c["losses"]) / sum(c.values()) for side, c in result.items()}
+        games = sum(sum(c.values()) for c in result.values())
+        mean = sum(c["wins"] - c["losses"] for c in result.values()) / games
+        score = min(sides.values()) if self.config.run.eval_score == "worst_side" else mean
+        return {"eval/mean_reward": score, **{f"eval/{side}": v for side, v in sides.items()}}
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
               progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -423,23 +434,25 @@ class LocalRunner:
         res = self.result
         earlier_evals = res.eval_seconds  # `elapsed` was taken before this evaluation
         t0 = time.perf_counter()
-        mean = self.evaluate()
+        scalars = self.evaluate_scalars()
         res.eval_seconds += time.perf_counter() - t0
         record = {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": elapsed,
-                  "seconds_excluding_eval": elapsed - earlier_evals, "mean_return": mean}
-        return self.record_eval(mean, record, progress)
+                  "seconds_excluding_eval": elapsed - earlier_evals, "mean_return": scalars["eval/mean_reward"]}
+        return self.record_eval(scalars, record, progress)
 
-    def record_eval(self, mean: float, record: dict, progress, best_weights: Callable[[], dict] | None = None) -> bool:
-        """Log an evaluation and keep the best checkpoint, the newest among equal
-        evaluations (loading `best_weights()` into the network first when the
-        evaluated weights live elsewhere, as on Ray); True when the target
-        return is reached."""
+    def record_eval(self, scalars: dict[str, float], record: dict, progress,
+                    best_weights: Callable[[], dict] | None = None) -> bool:
+        """Log an evaluation (`evaluate_scalars`) and keep the best checkpoint,
+        the newest among equal evaluations (loading `best_weights()` into the
+        network first when the evaluated weights live elsewhere, as on Ray);
+        True when the target return is reached."""
         res = self.result
+        mean = scalars["eval/mean_reward"]
         res.evals.append(record)
         if self.logger:
-            self.logger.log(res.env_steps, {"eval/mean_reward": mean})
+            self.logger.log(res.env_steps, scalars)
         if progress:
-            progress({"env_steps": res.env_steps, "eval/mean_reward": mean})
+            progress({"env_steps": res.env_steps, **scalars})
         if mean >= res.best_eval:  # a tie goes to the newer, longer-trained weights
             res.best_eval = mean
             if best_weights is not None:

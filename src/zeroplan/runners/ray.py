@@ -252,10 +252,10 @@ class EvaluatorActor:
             os.nice(EVALUATOR_NICENESS)
         self.shell = LocalRunner(config, None, env_factory=env_factory, tensorboard=False)
 
-    def evaluate(self, weights: list, env_steps: int) -> float:
+    def evaluate(self, weights: list, env_steps: int) -> dict[str, float]:
         _load(self.shell.net, ray.get(weights[0]))
         self.shell.result.env_steps = env_steps  # evaluation seeds follow env steps, as in the local runner
-        return self.shell.evaluate()
+        return self.shell.evaluate_scalars()
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
@@ -448,8 +448,8 @@ class RayRunner:
                 else:
                     ref_, eval_weights, eval_steps = evaluating
                     evaluating = None
-                    mean = self._get(ref_, "evaluator")
-                    if self._record_eval(mean, eval_weights, eval_steps, time.perf_counter() - start, progress):
+                    scalars = self._get(ref_, "evaluator")
+                    if self._record_eval(scalars, eval_weights, eval_steps, time.perf_counter() - start, progress):
                         done = True
             if not done and evaluating is None and res.env_steps >= next_eval:
                 next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
@@ -480,10 +480,11 @@ class RayRunner:
                     from None
             raise cause from None
 
-    def _record_eval(self, mean: float, weights: list, env_steps: int, elapsed: float, progress) -> bool:
+    def _record_eval(self, scalars: dict[str, float], weights: list, env_steps: int, elapsed: float,
+                     progress) -> bool:
         record = {"env_steps": env_steps, "train_steps": self.result.train_steps, "seconds": elapsed,
-                  "seconds_excluding_eval": elapsed, "mean_return": mean}
-        return self.shell.record_eval(mean, record, progress, lambda: _tensors(ray.get(weights[0])))
+                  "seconds_excluding_eval": elapsed, "mean_return": scalars["eval/mean_reward"]}
+        return self.shell.record_eval(scalars, record, progress, lambda: _tensors(ray.get(weights[0])))
 
     def _scalars(self, train: dict, fps: float, replay_size: int) -> dict[str, float]:
         recent = list(self.returns)[-20:]
