@@ -136,8 +136,8 @@ class LocalRunner:
         probe = self.env_factory()
         self.spec = probe.spec
         self.symmetries = board_symmetries(probe, config)
-        for key, value in (("eval_openings", config.run.eval_openings), ("eval_score", config.run.eval_score)):
-            if value not in (0, "mean") and self.spec.num_players != 2:
+        for key in ("eval_openings", "eval_score"):  # settings that only mean something for two players
+            if getattr(config.run, key) != type(config.run).model_fields[key].default and self.spec.num_players != 2:
                 raise ConfigError(f"run.{key} is for two-player games; {config.env.id} has one player")
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
@@ -437,17 +437,19 @@ class LocalRunner:
         scalars = self.evaluate_scalars()
         res.eval_seconds += time.perf_counter() - t0
         record = {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": elapsed,
-                  "seconds_excluding_eval": elapsed - earlier_evals, "mean_return": scalars["eval/mean_reward"]}
+                  "seconds_excluding_eval": elapsed - earlier_evals}
         return self.record_eval(scalars, record, progress)
 
     def record_eval(self, scalars: dict[str, float], record: dict, progress,
                     best_weights: Callable[[], dict] | None = None) -> bool:
-        """Log an evaluation (`evaluate_scalars`) and keep the best checkpoint,
+        """Log an evaluation (`evaluate_scalars`; `record` says when, and gets the
+        score as mean_return) and keep the best checkpoint,
         the newest among equal evaluations (loading `best_weights()` into the
         network first when the evaluated weights live elsewhere, as on Ray);
         True when the target return is reached."""
         res = self.result
         mean = scalars["eval/mean_reward"]
+        record = {**record, "mean_return": mean}
         res.evals.append(record)
         if self.logger:
             self.logger.log(res.env_steps, scalars)

@@ -483,7 +483,7 @@ class RayRunner:
     def _record_eval(self, scalars: dict[str, float], weights: list, env_steps: int, elapsed: float,
                      progress) -> bool:
         record = {"env_steps": env_steps, "train_steps": self.result.train_steps, "seconds": elapsed,
-                  "seconds_excluding_eval": elapsed, "mean_return": scalars["eval/mean_reward"]}
+                  "seconds_excluding_eval": elapsed}
         return self.shell.record_eval(scalars, record, progress, lambda: _tensors(ray.get(weights[0])))
 
     def _scalars(self, train: dict, fps: float, replay_size: int) -> dict[str, float]:
