@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 import numba
 import numpy as np
 
+from zeroplan.mcts.tree import Leaves, Tree
 
 _RESCALE_EPS = 1e-8
 
@@ -53,16 +55,21 @@ def considered_visit_table(max_considered: int, num_simulations: int) -> np.ndar
     return table
 
 
+class GumbelParams(NamedTuple):
+    c_visit: float
+    c_scale: float
+    min_span: float  # search.min_value_span
+
+
 @numba.njit(cache=True, inline="always")
-def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, min_span, at_root,
-                    out) -> float:
+def completed_sigma(children: np.ndarray, visits: np.ndarray, q: np.ndarray, prior: np.ndarray, raw_value: np.ndarray,
+                    legal: np.ndarray, b: int, p: int, params: GumbelParams, out: np.ndarray) -> float:
     """Write sigma(completed Q) of node p's actions to `out`; return the sum of its children's visits.
 
     Unvisited actions are completed with v_mix, the network's value of p mixed
     with the prior-weighted Q of the visited ones. Illegal root actions are left
     out of the min/max rescaling and get 0.
     """
-    num_actions = children.shape[2]
     n_sum = 0
     n_max = 0
     weighted = 0.0
@@ -70,8 +77,8 @@ def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit,
     lo = np.inf
     hi = -np.inf
     any_unvisited = False
-    for a in range(num_actions):
-        if at_root and not legal[b, a]:
+    for a in range(children.shape[2]):
+        if p == 0 and not legal[b, a]:
             out[a] = np.nan  # marks "left out" until the last pass
             continue
         c = children[b, p, a]
@@ -94,50 +101,48 @@ def completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit,
     if any_unvisited:
         lo = min(lo, v_mix)
         hi = max(hi, v_mix)
-    scale = (c_visit + n_max) * c_scale
+    _rescale(out, lo, hi, v_mix, (params.c_visit + n_max) * params.c_scale, params.min_span)
+    return n_sum
+
+
+@numba.njit(cache=True, inline="always")
+def _rescale(out: np.ndarray, lo: float, hi: float, v_mix: float, scale: float, min_span: float) -> None:
+    """The last pass of `completed_sigma`: complete, min-max rescale, scale."""
     span = max(hi - lo, min_span, _RESCALE_EPS)
-    for a in range(num_actions):
+    for a in range(out.shape[0]):
         qa = out[a]
         if qa != qa:  # an illegal root action
             out[a] = 0.0
         else:
             out[a] = scale * (((v_mix if qa == np.inf else qa) - lo) / span)
-    return n_sum
+
+
+@numba.njit(cache=True, inline="always")
+def _child_visits(children: np.ndarray, visits: np.ndarray, b: int, p: int, a: int) -> int:
+    c = children[b, p, a]
+    return visits[b, c] if c >= 0 else 0
 
 
 @numba.njit(cache=True)
-def select_gumbel(
-    children: np.ndarray,
-    visits: np.ndarray,
-    q: np.ndarray,
-    raw_value: np.ndarray,
-    prior: np.ndarray,
-    log_prior: np.ndarray,
-    legal: np.ndarray,
-    embeddings: np.ndarray,
-    gumbel: np.ndarray,
-    considered_visit: np.ndarray,
-    c_visit: float,
-    c_scale: float,
-    min_span: float,
-    out_embeddings: np.ndarray,
-    out_parent: np.ndarray,
-    out_action: np.ndarray,
-    depth_stats: np.ndarray,
-) -> None:
-    """Root: sequential halving over Gumbel-top-k; below: match the improved policy."""
+def select_gumbel(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, considered_visit: np.ndarray,
+                  params: tuple, leaves: tuple) -> None:
+    """Gumbel MuZero's selection step: fill `leaves` with the edge each tree expands next.
+
+    Root: sequential halving over Gumbel-top-k, `considered_visit` [B] being this
+    simulation's entry of the schedule; below: match the improved policy.
+    `tree`, `params` and `leaves` are a `Tree`, `GumbelParams` and `Leaves` as
+    plain tuples (see zeroplan.mcts.tree)."""
+    tree, params, leaves = Tree(*tree), GumbelParams(*params), Leaves(*leaves)
+    children, visits, q, prior, log_prior, raw_value = tree.children, tree.visits, tree.q, tree.prior, \
+        tree.log_prior, tree.raw_value
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, min_span, True, sigma)
+        completed_sigma(children, visits, q, prior, raw_value, legal, b, 0, params, sigma)
         a = -1
         best = -np.inf
         for i in range(num_actions):
-            if not legal[b, i]:
-                continue
-            c = children[b, 0, i]
-            n = visits[b, c] if c >= 0 else 0
-            if n != considered_visit[b]:
+            if not legal[b, i] or _child_visits(children, visits, b, 0, i) != considered_visit[b]:
                 continue
             score = gumbel[b, i] + log_prior[b, 0, i] + sigma[i]
             if a < 0 or score > best:
@@ -148,20 +153,20 @@ def select_gumbel(
         while children[b, node, a] >= 0:
             node = children[b, node, a]
             depth += 1
-            a = _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, node, c_visit, c_scale,
-                                min_span, sigma)
-        out_embeddings[b, :] = embeddings[b, node, :]
-        out_parent[b] = node
-        out_action[b] = a
-        depth_stats[0] += depth
-        depth_stats[1] = max(depth_stats[1], depth)
+            n_sum = completed_sigma(children, visits, q, prior, raw_value, legal, b, node, params, sigma)
+            a = _nonroot_action(children, visits, log_prior, b, node, n_sum, sigma)
+        leaves.embeddings[b, :] = tree.embeddings[b, node, :]  # expand (node, a) next
+        leaves.parent[b] = node
+        leaves.action[b] = a
+        leaves.depth_stats[0] += depth
+        leaves.depth_stats[1] = max(leaves.depth_stats[1], depth)
 
 
 @numba.njit(cache=True, inline="always")
-def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, p, c_visit, c_scale, min_span,
-                    sigma) -> int:
-    n_sum = completed_sigma(children, visits, q, raw_value, prior, legal, b, p, c_visit, c_scale, min_span, False,
-                            sigma)
+def _nonroot_action(children: np.ndarray, visits: np.ndarray, log_prior: np.ndarray, b: int, p: int, n_sum: int,
+                    sigma: np.ndarray) -> int:
+    """Below the root: the action that brings node p's visits closest to the
+    improved policy, given sigma(completed Q) of its actions (overwritten)."""
     num_actions = children.shape[2]
     # pi' = softmax(log prior + sigma), computed in place in `sigma`.
     top = -np.inf
@@ -176,8 +181,7 @@ def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, 
     best = -1
     best_score = -np.inf
     for a in range(num_actions):
-        c = children[b, p, a]
-        n = visits[b, c] if c >= 0 else 0
+        n = _child_visits(children, visits, b, p, a)
         score = sigma[a] / total - n / (1.0 + n_sum)
         if best < 0 or score > best_score:
             best = a
@@ -186,21 +190,21 @@ def _nonroot_action(children, visits, q, raw_value, prior, log_prior, legal, b, 
 
 
 @numba.njit(cache=True)
-def root_improved_policy(
-    children, visits, q, raw_value, prior, log_prior, legal, gumbel, c_visit, c_scale, min_span, out_policy,
-    out_action,
-) -> None:
+def root_improved_policy(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, params: tuple,
+                         out_policy: np.ndarray, out_action: np.ndarray) -> None:
     """Policy targets softmax(log prior + sigma(completed Q)) over legal actions, and
-    the action: the best g + log prior + sigma among the most visited."""
+    the action: the best g + log prior + sigma among the most visited. `tree` and
+    `params` are a `Tree` and `GumbelParams` as plain tuples."""
+    tree, params = Tree(*tree), GumbelParams(*params)
+    children, visits, log_prior = tree.children, tree.visits, tree.log_prior
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, q, raw_value, prior, legal, b, 0, c_visit, c_scale, min_span, True, sigma)
+        completed_sigma(children, visits, tree.q, tree.prior, tree.raw_value, legal, b, 0, params, sigma)
         most = 0
         for a in range(num_actions):
-            c = children[b, 0, a]
-            if legal[b, a] and c >= 0 and visits[b, c] > most:
-                most = visits[b, c]
+            if legal[b, a]:
+                most = max(most, _child_visits(children, visits, b, 0, a))
         top = -np.inf
         chosen = -1
         chosen_score = -np.inf
@@ -213,17 +217,21 @@ def root_improved_policy(
             out_policy[b, a] = logit
             if logit > top:
                 top = logit
-            c = children[b, 0, a]
-            n = visits[b, c] if c >= 0 else 0
-            if n == most:
+            if _child_visits(children, visits, b, 0, a) == most:
                 score = gumbel[b, a] + lp + sigma[a]
                 if chosen < 0 or score > chosen_score:
                     chosen = a
                     chosen_score = score
-        total = 0.0
-        for a in range(num_actions):
-            out_policy[b, a] = math.exp(out_policy[b, a] - top) if legal[b, a] else 0.0
-            total += out_policy[b, a]
-        for a in range(num_actions):
-            out_policy[b, a] = out_policy[b, a] / total
+        _normalise_exp(out_policy[b], legal[b], top)
         out_action[b] = chosen
+
+
+@numba.njit(cache=True, inline="always")
+def _normalise_exp(logits: np.ndarray, legal: np.ndarray, top: float) -> None:
+    """logits -> softmax in place, given their maximum `top`; illegal actions get 0."""
+    total = 0.0
+    for a in range(logits.shape[0]):
+        logits[a] = math.exp(logits[a] - top) if legal[a] else 0.0
+        total += logits[a]
+    for a in range(logits.shape[0]):
+        logits[a] = logits[a] / total

@@ -8,10 +8,18 @@ is in docs/search.md.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 
+from zeroplan.mcts.tree import Leaves, Tree
+
+
+class PuctParams(NamedTuple):
+    pb_c_init: float
+    pb_c_base: float
+    min_span: float  # search.min_value_span
 
 
 @numba.njit(cache=True, inline="always")
@@ -24,21 +32,23 @@ def _normalize(min_max: np.ndarray, b: int, q: float, min_span: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _best_action(children, visits, q, prior, min_max, legal, b, p, pb_c_init, pb_c_base, min_span, at_root) -> int:
+def _best_action(children: np.ndarray, visits: np.ndarray, q: np.ndarray, prior: np.ndarray, min_max: np.ndarray,
+                 legal: np.ndarray, b: int, p: int, params: PuctParams) -> int:
+    """The first highest pUCT score among node p's actions (legal ones, at the root)."""
     n_parent = visits[b, p]
-    c_base = math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init
+    c_base = math.log((n_parent + params.pb_c_base + 1.0) / params.pb_c_base) + params.pb_c_init
     sqrt_parent = math.sqrt(n_parent)
     best = -1
     best_score = -np.inf
     for a in range(children.shape[2]):
-        if at_root and not legal[b, a]:
+        if p == 0 and not legal[b, a]:
             continue
         c = children[b, p, a]
         if c < 0:
             score = c_base * sqrt_parent * prior[b, p, a]  # x / (0 + 1) == x exactly
         else:
             score = c_base * sqrt_parent / (visits[b, c] + 1) * prior[b, p, a]
-            score += _normalize(min_max, b, q[b, c], min_span)  # a child exists only once visited
+            score += _normalize(min_max, b, q[b, c], params.min_span)  # a child exists only once visited
         if best < 0 or score > best_score:
             best = a
             best_score = score
@@ -46,42 +56,27 @@ def _best_action(children, visits, q, prior, min_max, legal, b, p, pb_c_init, pb
 
 
 @numba.njit(cache=True)
-def select_puct(
-    children: np.ndarray,
-    visits: np.ndarray,
-    q: np.ndarray,
-    prior: np.ndarray,
-    min_max: np.ndarray,
-    legal: np.ndarray,
-    embeddings: np.ndarray,
-    pb_c_init: float,
-    pb_c_base: float,
-    min_span: float,
-    out_embeddings: np.ndarray,
-    out_parent: np.ndarray,
-    out_action: np.ndarray,
-    depth_stats: np.ndarray,
-) -> None:
-    """Descend every tree from its root to the first edge without a child, and
-    gather the embedding of the node the edge leaves from.
-
-    depth_stats [2] accumulates the sum and the max of the depths reached."""
+def select_puct(tree: tuple, legal: np.ndarray, params: tuple, leaves: tuple) -> None:
+    """pUCT's selection step: descend every tree from its root to the first edge
+    without a child, and record it in `leaves`. `tree`, `params` and `leaves` are a
+    `Tree`, `PuctParams` and `Leaves` as plain tuples (see zeroplan.mcts.tree)."""
+    tree, params, leaves = Tree(*tree), PuctParams(*params), Leaves(*leaves)
+    children, visits, q, prior, min_max = tree.children, tree.visits, tree.q, tree.prior, tree.min_max
     for b in range(children.shape[0]):
         node = 0
         depth = 1
         while True:
-            a = _best_action(children, visits, q, prior, min_max, legal, b, node, pb_c_init, pb_c_base, min_span,
-                             node == 0)
+            a = _best_action(children, visits, q, prior, min_max, legal, b, node, params)
             nxt = children[b, node, a]
             if nxt < 0:
                 break
             node = nxt
             depth += 1
-        out_embeddings[b, :] = embeddings[b, node, :]
-        out_parent[b] = node
-        out_action[b] = a
-        depth_stats[0] += depth
-        depth_stats[1] = max(depth_stats[1], depth)
+        leaves.embeddings[b, :] = tree.embeddings[b, node, :]  # expand (node, a) next
+        leaves.parent[b] = node
+        leaves.action[b] = a
+        leaves.depth_stats[0] += depth
+        leaves.depth_stats[1] = max(leaves.depth_stats[1], depth)
 
 
 def add_dirichlet_noise(prior: np.ndarray, legal: np.ndarray, alpha: float, fraction: float,
