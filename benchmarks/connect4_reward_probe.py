@@ -37,7 +37,7 @@ from zeroplan.muzero.episode import Episode, EpisodeBuilder  # noqa: E402
 from zeroplan.muzero.learner import Learner  # noqa: E402
 from zeroplan.muzero.replay import Replay  # noqa: E402
 from zeroplan.nets.muzero_net import SearchModel  # noqa: E402
-from zeroplan.runners.local import build_net  # noqa: E402
+from zeroplan.nets.build import build_net  # noqa: E402
 
 
 def random_games(count: int, rng: np.random.Generator) -> list[Episode]:

@@ -23,7 +23,7 @@ from zeroplan.config import ConfigError, search_overrides
 from zeroplan.envs import alphabeta
 from zeroplan.envs.games.connect4 import COLS, Connect4
 from zeroplan.muzero.agent import load
-from zeroplan.muzero.selfplay import plan
+from zeroplan.mcts.model import plan
 from zeroplan.nets.muzero_net import SearchModel
 
 
@@ -94,7 +94,7 @@ def main() -> None:
         legal = np.stack([p[1] for p in pos])
         to_play = np.array([p[2] for p in pos])
         right = [p[3] for p in pos]
-        searched = plan(model, obs, legal, to_play, agent.config, rng, 2, 0.0, explore=False).actions
+        searched = plan(model, obs, legal, to_play, agent.config.search, rng, 2, 0.0, explore=False).actions
         latent, _, logits = model.initial(obs)
         prior = np.where(legal, logits, -np.inf).argmax(axis=1)
         rewards = reward_figures(

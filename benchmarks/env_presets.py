@@ -43,22 +43,22 @@ def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int, 
         start = time.perf_counter()
         result = agent.learn(max_minutes=minutes)
         seconds = time.perf_counter() - start
-        agent.runner.close()
+        agent.close()
         best = load(tmp)
         out = {"preset": name, "seed": seed, "budget_minutes": minutes, "seconds": round(seconds, 1),
                "env_steps": result.env_steps, "solved_at": result.solved_at}
-        runner = best.runner
+        model, env_factory = best.model, best.env_factory
         if best.spec.num_players == 1:
-            returns = evaluate_returns(runner.model, best.config, runner.env_factory, episodes, seed=seed + 777)
+            returns = evaluate_returns(model, best.config, env_factory, episodes, seed=seed + 777)
             out.update(mean_return=float(np.mean(returns)), std_return=float(np.std(returns)), episodes=episodes)
         else:
             opponents = ["random", "expert"] + (["alphabeta:2"] if best.config.env.id == "connect4" else [])
-            out["vs"] = {opp: evaluate_vs(runner.model, best.config, runner.env_factory,
+            out["vs"] = {opp: evaluate_vs(model, best.config, env_factory,
                                           make_opponent(opp, best.config.env.id), games, seed + 777)
                          for opp in opponents}
             # The same opponents from every two-move opening, once per side: not one line per side.
-            starts = openings(runner.env_factory, 2)
-            out["vs_openings"] = {opp: evaluate_vs(runner.model, best.config, runner.env_factory,
+            starts = openings(env_factory, 2)
+            out["vs_openings"] = {opp: evaluate_vs(model, best.config, env_factory,
                                                    make_opponent(opp, best.config.env.id), 0, seed + 777, starts)
                                   for opp in opponents}
             out["openings"] = len(starts)

@@ -22,7 +22,8 @@ from zeroplan.config import load_config
 from zeroplan.muzero import learner as learner_module
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.replay import Batch
-from zeroplan.runners.local import build_net, limit_threads
+from zeroplan.nets.build import build_net
+from zeroplan.runners.local import limit_threads
 
 
 def batches(config, count: int, rng: np.random.Generator) -> list[Batch]:

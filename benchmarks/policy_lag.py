@@ -31,8 +31,8 @@ def solve(seed: int, lag: int, max_minutes: float) -> dict:
         play, train_once = runner.selfplay.step, runner._train_once
         runner.selfplay.step = lambda model, temperature: play(stale_model, temperature)
 
-        def train_and_copy(value_fn):
-            metrics = train_once(value_fn)
+        def train_and_copy():
+            metrics = train_once()
             if runner.result.train_steps % lag == 0:
                 stale.load_state_dict(runner.net.state_dict())
             return metrics

@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.refere
 from tests.reference.replay_targets import reference_targets  # noqa: E402
 from zeroplan.config import load_config  # noqa: E402
 from zeroplan.muzero.episode import Episode  # noqa: E402
-from zeroplan.muzero.learner import network_values  # noqa: E402
+from zeroplan.muzero.reanalyze import network_values  # noqa: E402
 from zeroplan.muzero.replay import Replay  # noqa: E402
-from zeroplan.runners.local import build_net, limit_threads  # noqa: E402
+from zeroplan.nets.build import build_net  # noqa: E402
+from zeroplan.runners.local import limit_threads  # noqa: E402
 
 
 def fill(replay: Replay, rng: np.random.Generator, transitions: int) -> None:

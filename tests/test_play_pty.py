@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts the command in a real pseudo-terminal
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a POSIX pseudo-terminal")
 
 PROMPT = re.compile(rb"your move \(([\d ]+); q to quit\): ")

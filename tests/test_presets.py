@@ -22,6 +22,7 @@ def test_every_pets_preset_validates(name):
     assert load_config(name, model=PetsConfig, family="pets").env.id
 
 
+@pytest.mark.slow
 def test_the_slippery_frozenlake_preset_trains_with_greedy_value_targets(tmp_path):
     agent = zeroplan.MuZero("FrozenLake-v1", seed=0, run_dir=tmp_path, tensorboard=False,
                             set=["train.min_replay_size=100", "run.eval_interval=100000"])
@@ -37,6 +38,7 @@ def test_the_slippery_frozenlake_preset_trains_with_greedy_value_targets(tmp_pat
     assert np.isin(np.round(batch.target_values[live], 6), [0.0, 0.25]).all()
 
 
+@pytest.mark.slow
 def test_the_connect4_preset_trains_its_conv_net_on_mirrored_games(tmp_path):
     agent = zeroplan.MuZero("connect4", seed=0, run_dir=tmp_path, tensorboard=False,
                             set=["train.min_replay_size=200", "run.eval_interval=100000", "train.num_envs=8"])

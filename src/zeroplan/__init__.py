@@ -12,10 +12,14 @@ __all__ = ["MuZero", "PETS", "load", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("MuZero", "load"):
-        from zeroplan.muzero import agent
+    if name == "MuZero":
+        from zeroplan.muzero.agent import MuZero
 
-        return getattr(agent, name)
+        return MuZero
+    if name == "load":  # any algorithm's saved agent
+        from zeroplan.agents import load
+
+        return load
     if name == "PETS":
         from zeroplan.mbrl.pets import PETS
 

@@ -202,7 +202,7 @@ class RunConfig(_Strict):
     @field_validator("eval_variants")
     @classmethod
     def _variants(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from zeroplan.envs.variants import parse_variants
+        from zeroplan.variant import parse_variants
 
         parse_variants(value)  # raises ValueError naming the entry and the allowed keys
         return value

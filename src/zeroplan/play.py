@@ -44,7 +44,7 @@ class _AgentMover:
         self.name = "the agent"
 
     def act(self, env, history: list[np.ndarray], rng: np.random.Generator) -> int:
-        from zeroplan.muzero.replay import stack_frames
+        from zeroplan.envs.frames import stack_frames
 
         obs = stack_frames(history, len(history) - 1, self.agent.config.replay.stack_frames)
         return int(self.agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True))
@@ -122,7 +122,7 @@ def play_terminal(game_id: str, agent=None, human_player: int = 0, input_fn: Cal
     if human_player not in (0, 1):
         raise PlayError(f"human_player must be 0 (move first) or 1 (move second), got {human_player!r}")
     rng = np.random.default_rng(seed) if rng is None else rng
-    env = agent.runner.env_factory() if agent is not None else make_env(EnvConfig(id=game_id))
+    env = agent.env_factory() if agent is not None else make_env(EnvConfig(id=game_id))
     obs = env.reset(seed=seed)
     _check_game(env, game_id)
     opponent = _AgentMover(agent) if agent is not None else _expert_for(game_id, print_fn)
@@ -163,7 +163,7 @@ def _announce(reward: float, mover: int, human_player: int, opponent_name: str,
 # --- single-player: watching and recording --------------------------------------------------
 
 def _run_episode(agent, env, seed: int, on_step: Callable[[], None]) -> tuple[float, int]:
-    from zeroplan.muzero.replay import stack_frames
+    from zeroplan.envs.frames import stack_frames
 
     frames = agent.config.replay.stack_frames
     history = [env.reset(seed=seed)]
@@ -271,12 +271,12 @@ def play_command(game: str | None, run: Path | None, first: bool = True, render:
     try:
         agent = None
         if run is not None:
-            import zeroplan
+            from zeroplan.muzero.agent import load
 
-            agent = zeroplan.load(run)
+            agent = load(run)
             agent.rng = np.random.default_rng(seed)
         config = _game_config(game, agent)
-        probe = agent.runner.env_factory() if agent is not None else make_env(config)
+        probe = agent.env_factory() if agent is not None else make_env(config)
         if probe.spec.num_players == 2:
             if record is not None:
                 raise PlayError("--record is for single-player Gymnasium envs; board games are drawn as text")

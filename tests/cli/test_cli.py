@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-QUICK = ["--set", "run.max_env_steps=160", "--set", "train.min_replay_size=32", "--set", "run.eval_interval=64",
-         "--set", "run.eval_episodes=2", "--set", "search.num_simulations=4", "--set", "train.num_envs=4",
-         "--set", "env.max_episode_steps=30", "--set", "run.log_interval=32", "--no-progress"]
+from tests.helpers import QUICK, run_cli
 
 
 def zeroplan(*args, cwd=None):
@@ -32,13 +28,21 @@ def zeroplan(*args, cwd=None):
      "net: action encoding 'cell' needs one action per cell (6 x 7 = 42), the env has 7 actions"),
 ])
 def test_bad_input_is_one_message_and_exit_2(args, message, tmp_path):
-    res = zeroplan(*args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
-    assert res.returncode == 2, res.stderr
-    assert message in res.stderr
-    assert "Traceback" not in res.stderr
+    code, stderr = run_cli(*args, "--run-dir", str(tmp_path / "run"))  # in this process: an escaping exception fails
+    assert code == 2, stderr
+    assert message in stderr
+    assert "Traceback" not in stderr
     assert not (tmp_path / "run").exists()
 
 
+def test_a_real_process_exits_2_with_one_message(tmp_path):
+    res = zeroplan("train", "cartpole", "--set", "serch.num_simulations=3", "--run-dir", str(tmp_path / "run"),
+                   cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.startswith("error: ") and "did you mean search" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
 def test_train_then_eval_and_bad_checkpoints(tmp_path):
     run = tmp_path / "run"
     res = zeroplan("train", "cartpole", "--run-dir", str(run), *QUICK)
@@ -82,6 +86,7 @@ def test_train_then_eval_and_bad_checkpoints(tmp_path):
     assert res.returncode == 2 and "meta.json" in res.stderr
 
 
+@pytest.mark.slow  # trains a small agent first
 def test_eval_from_every_opening(tmp_path):
     from zeroplan import MuZero
 

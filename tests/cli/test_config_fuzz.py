@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zeroplan.config import Config, ConfigError, build_config, load_preset
-from tests.io.test_checkpoint_faults import run_cli
+from tests.helpers import run_cli
 
 SECTIONS = {name: list(field.annotation.model_fields) for name, field in Config.model_fields.items()}
 VALID = load_preset("cartpole")

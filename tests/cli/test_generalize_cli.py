@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.cli.test_cli import QUICK
-from tests.io.test_checkpoint_faults import run_cli
+from tests.helpers import QUICK
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.io.test_checkpoint_faults import run_cli
+from tests.helpers import run_cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "custom_envs.md"
 
@@ -36,7 +36,7 @@ def test_the_mirror_example_is_a_symmetry_of_tictactoe(user_dir):
         from my_mirror import MIRROR
     finally:
         sys.path.remove(where)
-    from tests.envs.test_symmetries import assert_commutes
+    from tests.helpers import assert_commutes
     from zeroplan.envs.games.tictactoe import TicTacToe
 
     assert_commutes(TicTacToe, MIRROR, games=40)
@@ -46,6 +46,7 @@ QUICK = ["--no-progress", "--set", "train.min_replay_size=32", "--set", "search.
          "--set", "run.eval_interval=100", "--set", "run.eval_episodes=4"]
 
 
+@pytest.mark.slow
 def test_single_player_example_trains(user_dir):
     code, err = run_cli("train", "my_corridor:Corridor", "--max-env-steps", "300", "--run-dir", "c", *QUICK)
     assert code == 0, err
@@ -53,6 +54,7 @@ def test_single_player_example_trains(user_dir):
     assert (user_dir / "c" / "checkpoints" / "last" / "manifest.json").is_file()
 
 
+@pytest.mark.slow
 def test_two_player_example_trains(user_dir):
     code, err = run_cli("train", "my_nim:Nim", "--max-env-steps", "300", "--run-dir", "n", *QUICK,
                         "--set", "run.eval_opponent=random")

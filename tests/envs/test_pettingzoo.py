@@ -48,6 +48,7 @@ def test_pettingzoo_api_test_passes(name):
         api_test(make_aec(name), num_cycles=200, verbose_progress=False)
 
 
+@pytest.mark.slow  # thousands of random games through both engines
 @pytest.mark.parametrize("name, games", [("tictactoe_v3", 3000), ("connect_four_v3", 1500)])
 def test_native_engine_agrees_with_pettingzoo_move_by_move(name, games):
     native_cls, to_pz, from_pz = GAMES[name]

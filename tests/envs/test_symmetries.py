@@ -11,29 +11,9 @@ from zeroplan.envs.games.connect4 import Connect4
 from zeroplan.envs.games.tictactoe import TicTacToe
 from zeroplan.envs.spec import Symmetry, env_symmetries
 from zeroplan.muzero.replay import Batch, augment
+from tests.helpers import assert_commutes
 
 GAMES = [TicTacToe, Connect4]
-
-
-def assert_commutes(game, sym: Symmetry, games: int = 150, seed: int = 0) -> None:
-    """Mapped moves in a transformed game give the transformed observations, legal
-    moves and the same rewards, move by move, over random games."""
-    rng = np.random.default_rng(seed)
-    for episode in range(games):
-        a, b = game(), game()
-        obs_a, obs_b = a.reset(seed=episode), b.reset(seed=episode)
-        done = False
-        while True:
-            np.testing.assert_array_equal(obs_b.reshape(-1), obs_a.reshape(-1)[sym.obs_index])
-            np.testing.assert_array_equal(b.legal_mask(), a.legal_mask()[sym.inverse_actions])
-            assert a.to_play() == b.to_play()
-            if done:
-                break
-            move = int(rng.choice(np.flatnonzero(a.legal_mask())))
-            obs_a, reward_a, term_a, trunc_a = a.step(move)
-            obs_b, reward_b, term_b, trunc_b = b.step(int(sym.action_map[move]))
-            assert (reward_a, term_a, trunc_a) == (reward_b, term_b, trunc_b)
-            done = term_a or trunc_a
 
 
 @pytest.mark.parametrize("game", GAMES)

@@ -117,7 +117,7 @@ def test_periodic_evaluation_can_score_the_worse_side(tmp_path):
                        "eval/second": sides["second"]}
     mean = LocalRunner(load_config("tictactoe", dotted=dotted), run_dir=None, net=runner.net).evaluate()
     assert mean == sum(sides.values()) / 2
-    runner._evaluate_and_keep_best(0.0, None)
+    runner.shell.evaluate(runner.evaluate_scalars, {"env_steps": 0}, None)
     runner.close()
     row = next(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert float(row["eval/first"]) == sides["first"] and float(row["eval/second"]) == sides["second"]

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import zeroplan
-from zeroplan.eval.transfer import find_checkpoint, load_init_weights, warm_start
+from zeroplan.eval.transfer import load_init_weights, warm_start
+from zeroplan.io.checkpoint import find_checkpoint
 from zeroplan.io.checkpoint import CheckpointError
-from zeroplan.runners.local import build_net
+from zeroplan.nets.build import build_net
 
 TINY = ["search.num_simulations=2", "train.num_envs=2", "net.hidden=[16]", "net.latent_dim=8",
         "net.support_size=5", "train.min_replay_size=16", "run.eval_interval=100000"]

@@ -4,13 +4,10 @@ command line, no traceback, and the run directory exactly as it was."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import pickle
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zeroplan import cli
 from zeroplan.config import load_config
 from zeroplan.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from zeroplan.runners.local import LocalRunner
-from tests.runners.test_resume import CARTPOLE
+from tests.helpers import CARTPOLE
+from tests.helpers import run_cli
 
 FILES = ["weights.safetensors", "meta.json", "train_state.safetensors", "replay.npz", "selfplay.npz", "state.json",
          "manifest.json"]
@@ -40,22 +37,6 @@ def good_run():
 def snapshot(run: Path) -> dict[str, str]:
     return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
             for p in sorted(run.rglob("*"))}
-
-
-def run_cli(*args: str) -> tuple[int, str]:
-    err = io.StringIO()
-    old = sys.argv
-    sys.argv = ["zeroplan", *args]
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            try:
-                cli.main()
-                code = 0
-            except SystemExit as e:
-                code = e.code
-    finally:
-        sys.argv = old
-    return code, err.getvalue()
 
 
 def assert_rejected(run: Path, culprit: str) -> None:

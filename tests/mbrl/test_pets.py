@@ -41,6 +41,7 @@ def random_returns(agent: PETS, episodes: int) -> list[float]:
     return [run_episode(env, base + i, lambda o: env.sample_action(rng)).ret for i in range(episodes)]
 
 
+@pytest.mark.slow  # trains PETS for a few episodes (the module fixture)
 def test_short_pets_run_beats_random_actions(trained):
     agent, result, _ = trained
     assert result.episodes == 7 and result.env_steps == 700 and len(agent.data) == 700
@@ -50,6 +51,7 @@ def test_short_pets_run_beats_random_actions(trained):
     assert final["mean_return"] > random_mean + 200, (final, random_mean)
 
 
+@pytest.mark.slow  # trains PETS for a few episodes (the module fixture)
 def test_run_dir_holds_metrics_and_checkpoints(trained):
     agent, result, run_dir = trained
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -62,6 +64,7 @@ def test_run_dir_holds_metrics_and_checkpoints(trained):
     assert json.loads((run_dir / "config.json").read_text())["env"]["id"] == "Pendulum-v1"
 
 
+@pytest.mark.slow  # trains PETS for a few episodes (the module fixture)
 def test_save_load_round_trip_and_continue(trained, tmp_path):
     agent, _, _ = trained
     agent.save(tmp_path / "agent")
@@ -78,6 +81,7 @@ def test_save_load_round_trip_and_continue(trained, tmp_path):
     assert again.result.episodes == 8 and len(again.data) == 800
 
 
+@pytest.mark.slow  # trains PETS for a few episodes (the module fixture)
 def test_predict_single_and_batched(trained):
     agent, _, _ = trained
     agent.reset()
@@ -88,6 +92,7 @@ def test_predict_single_and_batched(trained):
     assert batch.shape == (3, 1) and np.all(np.abs(batch) <= 2.0)
 
 
+@pytest.mark.slow  # trains PETS for a few episodes (the module fixture)
 def test_diagnose_reports_k_step_errors_and_draws_them(trained, tmp_path):
     agent, _, _ = trained
     report = diagnose(agent, seed=5, ks=(1, 5, 10, 20), plot=tmp_path / "diag.png")

@@ -9,10 +9,11 @@ import torch
 from tests.reference.lookahead import reference_lookahead
 from zeroplan.config import ConfigError, TrainConfig, load_config
 from zeroplan.muzero.episode import Episode
-from zeroplan.muzero.learner import Learner, bootstrap_fn, network_values
+from zeroplan.muzero.learner import Learner
+from zeroplan.muzero.reanalyze import bootstrap_fn, network_values
 from zeroplan.muzero.replay import Batch, Replay
 from zeroplan.nets.muzero_net import MuZeroNet, scale_gradient
-from zeroplan.runners.local import build_net
+from zeroplan.nets.build import build_net
 
 
 def test_scale_gradient_is_identity_forward_and_scales_backward():

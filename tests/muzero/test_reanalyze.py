@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.muzero.test_replay import episode
+from tests.helpers import episode
 from zeroplan.config import load_config
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay

@@ -6,22 +6,9 @@ import numpy as np
 import pytest
 
 from zeroplan.config import ReplayConfig
-from zeroplan.muzero.episode import Episode
-from zeroplan.muzero.replay import Replay, stack_frames
-
-
-def episode(rewards, values, to_play=None, terminated=True, num_actions=2):
-    t = len(rewards)
-    return Episode(
-        obs=np.arange(t + 1, dtype=np.float32)[:, None],  # obs[i] = [i], so a batch shows which state it holds
-        actions=np.arange(t, dtype=np.int64) % num_actions,
-        rewards=np.asarray(rewards, dtype=np.float32),
-        to_play=np.zeros(t + 1, dtype=np.int8) if to_play is None else np.asarray(to_play, dtype=np.int8),
-        legal_masks=np.ones((t + 1, num_actions), bool),
-        root_values=np.asarray(values, dtype=np.float32),
-        policy_targets=np.tile(np.array([0.25, 0.75], np.float32), (t + 1, 1)),
-        terminated=terminated,
-    )
+from zeroplan.envs.frames import stack_frames
+from zeroplan.muzero.replay import Replay
+from tests.helpers import episode
 
 
 def replay(td=2, unroll=2, discount=0.5, capacity=100, **kw):

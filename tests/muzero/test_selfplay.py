@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import zeroplan
-from zeroplan.muzero import selfplay
+from zeroplan.mcts import model as planning
 
 
 def test_temperature_moves_greedy_after_the_opening(monkeypatch):
@@ -15,13 +15,13 @@ def test_temperature_moves_greedy_after_the_opening(monkeypatch):
                                               "train.temperature_steps=[0]", "train.temperature_moves=2"],
                             tensorboard=False)
     seen = []
-    real_search = selfplay.search
+    real_search = planning.search
 
     def recording(*args, temperature, **kwargs):
         seen.append(np.broadcast_to(np.asarray(temperature, float), (3,)).copy())
         return real_search(*args, temperature=temperature, **kwargs)
 
-    monkeypatch.setattr(selfplay, "search", recording)
+    monkeypatch.setattr(planning, "search", recording)
     play = agent.runner.selfplay
     moves_before = []
     for _ in range(12):  # tic-tac-toe games last 5 to 9 moves: some restart in between
@@ -36,8 +36,8 @@ def test_without_temperature_moves_every_move_uses_the_schedule(monkeypatch):
     agent = zeroplan.MuZero("tictactoe", set=["search.num_simulations=4", "train.num_envs=2", "net.hidden=[16]",
                                               "net.latent_dim=8"], tensorboard=False)
     seen = []
-    real_search = selfplay.search
-    monkeypatch.setattr(selfplay, "search", lambda *a, temperature, **k: seen.append(temperature)
+    real_search = planning.search
+    monkeypatch.setattr(planning, "search", lambda *a, temperature, **k: seen.append(temperature)
                         or real_search(*a, temperature=temperature, **k))
     for _ in range(6):
         agent.runner.selfplay.step(agent.runner.model, temperature=0.7)
@@ -50,14 +50,14 @@ def _recorded_actions(fraction: float, monkeypatch, steps: int = 60):
     agent = zeroplan.MuZero("tictactoe", set=["search.num_simulations=2", "train.num_envs=4", "net.hidden=[8]",
                                               "net.latent_dim=4", f"train.random_action_fraction={fraction}"],
                             tensorboard=False)
-    real_search = selfplay.search
+    real_search = planning.search
 
     def first_legal(root, *args, **kwargs):
         out = real_search(root, *args, **kwargs)
         out.actions = np.argmax(root.legal_mask, axis=1).astype(np.int64)
         return out
 
-    monkeypatch.setattr(selfplay, "search", first_legal)
+    monkeypatch.setattr(planning, "search", first_legal)
     play = agent.runner.selfplay
     played, legal = [], []
     for env in play.envs:  # what reaches each environment, and what it allowed then

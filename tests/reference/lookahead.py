@@ -1,7 +1,7 @@
 """The max_q bootstrap one state and one action at a time, through the
 search's own model interface: max over legal a of r(s, a) + discount * v(s'),
 v(s') negated when two players alternate; every action when none is listed
-legal. zeroplan.muzero.learner.lookahead_values is checked against this."""
+legal. zeroplan.muzero.reanalyze.lookahead_values is checked against this."""
 
 from __future__ import annotations
 

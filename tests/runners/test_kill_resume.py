@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from zeroplan.io.checkpoint import Checkpoint, CheckpointError
+
+pytestmark = pytest.mark.slow  # kills real training processes at random moments
 
 # Small and quick, checkpointing twice a second; each checkpoint file write is
 # slowed a little (see below) so a kill can land inside a write.

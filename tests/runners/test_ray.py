@@ -17,6 +17,8 @@ from zeroplan.runners.local import LocalRunner
 from zeroplan.nets.muzero_net import MuZeroNet
 from zeroplan.runners.ray import EVALUATOR_NICENESS, EvaluatorActor, RayRunner, RunFault, _load, _weights, init_ray
 
+pytestmark = pytest.mark.slow  # Ray actors: a local Ray per module and real training
+
 SETS = ["search.num_simulations=4", "train.num_envs=4", "train.min_replay_size=48", "replay.batch_size=16",
         "net.hidden=[32]", "net.latent_dim=16", "env.max_episode_steps=60", "run.eval_interval=256",
         "run.eval_episodes=2", "run.log_interval=64", "train.target_update_interval=20"]
@@ -117,7 +119,7 @@ def test_replay_actor_batches_are_the_local_runners_draws():
     call: the same batches, in the same order, as that many draws in the local runner."""
     import numpy as np
 
-    from zeroplan.runners.local import training_batch
+    from zeroplan.muzero.reanalyze import Reanalyze
     from zeroplan.runners.ray import ReplayActor
 
     config = load_config("cartpole", dotted=SETS + ["train.target_update_interval=0"])
@@ -131,7 +133,7 @@ def test_replay_actor_batches_are_the_local_runners_draws():
     rng = np.random.default_rng(5 + 1)  # the actor's sampling rng
     assert len(batches) == 3
     for got in batches:
-        want = training_batch(shell.replay, 16, rng)
+        want = Reanalyze(config, 1, seed=0).batch(shell.replay, 16, rng)
         for name in ("obs", "actions", "target_values", "target_policies", "slots"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
 
@@ -186,6 +188,6 @@ def test_a_local_ray_runs_actors_at_the_drivers_priority_and_the_evaluator_below
     driver = os.nice(0)
     assert ray.get(niceness.remote()) == driver
     config = load_config("cartpole", dotted=SETS)
-    evaluator = ray.remote(EvaluatorActor).options(num_cpus=0).remote(config, None)
+    evaluator = ray.remote(EvaluatorActor).options(num_cpus=0).remote(config, None, (4,), 2, 1)
     assert ray.get(evaluator.__ray_call__.remote(lambda self: os.nice(0))) == min(driver + EVALUATOR_NICENESS, 19)
     ray.kill(evaluator)

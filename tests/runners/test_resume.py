@@ -14,12 +14,9 @@ from zeroplan.config import ConfigError, load_config
 from zeroplan.envs.gym import EnvError
 from zeroplan.io.checkpoint import Checkpoint
 from zeroplan.runners.local import LocalRunner, RunDirError, TrainingDiverged
-from tests.muzero.test_learning import Chain, small_config
+from tests.helpers import Chain, small_config
+from tests.helpers import CARTPOLE
 
-CARTPOLE = ["search.num_simulations=4", "train.num_envs=4", "train.min_replay_size=48", "replay.batch_size=16",
-            "net.hidden=[32]", "net.latent_dim=16", "env.max_episode_steps=60", "run.eval_interval=96",
-            "run.eval_episodes=2", "run.log_interval=32", "train.reanalyse_fraction=0.5", "train.replay_ratio=0.5",
-            "train.target_update_interval=5", "replay.capacity=300"]
 TICTACTOE = ["search.num_simulations=6", "train.num_envs=4", "train.min_replay_size=32", "replay.batch_size=16",
              "net.hidden=[32]", "net.latent_dim=16", "run.eval_interval=64", "run.eval_episodes=2",
              "run.log_interval=32", "run.eval_opponent=random", "train.lr_schedule=cosine",
@@ -143,6 +140,6 @@ def test_best_checkpoint_goes_to_the_newer_of_equal_evaluations(tmp_path):
     runner = LocalRunner(load_config("cartpole", dotted=CARTPOLE), tmp_path / "run", tensorboard=False)
     for steps, mean in [(100, -1.0), (200, -1.0), (300, -2.0)]:
         runner.result.env_steps = steps
-        runner.record_eval({"eval/mean_reward": mean}, {"env_steps": steps, "mean_return": mean}, None)
+        runner.shell.record_eval({"eval/mean_reward": mean}, {"env_steps": steps, "mean_return": mean}, None)
     runner.close()
     assert Checkpoint(tmp_path / "run" / "checkpoints" / "best").manifest["env_steps"] == 200

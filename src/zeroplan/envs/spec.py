@@ -38,6 +38,15 @@ class EnvSpec:
         if self.num_players not in (1, 2):
             raise ValueError(f"EnvSpec {self.name!r}: num_players must be 1 or 2, got {self.num_players}")
 
+    def to_json(self) -> dict:
+        """As a checkpoint's meta.json keeps it."""
+        return {"obs_shape": list(self.obs_shape), "num_actions": self.num_actions, "num_players": self.num_players,
+                "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: dict) -> EnvSpec:
+        return cls(tuple(data["obs_shape"]), int(data["num_actions"]), int(data["num_players"]), data.get("name", ""))
+
 
 @dataclass(frozen=True, eq=False)
 class Symmetry:

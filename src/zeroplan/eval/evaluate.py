@@ -13,8 +13,9 @@ from typing import Callable
 import numpy as np
 
 from zeroplan.config import Config
-from zeroplan.muzero.replay import stack_frames
-from zeroplan.muzero.selfplay import Model, plan
+from zeroplan.envs.experts import make_opponent
+from zeroplan.envs.frames import FrameHistory
+from zeroplan.mcts.model import Model, plan
 
 
 def _quotas(total: int, num_envs: int) -> list[int]:
@@ -28,7 +29,7 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
     envs = [env_factory() for _ in quotas]
     rng = np.random.default_rng(seed)
     frames = config.replay.stack_frames
-    history = [[env.reset(seed=seed * 7919 + i * 104_729)] for i, env in enumerate(envs)]
+    history = [FrameHistory(frames, env.reset(seed=seed * 7919 + i * 104_729)) for i, env in enumerate(envs)]
     returns: list[float] = []
     current = [0.0] * len(envs)
     done_count = [0] * len(envs)
@@ -37,19 +38,19 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
         active = [i for i in range(len(envs)) if done_count[i] < quotas[i]]
         if not active:
             return returns
-        obs = np.stack([stack_frames(history[i], len(history[i]) - 1, frames) for i in active])
+        obs = np.stack([history[i].stacked() for i in active])
         legal = np.stack([envs[i].legal_mask() for i in active])
         to_play = np.array([envs[i].to_play() for i in active])
-        out = plan(model, obs, legal, to_play, config, rng, envs[active[0]].spec.num_players, 0.0, False)
+        out = plan(model, obs, legal, to_play, config.search, rng, envs[active[0]].spec.num_players, 0.0, False)
         for j, i in enumerate(active):
             ob, reward, terminated, truncated = envs[i].step(int(out.actions[j]))
             current[i] += reward
-            history[i].append(ob)
+            history[i].push(ob)
             if terminated or truncated:
                 returns.append(current[i])
                 current[i] = 0.0
                 done_count[i] += 1
-                history[i] = [envs[i].reset(seed=seed * 7919 + i * 104_729 + resets[i])]
+                history[i] = FrameHistory(frames, envs[i].reset(seed=seed * 7919 + i * 104_729 + resets[i]))
                 resets[i] += 1
 
 
@@ -94,24 +95,26 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
         quotas = _quotas(len(starts), config.train.num_envs)
         first = np.cumsum([0] + quotas)  # env i plays starts[first[i]:first[i + 1]]
         envs = [env_factory() for _ in quotas]
-        current = [_start(env, seed + i, starts[first[i]]) for i, env in enumerate(envs)]
+        frames = config.replay.stack_frames
+        current = [_start(env, seed + i, starts[first[i]], frames) for i, env in enumerate(envs)]
         played = [0] * len(envs)
         while any(p < q for p, q in zip(played, quotas)):
             live = [i for i in range(len(envs)) if played[i] < quotas[i]]
             mine = [i for i in live if envs[i].to_play() == agent_player]
             actions = {}
             if mine:
-                obs = np.stack([current[i] for i in mine])
+                obs = np.stack([current[i].stacked() for i in mine])
                 legal = np.stack([envs[i].legal_mask() for i in mine])
                 to_play = np.array([envs[i].to_play() for i in mine])
-                out = plan(model, obs, legal, to_play, config, rng, 2, 0.0, False)
+                out = plan(model, obs, legal, to_play, config.search, rng, 2, 0.0, False)
                 actions.update({i: int(a) for i, a in zip(mine, out.actions)})
             for i in live:
                 if i not in actions:
                     actions[i] = opponent.act(envs[i], rng)
             for i in live:
                 mover = envs[i].to_play()
-                current[i], reward, terminated, truncated = envs[i].step(actions[i])
+                ob, reward, terminated, truncated = envs[i].step(actions[i])
+                current[i].push(ob)
                 if terminated or truncated:
                     if reward > 0:
                         counts["wins" if mover == agent_player else "losses"] += 1
@@ -121,17 +124,41 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
                         counts["draws"] += 1
                     played[i] += 1
                     if played[i] < quotas[i]:
-                        current[i] = _start(envs[i], seed + 1000 * played[i] + i, starts[first[i] + played[i]])
+                        current[i] = _start(envs[i], seed + 1000 * played[i] + i, starts[first[i] + played[i]],
+                                            frames)
     return result
 
 
-def _start(env, seed: int, moves: tuple[int, ...]) -> np.ndarray:
-    """A new game from `moves`: the observation for the next mover."""
-    obs = env.reset(seed=seed)
+def _start(env, seed: int, moves: tuple[int, ...], frames: int = 1) -> FrameHistory:
+    """A new game from `moves`: the observations so far, the last for the next mover."""
+    history = FrameHistory(frames, env.reset(seed=seed))
     for action in moves:
         if not env.legal_mask()[action]:
             raise ValueError(f"opening {list(moves)}: move {action} is not legal")
         obs, _, terminated, truncated = env.step(action)
+        history.push(obs)
         if terminated or truncated:
             raise ValueError(f"opening {list(moves)} ends the game")
-    return obs
+    return history
+
+
+def evaluation_scalars(model: Model, config: Config, env_factory: Callable[[], object], num_players: int, seed: int,
+                       episodes: int | None = None) -> dict[str, float]:
+    """A training run's periodic evaluation, the same on every backend.
+    Single-player: the mean return as eval/mean_reward. Two-player: the score
+    (win 1, draw 0, loss -1) against `run.eval_opponent`, playing each side (from
+    every opening of `run.eval_openings` moves, if set), as eval/first and
+    eval/second, and as eval/mean_reward their mean over all games or the worse
+    side's mean (`run.eval_score`)."""
+    run = config.run
+    episodes = episodes or run.eval_episodes
+    if num_players == 1:
+        return {"eval/mean_reward": float(np.mean(evaluate_returns(model, config, env_factory, episodes, seed)))}
+    opponent = make_opponent(run.eval_opponent, config.env.id)
+    starts = openings(env_factory, run.eval_openings) if run.eval_openings else None
+    result = evaluate_vs(model, config, env_factory, opponent, episodes, seed, starts)
+    sides = {side: (c["wins"] - c["losses"]) / sum(c.values()) for side, c in result.items()}
+    games = sum(sum(c.values()) for c in result.values())
+    mean = sum(c["wins"] - c["losses"] for c in result.values()) / games
+    score = min(sides.values()) if run.eval_score == "worst_side" else mean
+    return {"eval/mean_reward": score, **{f"eval/{side}": v for side, v in sides.items()}}

@@ -35,8 +35,8 @@ def generalize(agent, episodes: int, seed: int, variants: Sequence[Variant] | No
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     variants = default_variants(agent.config) if variants is None else list(variants)
-    model, config = agent.runner.model, agent.config
-    factories = [("train", agent.runner.env_factory)]
+    model, config = agent.model, agent.config
+    factories = [("train", agent.env_factory)]
     for v in variants:
         factory = variant_factory(config.env, v, seed)
         check_same_interface(agent.spec, factory().spec, v)  # before any episode is spent

@@ -12,23 +12,7 @@ from pathlib import Path
 
 import torch
 
-from zeroplan.io.checkpoint import Checkpoint, CheckpointError, resolve
-
-
-def find_checkpoint(source: str | Path) -> Path:
-    """A checkpoint directory itself, or a run directory's `best` checkpoint, else its `last`."""
-    source = Path(source)
-    ckpts = source / "checkpoints"
-    if ckpts.is_dir():
-        for name in ("best", "last"):
-            try:
-                return resolve(ckpts / name)
-            except CheckpointError:
-                continue
-        raise CheckpointError(f"{source}: the run has no best or last checkpoint to start from")
-    if not source.exists():
-        raise CheckpointError(f"{source}: no such run or checkpoint directory")
-    return resolve(source)
+from zeroplan.io.checkpoint import Checkpoint, find_checkpoint
 
 
 def load_init_weights(net: torch.nn.Module, source: str | Path) -> Path:

@@ -116,6 +116,50 @@ def resolve(path: str | Path) -> Path:
     raise CheckpointError(f"{path}: no checkpoint directory there")
 
 
+def find_checkpoint(path: str | Path, name: str | None = None) -> Path:
+    """The one place that picks a checkpoint: `path` itself when it is a
+    checkpoint directory (and no `name` is given), else `path/checkpoints/NAME`,
+    by default `best` and then `last`; `.NAME.old` stands in for a checkpoint
+    whose write was killed between its two renames (`resolve`)."""
+    path = Path(path)
+    if name is None:
+        try:
+            direct = resolve(path)
+        except CheckpointError:
+            direct = None
+        if direct is not None and (direct / MANIFEST).is_file():
+            return direct
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such run or checkpoint directory (it does not exist)")
+    ckpts = path / "checkpoints"
+    if name is None and not ckpts.is_dir():
+        raise CheckpointError(f"{path}: neither a run directory (no checkpoints/) nor a checkpoint (no {MANIFEST})")
+    for candidate in ([name] if name else ["best", "last"]):
+        try:
+            return resolve(ckpts / candidate)
+        except CheckpointError:
+            continue
+    available = ", ".join(sorted(p.name for p in ckpts.glob("[!.]*"))) if ckpts.is_dir() else ""
+    if name:
+        raise CheckpointError(f"no checkpoint {name!r} in {path} (available: {available or 'none'})")
+    raise CheckpointError(f"{path}: the run has no best or last checkpoint (available: {available or 'none'})")
+
+
+def load_weights(net: torch.nn.Module, tensors: dict[str, torch.Tensor], ckpt: Checkpoint) -> None:
+    """Load a network's weights, naming any missing tensor or shape mismatch."""
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise ckpt.error(WEIGHTS, f"missing tensors {missing[:5]}")
+    for k, v in tensors.items():
+        if k not in expected or expected[k].shape != v.shape:
+            want = tuple(expected[k].shape) if k in expected else "no such tensor"
+            raise ckpt.error(WEIGHTS, f"tensor {k!r} has shape {tuple(v.shape)}, the config's network "
+                             f"expects {want} (config mismatch?)")
+    with torch.no_grad():
+        net.load_state_dict(tensors)
+
+
 class Checkpoint:
     """A checkpoint whose manifest has been verified; files are parsed from the verified bytes."""
 

@@ -14,7 +14,6 @@ episode too, so evaluations and checkpoints always use all the data.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,28 +23,22 @@ import torch
 
 from zeroplan.config import ConfigError, build_config, load_config
 from zeroplan.envs.continuous import make_continuous_env
-from zeroplan.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zeroplan.io.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from zeroplan.io.logging import MetricsLogger
-from zeroplan.io.signals import catch_stop_signals
 from zeroplan.mbrl.config import PetsConfig
 from zeroplan.mbrl.data import Transitions
 from zeroplan.mbrl.ensemble import FitReport, ProbabilisticEnsemble, fit_ensemble
 from zeroplan.mbrl.planners import MPC, TrajectorySampler, make_planner
 from zeroplan.mbrl.rewards import known_reward, known_termination
 from zeroplan.mbrl.rollout import evaluate_lockstep, run_episode
+from zeroplan.runners.shell import LoopShell, RunResult, refuse_existing_run
 
 
 @dataclass
-class PetsResult:
+class PetsResult(RunResult):
     episodes: int = 0
-    env_steps: int = 0
-    seconds: float = 0.0
-    eval_seconds: float = 0.0
-    best_eval: float = -float("inf")
     episode_returns: list[float] = field(default_factory=list)
     plan_ms_per_step: list[float] = field(default_factory=list)  # per episode, 0 for random ones
-    evals: list[dict] = field(default_factory=list)
-    solved_at: dict | None = None
 
 
 class PETS:
@@ -59,6 +52,7 @@ class PETS:
             data["run"]["seed"] = seed
             config = build_config(data, PetsConfig)
         self.config = config
+        refuse_existing_run(Path(run_dir) if run_dir is not None else None)
         torch.set_num_threads(config.run.torch_threads)
         self.env_factory: Callable = lambda: make_continuous_env(config.env)
         self.env = self.env_factory()  # a discrete-action env fails here, pointing to MuZero
@@ -76,12 +70,25 @@ class PETS:
         self._mpc = self._make_mpc(seed + 2)
         self._train_mpc_gen = self._mpc_gen
         self.result = PetsResult()
-        self._stop_signal: int | None = None
         self.last_fit: FitReport | None = None
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.logger = MetricsLogger(self.run_dir, tensorboard) if self.run_dir is not None else None
+        self.shell = LoopShell(self.result, self.run_dir, self.logger, lambda: self.save_to_run("best"),
+                               config.run.stop_at_return)
         if self.run_dir is not None:
             (self.run_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
+
+    @classmethod
+    def config_for(cls, env: str, overrides: dict | None = None, dotted: list[str] | None = None
+                   ) -> tuple[PetsConfig, list[str]]:
+        """The validated config for `env` (its PETS preset, if any), and nothing to note."""
+        return load_config(env, overrides=overrides, dotted=dotted, model=PetsConfig, family="pets"), []
+
+    def summary(self, result: PetsResult) -> dict:
+        """What `zeroplan train` prints when a run ends."""
+        return {"episodes": result.episodes, "env_steps": result.env_steps, "seconds": round(result.seconds, 1),
+                "best_eval": result.best_eval if result.evals else None,
+                "episode_returns": [round(r, 1) for r in result.episode_returns]}
 
     def _make_mpc(self, seed: int) -> MPC:
         p = self.config.planner
@@ -113,27 +120,15 @@ class PETS:
             return self._learn(total, max_minutes, bar.update)
 
     def _learn(self, total: int, max_minutes: float | None, progress) -> PetsResult:
-        cfg, res = self.config, self.result
-        max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
-        start = time.perf_counter() - res.seconds
-        session_start = time.perf_counter()
-        self._stop_signal = None
-        restore = catch_stop_signals(self._on_stop_signal)
-        try:
-            self._episodes(total, max_minutes, progress, start, session_start)
-        finally:
-            restore()
-        res.seconds = time.perf_counter() - start
-        self.save_to_run("last")
-        return res
+        max_minutes = max_minutes if max_minutes is not None else self.config.run.max_minutes
+        return self.shell.session(lambda: self._episodes(total, progress), lambda: self.save_to_run("last"),
+                                  max_minutes, save_first=False)
 
-    def _episodes(self, total: int, max_minutes: float | None, progress, start: float, session_start: float) -> None:
+    def _episodes(self, total: int, progress) -> None:
         """One episode at a time; `checkpoints/last` after each, so a killed run
         resumes from its last whole episode (`PETS.resume`)."""
-        cfg, res = self.config, self.result
-        while res.episodes < total and self._stop_signal is None:
-            if max_minutes is not None and time.perf_counter() - session_start > max_minutes * 60:
-                break
+        cfg, res, shell = self.config, self.result, self.shell
+        while res.episodes < total and not shell.should_stop():
             random = res.episodes < cfg.train.random_episodes
             if random:
                 ep = run_episode(self.env, self._episode_seed(res.episodes), lambda o: self.env.sample_action(self.rng))
@@ -152,17 +147,19 @@ class PETS:
                 scalars.update({"model/train_nll": fit.train_nll, "model/val_mse": fit.val_mse,
                                 "model/epochs": float(fit.epochs), "time/fit_s": fit.seconds,
                                 "model/skipped_updates": float(fit.skipped_updates)})
-            self._log(scalars, progress)
+            shell.log(scalars, progress)
             stop = False
             if res.episodes % cfg.run.eval_interval == 0 or res.episodes == total:
-                stop = self._evaluate_and_keep_best(time.perf_counter() - start, progress)
-            res.seconds = time.perf_counter() - start
+                stop = shell.evaluate(self._eval_scalars, {"episodes": res.episodes, "env_steps": res.env_steps},
+                                      progress)
+            shell.stamp()
             self.save_to_run("last")
             if stop:
                 break
 
-    def _on_stop_signal(self, signum: int) -> None:
-        self._stop_signal = signum
+    def _eval_scalars(self) -> dict[str, float]:
+        ev = self.evaluate()
+        return {"eval/mean_reward": ev["mean_return"], "eval/std_reward": ev["std_return"]}
 
     def fit_model(self) -> FitReport:
         inputs, targets = self.data.model_io(learned_reward=self.reward_fn is None)
@@ -171,31 +168,6 @@ class PETS:
 
     def _episode_seed(self, index: int) -> int:
         return self.config.run.seed * 100_003 + index
-
-    def _log(self, scalars: dict[str, float], progress) -> None:
-        if self.logger:
-            self.logger.log(self.result.env_steps, scalars)
-        if progress:
-            progress({"env_steps": self.result.env_steps, **scalars})
-
-    def _evaluate_and_keep_best(self, elapsed: float, progress) -> bool:
-        res = self.result
-        t0 = time.perf_counter()
-        ev = self.evaluate()
-        record = {"episodes": res.episodes, "env_steps": res.env_steps, "seconds": elapsed,
-                  "seconds_excluding_eval": elapsed - res.eval_seconds, "mean_return": ev["mean_return"],
-                  "std_return": ev["std_return"]}
-        res.eval_seconds += time.perf_counter() - t0
-        res.evals.append(record)
-        self._log({"eval/mean_reward": ev["mean_return"], "eval/std_reward": ev["std_return"]}, progress)
-        if ev["mean_return"] > res.best_eval:
-            res.best_eval = ev["mean_return"]
-            self.save_to_run("best")
-        target = self.config.run.stop_at_return
-        if target is not None and ev["mean_return"] >= target:
-            res.solved_at = record
-            return True
-        return False
 
     # -- acting -----------------------------------------------------------
 
@@ -213,12 +185,13 @@ class PETS:
         """Forget the warm-start plan (a new episode begins)."""
         self._mpc.reset()
 
-    def evaluate(self, episodes: int | None = None) -> dict[str, float]:
+    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, float]:
         """Mean return of MPC with the current model over `episodes` fresh
-        episodes (fixed seeds, so successive evaluations are comparable)."""
+        episodes (fixed seeds, by default the run's, so successive evaluations are comparable)."""
         episodes = episodes or self.config.run.eval_episodes
-        mpc = self._make_mpc(self.config.run.seed + 7)
-        returns = evaluate_lockstep(self.env_factory, mpc, episodes, seed=10_000_019 + self.config.run.seed * 1_009)
+        seed = self.config.run.seed if seed is None else seed
+        mpc = self._make_mpc(seed + 7)
+        returns = evaluate_lockstep(self.env_factory, mpc, episodes, seed=10_000_019 + seed * 1_009)
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes}
 
     # -- persistence --------------------------------------------------------
@@ -253,11 +226,11 @@ class PETS:
     def load(cls, path: str | Path, run_dir: str | Path | None = None) -> PETS:
         """Load a checkpoint directory, or a run directory (its best checkpoint,
         else its last)."""
-        path = _resolve(Path(path))
+        path = find_checkpoint(path)
         tensors, meta = load_checkpoint(path)
         agent = cls._from_checkpoint(path, tensors, meta)
         if run_dir is not None:
-            agent.run_dir = Path(run_dir)
+            agent.run_dir = agent.shell.run_dir = Path(run_dir)
         return agent
 
     @classmethod
@@ -321,21 +294,14 @@ class PETS:
             res.plan_ms_per_step = [float(x) for x in state["plan_ms_per_step"]]
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise ckpt.error("meta.json", f"inconsistent resume state ({err})") from None
-        agent.run_dir = run_dir
-        agent.logger = MetricsLogger(run_dir, tensorboard, resume_step=agent.result.env_steps)
+        agent.run_dir = agent.shell.run_dir = run_dir
+        agent.logger = agent.shell.logger = MetricsLogger(run_dir, tensorboard, resume_step=agent.result.env_steps)
         return agent
 
     def close(self) -> None:
         if self.logger:
             self.logger.close()
         self.env.close()
-
-
-def _resolve(path: Path) -> Path:
-    ckpts = path / "checkpoints"
-    if ckpts.is_dir():
-        return ckpts / ("best" if (ckpts / "best").is_dir() else "last")
-    return path
 
 
 __all__ = ["PETS", "PetsResult"]

@@ -4,22 +4,34 @@
     agent.learn(total_env_steps=20_000, progress_bar=True)
     action = agent.predict(obs)                      # deterministic by default
     agent.save("runs/cartpole/agent"); agent = zeroplan.load("runs/cartpole/agent")
+
+An agent made for training owns a `LocalRunner` (environments, replay,
+learner, run directory). A loaded agent is only its network and search model:
+no environment is made and no global random generator is touched until it is
+evaluated or trained.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+import torch
 
-from zeroplan.config import Config, build_config, load_config, merge
-from zeroplan.io.checkpoint import Checkpoint, save_checkpoint
-from zeroplan.muzero.selfplay import plan
-from zeroplan.runners.local import LocalRunner, TrainResult, load_weights, build_net
+from zeroplan.config import Config, ConfigError, build_config, load_config, merge
+from zeroplan.envs import make_env
+from zeroplan.envs.spec import EnvSpec
+from zeroplan.io.checkpoint import Checkpoint, find_checkpoint, load_weights, save_checkpoint
+from zeroplan.mcts.model import plan
+from zeroplan.nets.build import build_net, net_obs_shape
+from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+from zeroplan.runners.local import LocalRunner, TrainResult
 
 
 class MuZero:
+    algo = "muzero"
+
     def __init__(self, env: str = "CartPole-v1", *, config: Config | None = None, run_dir: str | Path | None = None,
                  seed: int | None = None, overrides: dict[str, Any] | None = None, set: list[str] | None = None,
                  tensorboard: bool = True):
@@ -31,8 +43,35 @@ class MuZero:
 
     def _attach(self, runner: LocalRunner) -> None:
         self.config = runner.config
-        self.runner = runner
+        self.runner: LocalRunner | None = runner
+        self.spec: EnvSpec = runner.spec
+        self.net: MuZeroNet = runner.net
+        self.model: SearchModel = runner.model
         self.rng = np.random.default_rng(self.config.run.seed + 2)
+        self._counters = (0, 0)
+
+    @classmethod
+    def config_for(cls, env: str, overrides: dict | None = None, dotted: list[str] | None = None
+                   ) -> tuple[Config, list[str]]:
+        """The validated config for `env`: its preset, or without one, settings
+        derived from the env (network size, value support; `overrides` win),
+        with a note saying what was derived."""
+        from zeroplan.config import EnvConfig, preset_for
+        from zeroplan.envs.defaults import derive_defaults
+
+        overrides = overrides or {}
+        notes = []
+        if preset_for(env) is None:
+            section = overrides.get("env", {})
+            try:
+                env_config = EnvConfig.model_validate(merge({"id": env}, section if isinstance(section, dict) else {}))
+            except ValueError:
+                env_config = None  # load_config below names what is wrong
+            if env_config is not None:
+                derived, why = derive_defaults(env_config)
+                notes.append(f"no preset for {env}; derived: " + "; ".join(why))
+                overrides = merge(derived, overrides)
+        return load_config(env, overrides=overrides, dotted=dotted), notes
 
     @classmethod
     def resume(cls, run_dir: str | Path, run_overrides: dict[str, Any] | None = None,
@@ -44,23 +83,35 @@ class MuZero:
         return agent
 
     @property
-    def net(self):
-        return self.runner.net
+    def result(self) -> TrainResult:
+        return self.training_runner().result
 
     @property
-    def spec(self):
-        return self.runner.spec
+    def env_factory(self) -> Callable[[], object]:
+        """Fresh environments of the agent's config (the runner's own when training)."""
+        if self.runner is not None:
+            return self.runner.env_factory
+        return lambda: make_env(self.config.env)
+
+    def training_runner(self, run_dir: str | Path | None = None) -> LocalRunner:
+        """The runner that trains this agent, made on first use for a loaded one
+        (its network is the loaded one)."""
+        if self.runner is None:
+            runner = LocalRunner(self.config, run_dir, net=self.net, tensorboard=False)
+            runner.result.env_steps, runner.result.train_steps = self._counters
+            self.runner = runner
+        return self.runner
 
     def learn(self, total_env_steps: int | None = None, max_minutes: float | None = None,
               progress_bar: bool = False, backend: str = "local", num_workers: int = 2,
               address: str | None = None) -> TrainResult:
         """Train; `backend="ray"` runs the same components as Ray actors
         (`num_workers` self-play actors; `address` of a cluster, or a local Ray)."""
-        runner = self.runner
+        runner = local = self.training_runner()
         if backend == "ray":
             from zeroplan.runners.ray import RayRunner
 
-            runner = RayRunner(self.runner, num_workers=num_workers, address=address)
+            runner = RayRunner(local, num_workers=num_workers, address=address)
         elif backend != "local":
             raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
         try:
@@ -72,7 +123,7 @@ class MuZero:
             with TrainProgress(total) as bar:
                 return runner.train(total_env_steps, max_minutes, progress=bar.update)
         finally:
-            if runner is not self.runner:
+            if runner is not local:
                 runner.shutdown()
 
     def predict(self, obs: np.ndarray, legal_mask: np.ndarray | None = None, to_play: int | np.ndarray = 0,
@@ -85,54 +136,92 @@ class MuZero:
         legal = np.ones((n, self.spec.num_actions), bool) if legal_mask is None else \
             np.asarray(legal_mask, bool).reshape(n, -1)
         players = np.broadcast_to(np.asarray(to_play), (n,))
-        out = plan(self.runner.model, batch, legal, players, self.config, self.rng, self.spec.num_players,
+        out = plan(self.model, batch, legal, players, self.config.search, self.rng, self.spec.num_players,
                    0.0 if deterministic else 1.0, explore=not deterministic)
         return int(out.actions[0]) if single else out.actions
 
     def net_obs_shape(self) -> tuple[int, ...]:
-        shape = self.spec.obs_shape
-        return (shape[0] * self.config.replay.stack_frames,) + tuple(shape[1:])
+        return net_obs_shape(self.config, self.spec.obs_shape)
 
-    def evaluate(self, episodes: int = 20) -> dict[str, float]:
-        from zeroplan.eval.evaluate import evaluate_returns
+    def evaluate(self, episodes: int = 20, *, seed: int | None = None, opponent: str | None = None,
+                 openings: int = 0) -> dict:
+        """Without exploration noise. Single-player: mean and std of the return
+        over `episodes`. Two-player: `episodes` games per side against
+        `opponent` (default `run.eval_opponent`: random | expert | alphabeta:N),
+        or one game per side from every opening of `openings` moves; the
+        win/draw/loss counts per side."""
+        from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs, openings as all_openings
 
-        returns = evaluate_returns(self.runner.model, self.config, self.runner.env_factory, episodes,
-                                   seed=self.config.run.seed + 123)
-        return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes}
+        seed = self.config.run.seed + 123 if seed is None else seed
+        if self.spec.num_players == 1:
+            if opponent is not None or openings:
+                raise ConfigError(f"an opponent and openings are for two-player games; {self.config.env.id} "
+                                  "has one player")
+            returns = evaluate_returns(self.model, self.config, self.env_factory, episodes, seed=seed)
+            return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+                    "episodes": episodes}
+        from zeroplan.envs.experts import make_opponent
+
+        try:
+            opp = make_opponent(opponent or self.config.run.eval_opponent, self.config.env.id)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        starts = all_openings(self.env_factory, openings) if openings else None
+        result: dict = evaluate_vs(self.model, self.config, self.env_factory, opp, episodes, seed, starts)
+        if starts is not None:
+            result["openings"] = {"plies": openings, "count": len(starts)}
+        return result
+
+    def checkpoint_meta(self) -> dict:
+        if self.runner is not None:
+            return self.runner.checkpoint_meta()
+        env_steps, train_steps = self._counters
+        return {"algo": self.algo, "config": self.config.model_dump(mode="json"), "spec": self.spec.to_json(),
+                "env_steps": env_steps, "train_steps": train_steps, "best_eval": -float("inf")}
 
     def save(self, path: str | Path) -> Path:
-        return save_checkpoint(path, self.net.state_dict(), self.runner.checkpoint_meta())
+        return save_checkpoint(path, self.net.state_dict(), self.checkpoint_meta())
+
+    def summary(self, result: TrainResult) -> dict:
+        """What `zeroplan train` prints when a run ends."""
+        return {"env_steps": result.env_steps, "train_steps": result.train_steps, "seconds": round(result.seconds, 1),
+                "best_eval": result.best_eval if result.evals else None, "solved_at": result.solved_at}
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
 
     @classmethod
-    def load(cls, path: str | Path, run_dir: str | Path | None = None,
-             search: dict[str, Any] | None = None) -> MuZero:
-        """A saved agent; `search` changes settings of its search (e.g.
-        `{"num_simulations": 64}`), which the weights do not depend on."""
-        ckpt = Checkpoint(path)
-        if ckpt.meta.get("algo") != "muzero":
+    def load(cls, path: str | Path, search: dict[str, Any] | None = None) -> MuZero:
+        """A saved agent (a checkpoint directory, or a run directory: its best
+        checkpoint, else its last): the network and its search model only.
+        `search` changes settings of its search (e.g. `{"num_simulations": 64}`),
+        which the weights do not depend on."""
+        ckpt = Checkpoint(find_checkpoint(path))
+        if ckpt.meta.get("algo") != cls.algo:
             raise ckpt.error("meta.json", f"not a MuZero checkpoint (algo={ckpt.meta.get('algo')!r})")
         try:
             config = build_config(ckpt.meta["config"])
-        except (KeyError, ValueError) as err:
+            if search:
+                config = build_config(merge(config.model_dump(mode="json"), {"search": search}))
+            spec = EnvSpec.from_json(ckpt.meta["spec"])
+        except (KeyError, ValueError, TypeError) as err:
             raise ckpt.error("meta.json", f"config unusable ({err})") from None
-        if search:
-            config = build_config(merge(config.model_dump(mode="json"), {"search": search}))
-        agent = cls(config=config, run_dir=run_dir, tensorboard=False)
-        load_weights(agent.net, ckpt.tensors(), ckpt)
-        agent.net.eval()
-        agent.runner.result.env_steps = ckpt.manifest["env_steps"]
-        agent.runner.result.train_steps = ckpt.manifest["train_steps"]
+        with torch.random.fork_rng(devices=[]):  # the fresh weights are overwritten: leave torch's generator as it was
+            net = build_net(config, spec.obs_shape, spec.num_actions)
+        load_weights(net, ckpt.tensors(), ckpt)
+        agent = cls.__new__(cls)
+        agent.config, agent.spec, agent.net, agent.runner = config, spec, net.eval(), None
+        agent.model = SearchModel(agent.net, config.net.inference)
+        agent.rng = np.random.default_rng(config.run.seed + 2)
+        agent._counters = (ckpt.manifest["env_steps"], ckpt.manifest["train_steps"])
         return agent
 
 
 def load(path: str | Path, search: dict[str, Any] | None = None) -> MuZero:
     """Load a saved agent (a checkpoint directory, or a run directory: its `best`
-    checkpoint), optionally with other search settings (MuZero.load)."""
-    path = Path(path)
-    if (path / "checkpoints").is_dir():
-        ckpts = path / "checkpoints"
-        path = ckpts / ("best" if (ckpts / "best").is_dir() or (ckpts / ".best.old").is_dir() else "last")
+    checkpoint, else its `last`), optionally with other search settings (MuZero.load)."""
     return MuZero.load(path, search=search)
 
 
-__all__ = ["MuZero", "load", "build_net"]
+__all__ = ["MuZero", "load"]

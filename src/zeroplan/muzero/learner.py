@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zeroplan.config import Config, TrainConfig
+from zeroplan.config import TrainConfig
 from zeroplan.muzero.replay import Batch
 from zeroplan.nets.muzero_net import scale_gradient
 from zeroplan.nets.support import scalar_to_support, support_to_scalar
@@ -25,39 +25,6 @@ from zeroplan.nets.support import scalar_to_support, support_to_scalar
 
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
-
-
-def network_values(net: torch.nn.Module, obs: np.ndarray, support_size: int) -> np.ndarray:
-    """Scalar values of observations under `net` (e.g. a target network's, for bootstrapping)."""
-    with torch.inference_mode():
-        out = net.initial_inference(torch.as_tensor(obs))
-        return support_to_scalar(out.value_logits, support_size).double().numpy()
-
-
-def lookahead_values(net: torch.nn.Module, obs: np.ndarray, legal: np.ndarray, support_size: int, discount: float,
-                     num_players: int) -> np.ndarray:
-    """max over legal a of r(s, a) + discount * v(s'), through `net`'s own model
-    (one step of the search's backup; v(s') is the next player's, so negated
-    when two players alternate). A state that lists no legal action (e.g. the
-    last of an episode cut by a time limit, in an env with a mask) takes the
-    max over all of them rather than -inf."""
-    n, a = legal.shape
-    legal = legal | ~legal.any(axis=1, keepdims=True)
-    with torch.inference_mode():
-        latent = net.initial_inference(torch.as_tensor(obs)).latent
-        nxt = net.recurrent_inference(latent.repeat_interleave(a, dim=0), torch.arange(a).repeat(n))
-        reward = support_to_scalar(nxt.reward_logits, support_size).double()
-        value = support_to_scalar(nxt.value_logits, support_size).double()
-        q = (reward + discount * (value if num_players == 1 else -value)).view(n, a).numpy()
-    return np.where(legal, q, -np.inf).max(axis=1)
-
-
-def bootstrap_fn(net: torch.nn.Module, config: Config, num_players: int):
-    """The replay's `value_fn(obs, legal)` for `train.bootstrap`, through `net` (the target network)."""
-    s = config.net.support_size
-    if config.train.bootstrap == "max_q":
-        return lambda obs, legal: lookahead_values(net, obs, legal, s, config.search.discount, num_players)
-    return lambda obs, legal: network_values(net, obs, s)
 
 
 def lr_lambda(config: TrainConfig):

@@ -25,6 +25,7 @@ import numpy as np
 from zeroplan.config import ReplayConfig
 from zeroplan.envs.spec import Symmetry
 from zeroplan.muzero.episode import Episode
+from zeroplan.muzero.store import EpisodeStore
 
 PRIORITY_EPS = 1e-6
 
@@ -45,152 +46,6 @@ class Batch:
     starts: np.ndarray  # int64 [B], t
 
 
-def _n_step_parts(rewards: np.ndarray, to_play: np.ndarray, discount: float, td_steps: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each state t = 0..T of one episode: the signed discounted sum of the
-    next m = min(n, T - t) rewards, m itself, and the signed discount gamma^m s_m
-    of the bootstrap value (signs from the point of view of the player at t)."""
-    length = len(rewards)
-    t_all = np.arange(length + 1)
-    m = np.minimum(td_steps, length - t_all)
-    prefix = np.zeros(length + 1)
-    width = min(td_steps, length)
-    if width > 0:
-        powers = discount ** np.arange(width)
-        block = max(1, 1_000_000 // width)  # bounds the [block, width] temporaries
-        for lo in range(0, length + 1, block):
-            t = t_all[lo:lo + block]
-            idx = t[:, None] + np.arange(width)[None, :]
-            valid = idx < t[:, None] + m[lo:lo + block, None]
-            r = np.where(valid, rewards[np.minimum(idx, length - 1)], 0.0)
-            signs = np.where(to_play[np.minimum(idx, length)] == to_play[t][:, None], 1.0, -1.0)
-            prefix[lo:lo + block] = (powers * signs * r).sum(axis=1)
-    boot_discount = discount ** m.astype(np.float64) * np.where(to_play[t_all + m] == to_play, 1.0, -1.0)
-    return prefix, m, boot_discount
-
-
-class _Episodes:
-    """The stored episodes end to end in flat arrays, one row per state (T + 1
-    rows per episode), with the network-independent parts of the value targets
-    per row; sampling is fancy indexing. Rows of dropped episodes are reclaimed
-    by compacting when the arrays are full; they grow by half when more than
-    three quarters would stay in use, so they hold at most about twice the live
-    rows and each row is copied a few times over its life."""
-
-    STATE_FIELDS = ("obs", "to_play", "legal_masks", "root_values", "policy_targets")
-
-    def __init__(self, num_actions: int, discount: float, td_steps: int):
-        self.num_actions = num_actions
-        self.discount = discount
-        self.td_steps = td_steps
-        self.rows = 0  # rows in use (live or dead)
-        self.live_rows = 0
-        self.base: dict[int, int] = {}  # episode id -> first row, in id (= row) order
-        self.arrays: dict[str, np.ndarray] = {}
-        self.moves = 0  # compactions so far; rows kept their place between two
-        self.remap = np.zeros(0, np.int64)  # old row -> new row, for the last compaction
-
-    def _allocate(self, obs_shape: tuple[int, ...], obs_dtype: np.dtype, capacity: int) -> dict[str, np.ndarray]:
-        a = self.num_actions
-        return {"obs": np.zeros((capacity,) + obs_shape, obs_dtype),
-                "to_play": np.zeros(capacity, np.int8), "legal_masks": np.zeros((capacity, a), bool),
-                "root_values": np.zeros(capacity, np.float32), "policy_targets": np.zeros((capacity, a), np.float32),
-                "actions": np.zeros(capacity, np.int64), "rewards": np.zeros(capacity, np.float32),
-                "t": np.zeros(capacity, np.int64), "left": np.zeros(capacity, np.int64),
-                "terminated": np.zeros(capacity, bool), "prefix": np.zeros(capacity),
-                "boot_steps": np.zeros(capacity, np.int64), "boot_discount": np.zeros(capacity)}
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self.__dict__["arrays"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def add(self, eid: int, ep: Episode) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """Append an episode; returns its first row and its per-state (prefix, m, boot discount)."""
-        n = len(ep) + 1
-        # Everything that can be wrong with the episode is checked before the store changes.
-        for name in ("legal_masks", "policy_targets"):
-            if getattr(ep, name).shape[1:] != (self.num_actions,):
-                raise ValueError(f"episode field {name} has shape {getattr(ep, name).shape}, "
-                                 f"expected ({n}, {self.num_actions})")
-        if not self.arrays:
-            self.arrays = self._allocate(ep.obs.shape[1:], ep.obs.dtype, max(1024, 2 * n))
-        elif ep.obs.shape[1:] != self.obs.shape[1:]:
-            raise ValueError(f"episode observations have shape {ep.obs.shape[1:]}, "
-                             f"the stored ones {self.obs.shape[1:]}")
-        if self.rows + n > len(self.obs):
-            self._make_room(n)
-        lo, hi = self.rows, self.rows + n
-        arr = self.arrays
-        for name in self.STATE_FIELDS:
-            arr[name][lo:hi] = getattr(ep, name)
-        arr["actions"][lo:hi - 1] = ep.actions
-        arr["actions"][hi - 1] = 0
-        arr["rewards"][lo:hi - 1] = ep.rewards
-        arr["rewards"][hi - 1] = 0.0
-        arr["t"][lo:hi] = np.arange(n)
-        arr["left"][lo:hi] = np.arange(n - 1, -1, -1)
-        arr["terminated"][lo:hi] = ep.terminated
-        prefix, m, disc = _n_step_parts(ep.rewards, ep.to_play, self.discount, self.td_steps)
-        arr["prefix"][lo:hi], arr["boot_steps"][lo:hi], arr["boot_discount"][lo:hi] = prefix, m, disc
-        self.base[eid] = lo
-        self.rows = hi
-        self.live_rows += n
-        return lo, prefix, m, disc
-
-    def drop(self, eid: int) -> None:
-        lo = self.base.pop(eid)
-        self.live_rows -= int(self.left[lo]) + 1
-
-    def _make_room(self, n: int) -> None:
-        capacity = len(self.obs)
-        if self.live_rows + n > 3 * capacity // 4:  # compacting alone would leave it nearly full
-            capacity = max(capacity + capacity // 2, 3 * (self.live_rows + n) // 2)
-        keep = self.live_row_index()
-        if capacity != len(self.obs):  # into new arrays: no temporary copy of the live rows
-            grown = self._allocate(self.obs.shape[1:], self.obs.dtype, capacity)
-            for name, values in self.arrays.items():
-                np.take(values, keep, axis=0, out=grown[name][:len(keep)])
-            self.arrays = grown
-        else:
-            for name, values in self.arrays.items():
-                values[:len(keep)] = values[keep]
-        self.moves += 1
-        self.remap = np.full(self.rows, -1, np.int64)
-        self.remap[keep] = np.arange(len(keep))
-        self.base = {eid: int(self.remap[lo]) for eid, lo in self.base.items()}
-        self.rows = len(keep)
-
-    def live_row_index(self, states: bool = True) -> np.ndarray:
-        """Rows of the stored episodes in id order (without each one's last row when `states` is False)."""
-        if not self.base:
-            return np.zeros(0, np.int64)
-        lo = np.fromiter(self.base.values(), np.int64, len(self.base))
-        n = self.left[lo] + (1 if states else 0)
-        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-        return starts + np.arange(int(n.sum()))
-
-    def episode(self, eid: int) -> Episode:
-        """The episode as views of the stored rows (writes go to the store)."""
-        lo = self.base[eid]
-        hi = lo + int(self.left[lo]) + 1
-        return Episode(obs=self.obs[lo:hi], actions=self.actions[lo:hi - 1], rewards=self.rewards[lo:hi - 1],
-                       to_play=self.to_play[lo:hi], legal_masks=self.legal_masks[lo:hi],
-                       root_values=self.root_values[lo:hi], policy_targets=self.policy_targets[lo:hi],
-                       terminated=bool(self.terminated[lo]))
-
-    def stacked_obs(self, rows: np.ndarray, frames: int) -> np.ndarray:
-        """Observations at `rows` with the frames before them within their episode, as `stack_frames` does."""
-        if frames == 1:
-            return self.obs[rows]
-        back = np.arange(frames - 1, -1, -1)  # oldest first
-        frame_rows = rows[..., None] - np.minimum(self.t[rows][..., None], back)
-        out = self.obs[frame_rows]  # [..., frames, *obs_shape]
-        shape = rows.shape + (frames * self.obs.shape[1],) + self.obs.shape[2:]
-        return out.reshape(shape)
-
-
 class Replay:
     """Bounded by `capacity` transitions: a ring of sample starts over the
     stored episodes; an episode is dropped once none of its starts remain."""
@@ -204,7 +59,7 @@ class Replay:
         self._start_of = np.zeros(cap, dtype=np.int64)
         self._row_of = np.zeros(cap, dtype=np.int64)
         self._priority = np.zeros(cap)
-        self._store = _Episodes(num_actions, discount, config.td_steps)
+        self._store = EpisodeStore(num_actions, discount, config.td_steps)
         self._refs: dict[int, int] = {}
         self._next_slot = 0
         self._size = 0
@@ -321,8 +176,27 @@ class Replay:
                      policies.astype(np.float32), value_mask.astype(np.float32), reward_mask,
                      searched.astype(np.float32), weights, slots, self._episode_of[slots], self._start_of[slots])
 
-    def stacked_obs(self, ep: Episode, t: int) -> np.ndarray:
-        return stack_frames(ep.obs, t, self.config.stack_frames)
+    def has_episode(self, eid: int) -> bool:
+        return int(eid) in self._refs
+
+    def _rows(self, episode_ids: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        base = self._store.base
+        return np.array([base[int(e)] for e in episode_ids], dtype=np.int64) + np.asarray(steps, dtype=np.int64)
+
+    def search_inputs(self, episode_ids: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What a search from stored states needs: their (frame-stacked)
+        observations, legal masks and players to move."""
+        rows = self._rows(episode_ids, steps)
+        st = self._store
+        return st.stacked_obs(rows, self.config.stack_frames), st.legal_masks[rows], st.to_play[rows]
+
+    def write_search(self, episode_ids: np.ndarray, steps: np.ndarray, policies: np.ndarray,
+                     root_values: np.ndarray) -> None:
+        """Replace the stored search results of states with fresher ones (reanalyse);
+        a state given twice keeps the last."""
+        rows = self._rows(episode_ids, steps)
+        self._store.policy_targets[rows] = policies
+        self._store.root_values[rows] = root_values
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         self._priority[slots] = np.asarray(priorities, dtype=np.float64) + PRIORITY_EPS
@@ -331,12 +205,9 @@ class Replay:
         return float(self._priority[: self._size].mean()) if self._size else 0.0
 
     def episode(self, eid: int) -> Episode | None:
-        """A stored episode as views of the buffer's arrays (reanalyse writes its
-        fresh targets through it). Valid until the next `add`, which may move rows."""
+        """A stored episode as views of the buffer's arrays, for reading (write
+        with `write_search`). Valid until the next `add`, which may move rows."""
         return self._store.episode(int(eid)) if int(eid) in self._refs else None
-
-    def episodes(self) -> list[Episode]:
-        return [self._store.episode(eid) for eid in self._refs]
 
     # Resuming: the whole buffer as plain arrays (for an .npz without pickle).
     _FIELDS = ("obs", "actions", "rewards", "to_play", "legal_masks", "root_values", "policy_targets")
@@ -368,7 +239,7 @@ class Replay:
         ids = arrays["episode_ids"].astype(np.int64)
         if len(ids) != len(lengths) or len(ids) != len(arrays["terminated"]) or (lengths < 0).any():
             raise ValueError("episode_ids, lengths and terminated disagree")
-        store = _Episodes(self.num_actions, self.discount, self.config.td_steps)
+        store = EpisodeStore(self.num_actions, self.discount, self.config.td_steps)
         offset_t = offset_s = 0  # transitions [T] and states [T+1]
         for eid, length, terminated in zip(ids.tolist(), lengths.tolist(), arrays["terminated"].tolist()):
             kw = {}
@@ -432,12 +303,3 @@ def augment(batch: Batch, symmetries: list[Symmetry] | tuple[Symmetry, ...], rng
         batch.obs[rows] = frames[:, :, sym.obs_index].reshape(obs.shape)
         batch.actions[rows] = sym.action_map[batch.actions[rows]]
         batch.target_policies[rows] = batch.target_policies[rows][..., sym.inverse_actions]
-
-
-def stack_frames(obs: np.ndarray | list[np.ndarray], t: int, frames: int) -> np.ndarray:
-    """The last `frames` observations up to t, concatenated on the first axis
-    (repeating the first observation before the episode's start)."""
-    if frames == 1:
-        return obs[t]
-    idx = [max(0, t - i) for i in range(frames - 1, -1, -1)]
-    return np.concatenate([obs[j] for j in idx], axis=0)

@@ -9,30 +9,15 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
 from zeroplan.config import Config
+from zeroplan.envs.frames import stack_frames
 from zeroplan.envs.gym import EnvError
-from zeroplan.mcts import SearchResult, SearchRoot, search
+from zeroplan.mcts.model import Model, plan
 from zeroplan.muzero.episode import Episode, EpisodeBuilder
-from zeroplan.muzero.replay import stack_frames
-
-
-class Model(Protocol):
-    def initial(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-
-    def recurrent_fn(self, latent: np.ndarray, action: np.ndarray): ...
-
-
-def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, config: Config,
-         rng: np.random.Generator, num_players: int, temperature: float | np.ndarray, explore: bool) -> SearchResult:
-    """One batched search from observations (already frame-stacked)."""
-    latent, value, logits = model.initial(obs)
-    root = SearchRoot(latent, logits, value, legal, to_play)
-    return search(root, model.recurrent_fn, rng, config.search, num_players=num_players, temperature=temperature,
-                  explore=explore)
 
 
 class NonFinite(ValueError):
@@ -61,7 +46,6 @@ class SelfPlay:
         self.env_steps = 0
         # Recent episodes only (for logging): memory stays flat however long the run.
         self.episode_returns: deque[float] = deque(maxlen=100)
-        self.episode_lengths: deque[int] = deque(maxlen=100)
 
     def _reset(self, i: int) -> EpisodeBuilder:
         self.reset_seeds[i] = self._seed * 1_000_003 + self._resets
@@ -82,7 +66,8 @@ class SelfPlay:
         moves = self.config.train.temperature_moves
         if moves is not None:  # past the opening, the most visited action
             temperature = np.array([temperature if len(b) < moves else 0.0 for b in self.builders])
-        out = plan(model, obs, legal, to_play, self.config, self.rng, self.spec.num_players, temperature, explore)
+        out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.spec.num_players, temperature,
+                   explore)
         actions = self._explore(out.actions, legal) if explore else out.actions
         ended: list[tuple[int, bool]] = []
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
@@ -106,7 +91,6 @@ class SelfPlay:
             if terminated or truncated:
                 ended.append((i, terminated))
         self.env_steps += len(self.envs)
-        self.last_search = out
         return self._finish(model, ended)
 
     def _explore(self, actions: np.ndarray, legal: np.ndarray) -> np.ndarray:
@@ -132,7 +116,6 @@ class SelfPlay:
             ep = self.builders[i].finish(terminated, final_values.get(i, 0.0))
             episodes.append(ep)
             self.episode_returns.append(ep.total_reward)
-            self.episode_lengths.append(len(ep))
             self.builders[i] = self._reset(i)
         return episodes
 
@@ -147,7 +130,7 @@ class SelfPlay:
                 arrays[f"env{i}.{name}"] = value
         info = {"num_envs": len(self.envs), "reset_seeds": list(self.reset_seeds), "resets": self._resets,
                 "env_steps": self.env_steps, "episode_returns": list(self.episode_returns),
-                "episode_lengths": list(self.episode_lengths), "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state}
         return arrays, info
 
     def restore(self, arrays: dict[str, np.ndarray], info: dict) -> None:
@@ -155,8 +138,6 @@ class SelfPlay:
         self.env_steps = int(info["env_steps"])
         self.episode_returns.clear()
         self.episode_returns.extend(float(r) for r in info["episode_returns"])
-        self.episode_lengths.clear()
-        self.episode_lengths.extend(int(n) for n in info["episode_lengths"])
         if info["num_envs"] != len(self.envs):  # e.g. a Ray run's worker resumed locally with other settings
             warnings.warn(f"the checkpoint has {info['num_envs']} self-play environments, this run "
                           f"{len(self.envs)}; their episodes in progress start afresh", stacklevel=2)

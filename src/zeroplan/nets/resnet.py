@@ -10,7 +10,7 @@ where it acts (`action_encoding`):
   are their columns, A == W: connect four). A convolution then sees the move
   next to the stones it lands on: on random connect-four games the reward
   path learns which moves win within 1,000 updates, where one-hot planes
-  need several thousand (benchmarks/RESULTS.md, "Connect four");
+  need several thousand (benchmarks/journal/connect4.md);
 - "planes": A constant planes, one-hot (any other action set, e.g. Atari);
 - "auto": "cell" if A == H * W, else "column" if A == W, else "planes".
 

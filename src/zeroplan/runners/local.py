@@ -16,7 +16,7 @@ import json
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,33 +26,20 @@ from threadpoolctl import threadpool_limits
 
 from zeroplan.config import Config, ConfigError, build_config, merge
 from zeroplan.envs import make_env
-from zeroplan.envs.experts import make_opponent
 from zeroplan.envs.gym import EnvError
 from zeroplan.envs.spec import Symmetry, env_symmetries
 from zeroplan.envs.user import check_user_env, is_user_env
-from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs, openings
-from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, npz_bytes, save_checkpoint,
-                                    tensor_bytes)
+from zeroplan.eval.evaluate import evaluation_scalars
+from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, load_weights, npz_bytes,
+                                    save_checkpoint, tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
-from zeroplan.io.signals import catch_stop_signals
-from zeroplan.muzero.learner import Learner, bootstrap_fn
+from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.reanalyze import Reanalyze
-from zeroplan.muzero.replay import Replay, augment
+from zeroplan.muzero.replay import Replay
 from zeroplan.muzero.selfplay import SelfPlay
+from zeroplan.nets.build import build_net
 from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
-
-
-def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> MuZeroNet:
-    """The config's network for this env; a ConfigError if the two do not fit
-    (a resnet on vector observations, an action encoding the actions do not match)."""
-    n = config.net
-    stacked = (obs_shape[0] * config.replay.stack_frames,) + tuple(obs_shape[1:])
-    try:
-        return MuZeroNet(stacked, num_actions, kind=n.kind, support_size=n.support_size, latent_dim=n.latent_dim,
-                         hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks,
-                         action_encoding=n.action_encoding, head_hidden=n.head_hidden)
-    except ValueError as err:
-        raise ConfigError(f"net: {err} ({config.env.id})") from None
+from zeroplan.runners.shell import Every, LoopShell, ReplayRatio, RunDirError, RunResult, refuse_existing_run
 
 
 def board_symmetries(env, config: Config) -> list[Symmetry]:
@@ -64,19 +51,6 @@ def board_symmetries(env, config: Config) -> list[Symmetry]:
         raise ConfigError(f"replay.augment_symmetries is on, but {config.env.id} declares no symmetries "
                           "(of the shipped envs, tictactoe and connect4 do); turn it off")
     return found
-
-
-def training_batch(replay: Replay, batch_size: int, rng: np.random.Generator, value_fn=None,
-                   reanalyze: Reanalyze | None = None, model: SearchModel | None = None,
-                   symmetries: list[Symmetry] | tuple[Symmetry, ...] = ()):
-    """One learner batch, the same on both backends: sampled (bootstrapping from
-    `value_fn` if given), re-searched by `reanalyze`, then seen through random
-    board symmetries (last, so reanalysed targets are transformed too)."""
-    batch = replay.sample(batch_size, rng, value_fn)
-    if reanalyze is not None:
-        reanalyze.refresh(batch, replay, model)
-    augment(batch, symmetries, rng)
-    return batch
 
 
 def limit_threads(torch_threads: int) -> None:
@@ -95,19 +69,8 @@ def seed_everything(seed: int) -> None:
 
 
 @dataclass
-class TrainResult:
-    env_steps: int = 0
+class TrainResult(RunResult):
     train_steps: int = 0
-    seconds: float = 0.0
-    best_eval: float = -float("inf")
-    eval_seconds: float = 0.0
-    evals: list[dict] = field(default_factory=list)
-    solved_at: dict | None = None
-    stopped_by_signal: int | None = None  # SIGINT/SIGTERM: state saved, run stopped early
-
-
-class RunDirError(CheckpointError):
-    """A run directory that cannot be used as asked (e.g. a new run over a saved one)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -123,11 +86,8 @@ class LocalRunner:
                  _resuming: bool = False):
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        if self.run_dir is not None and not _resuming:
-            ckpts = self.run_dir / "checkpoints"
-            if ckpts.is_dir() and any(ckpts.iterdir()):
-                raise RunDirError(f"{self.run_dir} already holds a run; continue it with "
-                                  f"`zeroplan train --resume {self.run_dir}` or choose another run directory")
+        if not _resuming:
+            refuse_existing_run(self.run_dir)
         limit_threads(config.run.torch_threads)
         seed_everything(config.run.seed)
         if env_factory is None and is_user_env(config.env.id) and not _resuming:
@@ -145,16 +105,14 @@ class LocalRunner:
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.selfplay = SelfPlay(config, self.env_factory, seed=config.run.seed)
-        self.reanalyze = Reanalyze(config, self.spec.num_players, seed=config.run.seed + 3) \
-            if config.train.reanalyse_fraction > 0 else None
+        self.reanalyze = Reanalyze(config, self.spec.num_players, seed=config.run.seed + 3,
+                                   target_net=self.learner.target_net)
         self.rng = np.random.default_rng(config.run.seed + 1)
         self.tensorboard = tensorboard
         self.logger: MetricsLogger | None = None
         self.result = TrainResult()
-        # Training keeps `replay_ratio` updates per env step counted from when
-        # the buffer first held `min_replay_size` transitions.
-        self._steps_at_first_training: float | None = None
-        self._stop_signal: int | None = None
+        self.ratio = ReplayRatio(config.train.replay_ratio, config.train.min_replay_size)
+        self.shell = LoopShell(self.result, self.run_dir, None, lambda: self.save("best"), config.run.stop_at_return)
         self.train_hook: Callable[[object, dict], None] | None = None  # (batch, metrics) after each update
         if self.run_dir is not None and not _resuming:
             self._open_run_dir(resume_step=None)
@@ -167,14 +125,12 @@ class LocalRunner:
         if resume_step is None:
             (self.run_dir / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=1))
         self.logger = MetricsLogger(self.run_dir, self.tensorboard, resume_step=resume_step)
+        self.shell.logger = self.logger
 
     # ---- checkpoints -------------------------------------------------------------------------
 
     def checkpoint_meta(self) -> dict:
-        spec = self.spec
-        return {"algo": "muzero", "config": self.config.model_dump(mode="json"),
-                "spec": {"obs_shape": list(spec.obs_shape), "num_actions": spec.num_actions,
-                         "num_players": spec.num_players, "name": spec.name},
+        return {"algo": "muzero", "config": self.config.model_dump(mode="json"), "spec": self.spec.to_json(),
                 "env_steps": self.result.env_steps, "train_steps": self.result.train_steps,
                 "best_eval": self.result.best_eval}
 
@@ -190,7 +146,7 @@ class LocalRunner:
             return None
         return self.write_state(self.learner.state(), self.replay.state_arrays(), self.selfplay.state(),
                                 self.rng.bit_generator.state,
-                                self.reanalyze.rng.bit_generator.state if self.reanalyze is not None else None)
+                                self.reanalyze.rng.bit_generator.state if self.reanalyze.searches else None)
 
     def write_state(self, learner_state: tuple[dict, dict], replay_arrays: dict, selfplay_state: tuple[dict, dict],
                     sample_rng: dict, reanalyze_rng: dict | None) -> Path:
@@ -202,7 +158,7 @@ class LocalRunner:
         res = self.result
         state = {
             "learner": learner_info, "selfplay": selfplay_info,
-            "runner": {"rng": sample_rng, "steps_at_first_training": self._steps_at_first_training,
+            "runner": {"rng": sample_rng, "steps_at_first_training": self.ratio.steps_at_first_training,
                        "result": {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": res.seconds,
                                   "best_eval": res.best_eval, "eval_seconds": res.eval_seconds, "evals": res.evals,
                                   "solved_at": res.solved_at}},
@@ -271,11 +227,11 @@ class LocalRunner:
             res = self.result
             for key, value in runner["result"].items():
                 setattr(res, key, value)
-            self._steps_at_first_training = runner["steps_at_first_training"]
+            self.ratio.steps_at_first_training = runner["steps_at_first_training"]
             self.net.eval()
             # RNGs last, once every object has been rebuilt (rebuilding may draw from them).
             self.rng.bit_generator.state = runner["rng"]
-            if self.reanalyze is not None:
+            if self.reanalyze.searches:
                 self.reanalyze.rng.bit_generator.state = state["reanalyze_rng"]
             random.setstate(_tuples(state["python_random"]))
             kind, keys, pos, has_gauss, cached = state["numpy_global"]
@@ -298,20 +254,8 @@ class LocalRunner:
     def evaluate_scalars(self, episodes: int | None = None) -> dict[str, float]:
         """`evaluate`'s figure as eval/mean_reward, and for two-player games each
         side's mean score as eval/first and eval/second."""
-        episodes = episodes or self.config.run.eval_episodes
-        seed = 10_000 + self.result.env_steps
-        if self.spec.num_players == 1:
-            returns = evaluate_returns(self.model, self.config, self.env_factory, episodes, seed)
-            return {"eval/mean_reward": float(np.mean(returns))}
-        opponent = make_opponent(self.config.run.eval_opponent, self.config.env.id)
-        plies = self.config.run.eval_openings
-        starts = openings(self.env_factory, plies) if plies else None
-        result = evaluate_vs(self.model, self.config, self.env_factory, opponent, episodes, seed, starts)
-        sides = {side: (c["wins"] - c["losses"]) / sum(c.values()) for side, c in result.items()}
-        games = sum(sum(c.values()) for c in result.values())
-        mean = sum(c["wins"] - c["losses"] for c in result.values()) / games
-        score = min(sides.values()) if self.config.run.eval_score == "worst_side" else mean
-        return {"eval/mean_reward": score, **{f"eval/{side}": v for side, v in sides.items()}}
+        return evaluation_scalars(self.model, self.config, self.env_factory, self.spec.num_players,
+                                  seed=10_000 + self.result.env_steps, episodes=episodes)
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
               progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -320,88 +264,38 @@ class LocalRunner:
         cfg = self.config
         max_env_steps = max_env_steps or cfg.run.max_env_steps
         max_minutes = max_minutes if max_minutes is not None else cfg.run.max_minutes
-        return self.run_session(lambda: self._loop(max_env_steps, max_minutes, progress), self.save_state)
+        return self.shell.session(lambda: self._loop(max_env_steps, progress), self.save_state, max_minutes)
 
-    def run_session(self, loop: Callable[[], None], save: Callable[[], Path | None]) -> TrainResult:
-        """What every training call shares, on either backend: a save before the
-        first step of a new run, stop signals caught, the state saved after an
-        environment fault (then the fault re-raised, saying how to resume) and at
-        the end. `save` writes `checkpoints/last` (the Ray runner gathers its actors' states)."""
-        res = self.result
-        res.stopped_by_signal = None
-        self._stop_signal = None
-        restore_handlers = catch_stop_signals(self._on_stop_signal)
-        try:
-            if res.env_steps == 0 and res.train_steps == 0 and self.run_dir is not None:
-                save()  # a run can be resumed from its first moment
-            loop()
-        except EnvError as err:
-            saved = save()
-            where = f"; the run state before it is saved in {saved.parent}, resume with " \
-                    f"`zeroplan train --resume {self.run_dir}`" if saved else ""
-            raise EnvError(f"{err}{where}") from err
-        finally:
-            restore_handlers()
-        res.stopped_by_signal = self._stop_signal
-        save()
-        return res
-
-    def _on_stop_signal(self, signum: int) -> None:
-        self._stop_signal = signum
-
-    def _loop(self, max_env_steps: int, max_minutes: float | None, progress) -> None:
-        cfg = self.config
-        res = self.result
-        session_start = time.perf_counter()
-        start = session_start - res.seconds
-        last_checkpoint = session_start
-        next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
-        next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
-        value_fn = bootstrap_fn(self.learner.target_net, cfg, self.spec.num_players) \
-            if self.learner.target_net is not None else None
-        sims_time, sims_done, train_metrics = 0.0, 0, {}
-        last_log_time, last_log_steps = time.perf_counter(), res.env_steps
-        while res.env_steps < max_env_steps and self._stop_signal is None:
-            now = time.perf_counter()
-            if max_minutes is not None and now - session_start > max_minutes * 60:
-                break
-            if now - last_checkpoint >= cfg.run.checkpoint_seconds:
-                res.seconds = now - start
+    def _loop(self, max_env_steps: int, progress) -> None:
+        """Self-play one move in every env, store finished episodes, train at the
+        replay ratio; log, evaluate and checkpoint at their points."""
+        cfg, res, shell = self.config, self.result, self.shell
+        evals, logs = Every(cfg.run.eval_interval, res.env_steps), Every(cfg.run.log_interval, res.env_steps)
+        speed = _Speed(res.env_steps)
+        train_metrics: dict = {}
+        while res.env_steps < max_env_steps and not shell.should_stop():
+            if shell.checkpoint_due(cfg.run.checkpoint_seconds):
+                shell.stamp()
                 self.save_state()
-                last_checkpoint = time.perf_counter()
+                shell.checkpointed()
             t0 = time.perf_counter()
             episodes = self.selfplay.step(self.model, cfg.train.temperature_at(res.env_steps))
-            sims_time += time.perf_counter() - t0
-            sims_done += len(self.selfplay.envs) * cfg.search.num_simulations
+            speed.searched(time.perf_counter() - t0, len(self.selfplay.envs) * cfg.search.num_simulations)
             res.env_steps += len(self.selfplay.envs)
             for ep in episodes:
                 self.replay.add(ep)
-            if len(self.replay) >= cfg.train.min_replay_size:
-                if self._steps_at_first_training is None:
-                    self._steps_at_first_training = res.env_steps - res.train_steps / cfg.train.replay_ratio
-                while res.train_steps < cfg.train.replay_ratio * (res.env_steps - self._steps_at_first_training):
-                    train_metrics = self._train_once(value_fn)
-            if res.env_steps >= next_log:
-                now = time.perf_counter()
-                scalars = self._scalars(train_metrics, sims_done / max(sims_time, 1e-9),
-                                        (res.env_steps - last_log_steps) / max(now - last_log_time, 1e-9))
-                last_log_time, last_log_steps = now, res.env_steps
-                sims_time, sims_done = 0.0, 0
-                if self.logger:
-                    self.logger.log(res.env_steps, scalars)
-                if progress:
-                    progress({"env_steps": res.env_steps, **scalars})
-                next_log = (res.env_steps // cfg.run.log_interval + 1) * cfg.run.log_interval
-            if res.env_steps >= next_eval:
-                next_eval = (res.env_steps // cfg.run.eval_interval + 1) * cfg.run.eval_interval
-                if self._evaluate_and_keep_best(time.perf_counter() - start, progress):
-                    break
-        res.seconds = time.perf_counter() - start
+            for _ in range(self.ratio.updates_due(res.env_steps, res.train_steps, len(self.replay))):
+                train_metrics = self._train_once()
+            if logs.due(res.env_steps):
+                shell.log(self._scalars(train_metrics, *speed.rates(res.env_steps)), progress)
+            if evals.due(res.env_steps) and shell.evaluate(
+                    self.evaluate_scalars, {"env_steps": res.env_steps, "train_steps": res.train_steps}, progress):
+                break
+        shell.stamp()
 
-    def _train_once(self, value_fn) -> dict:
+    def _train_once(self) -> dict:
         cfg = self.config
-        batch = training_batch(self.replay, cfg.replay.batch_size, self.rng, value_fn, self.reanalyze, self.model,
-                               self.symmetries)
+        batch = self.reanalyze.batch(self.replay, cfg.replay.batch_size, self.rng, self.model, self.symmetries)
         metrics, priorities = self.learner.train_step(batch)
         if priorities is not None:
             self.replay.update_priorities(batch.slots, priorities)
@@ -429,61 +323,30 @@ class LocalRunner:
                 out[f"train/{k}"] = float(train[k])
         return out
 
-    def _evaluate_and_keep_best(self, elapsed: float, progress) -> bool:
-        """Evaluate; keep the best checkpoint; True when the target return is reached."""
-        res = self.result
-        earlier_evals = res.eval_seconds  # `elapsed` was taken before this evaluation
-        t0 = time.perf_counter()
-        scalars = self.evaluate_scalars()
-        res.eval_seconds += time.perf_counter() - t0
-        record = {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": elapsed,
-                  "seconds_excluding_eval": elapsed - earlier_evals}
-        return self.record_eval(scalars, record, progress)
-
-    def record_eval(self, scalars: dict[str, float], record: dict, progress,
-                    best_weights: Callable[[], dict] | None = None) -> bool:
-        """Log an evaluation (`evaluate_scalars`; `record` says when, and gets the
-        score as mean_return) and keep the best checkpoint,
-        the newest among equal evaluations (loading `best_weights()` into the
-        network first when the evaluated weights live elsewhere, as on Ray);
-        True when the target return is reached."""
-        res = self.result
-        mean = scalars["eval/mean_reward"]
-        record = {**record, "mean_return": mean}
-        res.evals.append(record)
-        if self.logger:
-            self.logger.log(res.env_steps, scalars)
-        if progress:
-            progress({"env_steps": res.env_steps, **scalars})
-        if mean >= res.best_eval:  # a tie goes to the newer, longer-trained weights
-            res.best_eval = mean
-            if best_weights is not None:
-                self.net.load_state_dict(best_weights())
-            self.save("best")
-        target = self.config.run.stop_at_return
-        if target is not None and mean >= target:
-            res.solved_at = record
-            return True
-        return False
-
     def close(self) -> None:
         if self.logger:
             self.logger.close()
 
 
-def load_weights(net: torch.nn.Module, tensors: dict[str, torch.Tensor], ckpt: Checkpoint) -> None:
-    """Load a network's weights, naming any missing tensor or shape mismatch."""
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise ckpt.error("weights.safetensors", f"missing tensors {missing[:5]}")
-    for k, v in tensors.items():
-        if k not in expected or expected[k].shape != v.shape:
-            want = tuple(expected[k].shape) if k in expected else "no such tensor"
-            raise ckpt.error("weights.safetensors", f"tensor {k!r} has shape {tuple(v.shape)}, the config's network "
-                             f"expects {want} (config mismatch?)")
-    with torch.no_grad():
-        net.load_state_dict(tensors)
+class _Speed:
+    """Search and env-step rates between two log points."""
+
+    def __init__(self, env_steps: int):
+        self.sims_time, self.sims_done = 0.0, 0
+        self.since, self.since_steps = time.perf_counter(), env_steps
+
+    def searched(self, seconds: float, sims: int) -> None:
+        self.sims_time += seconds
+        self.sims_done += sims
+
+    def rates(self, env_steps: int) -> tuple[float, float]:
+        """(simulations per second of search, env steps per second) since the last call."""
+        now = time.perf_counter()
+        out = (self.sims_done / max(self.sims_time, 1e-9),
+               (env_steps - self.since_steps) / max(now - self.since, 1e-9))
+        self.sims_time, self.sims_done = 0.0, 0
+        self.since, self.since_steps = now, env_steps
+        return out
 
 
 def _jsonable(obj):

@@ -63,33 +63,19 @@ class Connect4(StoneGame):
     spec: EnvSpec = SPEC
 
     def __init__(self) -> None:
-        self._board = bytearray(CELLS)
-        self._bits = [0, 0]
+        self._empty(CELLS)
         self._heights = [0] * COLS
-        self._stones = np.zeros((2, CELLS), dtype=np.float32)
-        self._player = 0
-        self._moves = 0
-        self._winner = -1
-        self._done = False
 
     # --- the contract -------------------------------------------------------------------
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Empty board. The game is deterministic, so `seed` is accepted and ignored."""
-        self._board[:] = bytes(CELLS)
-        self._bits[0] = self._bits[1] = 0
+        self._clear()
         self._heights[:] = [0] * COLS
-        self._stones.fill(0.0)
-        self._player = 0
-        self._moves = 0
-        self._winner = -1
-        self._done = False
         return self._observation()
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
-        if self._done:
-            outcome = "a draw" if self._winner < 0 else f"won by player {self._winner}"
-            raise ValueError(f"connect4: the game is over ({outcome}); call reset() before stepping again")
+        self._refuse_when_over()
         try:
             c = operator.index(action)
         except TypeError:
@@ -100,21 +86,8 @@ class Connect4(StoneGame):
         if height == ROWS:
             raise ValueError(f"connect4: illegal action {c}, column {c} is full")
         cell = (ROWS - 1 - height) * COLS + c
-        p = self._player
-        bits = self._bits[p] | (1 << cell)
-        self._bits[p] = bits
         self._heights[c] = height + 1
-        self._board[cell] = p + 1
-        self._stones[p, cell] = 1.0
-        self._moves += 1
-        reward = 0.0
-        for w in WINDOWS_THROUGH[cell]:
-            if bits & w == w:
-                self._winner = p
-                reward = 1.0
-                break
-        self._done = reward > 0.0 or self._moves == CELLS
-        self._player = 1 - p
+        reward = self._place(cell, WINDOWS_THROUGH[cell])
         return self._observation(), reward, self._done, False
 
     def symmetries(self) -> tuple[Symmetry, ...]:

@@ -57,31 +57,17 @@ class TicTacToe(StoneGame):
     spec: EnvSpec = SPEC
 
     def __init__(self) -> None:
-        self._board = bytearray(9)
-        self._bits = [0, 0]
-        self._stones = np.zeros((2, 9), dtype=np.float32)
-        self._player = 0
-        self._moves = 0
-        self._winner = -1
-        self._done = False
+        self._empty(9)
 
     # --- the contract -------------------------------------------------------------------
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Empty board. The game is deterministic, so `seed` is accepted and ignored."""
-        self._board[:] = bytes(9)
-        self._bits[0] = self._bits[1] = 0
-        self._stones.fill(0.0)
-        self._player = 0
-        self._moves = 0
-        self._winner = -1
-        self._done = False
+        self._clear()
         return self._observation()
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
-        if self._done:
-            outcome = "a draw" if self._winner < 0 else f"won by player {self._winner}"
-            raise ValueError(f"tictactoe: the game is over ({outcome}); call reset() before stepping again")
+        self._refuse_when_over()
         try:
             a = operator.index(action)
         except TypeError:
@@ -91,20 +77,7 @@ class TicTacToe(StoneGame):
         if self._board[a]:
             raise ValueError(f"tictactoe: illegal action {a}, cell already holds "
                              f"{_SYMBOLS[self._board[a] - 1]} (player {self._board[a] - 1})")
-        p = self._player
-        bits = self._bits[p] | (1 << a)
-        self._bits[p] = bits
-        self._board[a] = p + 1
-        self._stones[p, a] = 1.0
-        self._moves += 1
-        reward = 0.0
-        for m in _MASKS_THROUGH[a]:
-            if bits & m == m:
-                self._winner = p
-                reward = 1.0
-                break
-        self._done = reward > 0.0 or self._moves == 9
-        self._player = 1 - p
+        reward = self._place(a, _MASKS_THROUGH[a])
         return self._observation(), reward, self._done, False
 
     def symmetries(self) -> tuple[Symmetry, ...]:
