@@ -26,11 +26,18 @@ QUICK = ["--set", "run.max_env_steps=160", "--set", "train.min_replay_size=32", 
 
 
 def run_cli(*args: str) -> tuple[int, str]:
-    err = io.StringIO()
+    """`zeroplan ARGS...` in this process: (exit status, stderr)."""
+    code, _, err = run_cli_out(*args)
+    return code, err
+
+
+def run_cli_out(*args: str) -> tuple[int, str, str]:
+    """`zeroplan ARGS...` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
     old = sys.argv
     sys.argv = ["zeroplan", *args]
     try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             try:
                 cli.main()
                 code = 0
@@ -38,7 +45,7 @@ def run_cli(*args: str) -> tuple[int, str]:
                 code = e.code
     finally:
         sys.argv = old
-    return code, err.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 class Chain:

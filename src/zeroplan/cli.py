@@ -6,7 +6,9 @@ the problem and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,9 +34,10 @@ def _user_errors():
 
 
 def _run_faults():
+    from zeroplan.io.checkpoint import CheckpointWriteError
     from zeroplan.runners.local import TrainingDiverged
 
-    faults: tuple = (TrainingDiverged,)
+    faults: tuple = (TrainingDiverged, CheckpointWriteError)
     try:
         from zeroplan.runners.ray import RunFault
 
@@ -108,11 +111,14 @@ def train(
             from zeroplan.io.checkpoint import find_checkpoint
 
             find_checkpoint(init_from)  # a bad source is reported before the run directory is made
-        agent = cls(config=config, run_dir=run_dir)
-        if init_from is not None:
-            from zeroplan.eval.transfer import warm_start
+        with _removed_if_failed(run_dir):
+            agent = cls(config=config, run_dir=run_dir)
+            for note in getattr(agent, "notes", []):
+                typer.echo(note, err=True)
+            if init_from is not None:
+                from zeroplan.eval.transfer import warm_start
 
-            typer.echo(f"initialised from {warm_start(agent.runner, init_from)}", err=True)
+                typer.echo(f"initialised from {warm_start(agent.runner, init_from)}", err=True)
     backend_options = {"backend": backend, "num_workers": num_workers, "address": address} \
         if len(entry.backends) > 1 else {}
     result = agent.learn(progress_bar=progress, **backend_options)
@@ -122,6 +128,22 @@ def train(
         typer.echo(f"stopped by signal {result.stopped_by_signal}; the run is saved, continue it with "
                    f"`zeroplan train --resume {run_dir}`", err=True)
         raise typer.Exit(128 + result.stopped_by_signal)
+
+
+@contextlib.contextmanager
+def _removed_if_failed(run_dir: Path):
+    """A new run that fails before its first step leaves nothing behind: the
+    directory it made is removed, or what it added to one that was there."""
+    before = set(run_dir.iterdir()) if run_dir.is_dir() else None
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif run_dir.is_dir():
+            for path in set(run_dir.iterdir()) - before:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        raise
 
 
 def _check_train_options(entry, backend: str, address: str | None, init_from: Path | None,
@@ -174,7 +196,8 @@ def eval_(
     checkpoint: Optional[str] = typer.Option(None, help="checkpoint name under RUN_DIR/checkpoints "
                                              "(default: best, or last if the run was never evaluated)"),
     episodes: int = typer.Option(20, min=1, help="episodes (single-player)"),
-    opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert | alphabeta:N"),
+    opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert | alphabeta:N "
+                                           "(default: the game's expert, else random)"),
     games: int = typer.Option(100, min=1, help="games per side against the opponent"),
     openings: int = typer.Option(0, min=0, max=4, help="two-player games: instead of --games games from the start, "
                                  "one game per side from every opening of this many moves (connect four, 2: 49)"),
@@ -212,7 +235,7 @@ def eval_(
     if generalize:
         return _generalize(agent, episodes, seed, plot, as_json)
     if two_player:
-        result = agent.evaluate(games, seed=seed, opponent=opponent or "expert", openings=openings)
+        result = agent.evaluate(games, seed=seed, opponent=opponent or "auto", openings=openings)
     else:
         result = agent.evaluate(episodes, seed=seed)
     if search:

@@ -87,26 +87,35 @@ class EnvConfig(_Strict):
 class NetConfig(_Strict):
     kind: Literal["mlp", "resnet"] = "mlp"
     support_size: int = Field(10, ge=1, le=1000)
-    latent_dim: int = Field(64, ge=1)
+    latent_dim: int = Field(64, ge=1, le=65_536)
     hidden: tuple[int, ...] = (128, 128)
-    channels: int = Field(32, ge=1)
-    blocks: int = Field(2, ge=0)
+    channels: int = Field(32, ge=1, le=4096)
+    blocks: int = Field(2, ge=0, le=256)
     action_encoding: Literal["auto", "cell", "column", "planes"] = Field(
         "auto", description="resnet only: how the action enters the dynamics; 'cell' = a 1 on the cell played "
         "(actions are the board's cells), 'column' = a column of 1s (actions are its columns, e.g. connect four), "
         "'planes' = one constant plane per action; 'auto' = cell, else column, else planes, by the action count")
     head_hidden: int = Field(
-        0, ge=0, description="resnet only: units of a hidden layer in the value and reward heads (AlphaZero's value "
+        0, ge=0, le=65_536, description="resnet only: units of a hidden layer in the value and reward heads (AlphaZero's value "
         "head has 256); 0 = the output layer reads the flattened features directly")
     inference: Literal["auto", "numpy", "torch"] = Field(
         "auto", description="engine for the network's calls during search: 'numpy' (MLP networks on the CPU; "
         "several times faster at search batch sizes), 'torch', or 'auto' = numpy where it applies")
 
+    @field_validator("hidden")
+    @classmethod
+    def _layer_sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(value) > 64 or any(not 1 <= units <= 65_536 for units in value):
+            raise ValueError("hidden layers: at most 64, each of 1 to 65,536 units")
+        return value
+
 
 class ReplayConfig(_Strict):
-    capacity: int = Field(100_000, ge=1, description="transitions kept; the oldest episodes go first")
-    batch_size: int = Field(128, ge=1)
-    unroll_steps: int = Field(5, ge=0)
+    capacity: int = Field(100_000, ge=1, le=10_000_000_000,
+                          description="transitions kept; the oldest episodes go first (checked against the memory "
+                          "available when the run starts)")
+    batch_size: int = Field(128, ge=1, le=1_000_000, description="at most replay.capacity")
+    unroll_steps: int = Field(5, ge=0, le=1000)
     td_steps: int = Field(10, ge=0, description="rewards from the data in a value target before its bootstrap; "
                           "0 only with train.bootstrap 'max_q' or search.root_value 'max_q'/'improved'")
     prioritized: bool = True
@@ -115,7 +124,7 @@ class ReplayConfig(_Strict):
     augment_symmetries: bool = Field(
         False, description="show the learner each sample through a random symmetry of the board (or none); "
                            "for envs that declare symmetries (tic-tac-toe, connect four)")
-    stack_frames: int = Field(1, ge=1)
+    stack_frames: int = Field(1, ge=1, le=256)
 
 
 class TrainConfig(_Strict):
@@ -142,7 +151,7 @@ class TrainConfig(_Strict):
     reanalyse_fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of sampled policy targets re-searched")
     max_consecutive_skips: int = Field(
         50, ge=1, description="updates in a row with a non-finite loss or gradient before the run stops")
-    num_envs: int = Field(8, ge=1)
+    num_envs: int = Field(8, ge=1, le=4096)
     temperature: tuple[float, ...] = Field(
         (1.0, 0.5, 0.25), description="self-play's action temperature, by env step (temperature_steps): pUCT samples "
         "from visit counts ** (1 / T); Gumbel search scales its noise by T. 0 plays the search's best action")
@@ -181,12 +190,12 @@ class RunConfig(_Strict):
     max_env_steps: int = Field(100_000, ge=1)
     max_minutes: float | None = Field(None, gt=0)
     eval_interval: int = Field(2_000, ge=1, description="env steps between evaluations")
-    eval_episodes: int = Field(20, ge=1)
+    eval_episodes: int = Field(20, ge=1, le=1_000_000)
     stop_at_return: float | None = Field(None, description="stop once the evaluation mean reaches this")
     eval_opponent: str = Field(
-        "expert", pattern=r"^(random|expert|alphabeta:[1-9][0-9]?)$",
-        description="two-player games: random | expert | alphabeta:N (connect four); "
-                    "score = mean(win 1, draw 0, loss -1)")
+        "auto", pattern=r"^(auto|random|expert|alphabeta:[1-9][0-9]?)$",
+        description="two-player games: random | expert | alphabeta:N (connect four) | auto (the expert where the "
+                    "game has one, else random); score = mean(win 1, draw 0, loss -1)")
     eval_openings: int = Field(
         0, ge=0, le=4, description="two-player games: each evaluation plays one game per side from every opening "
         "of this many moves instead of eval_episodes games per side from the start (0)")
@@ -206,7 +215,7 @@ class RunConfig(_Strict):
 
         parse_variants(value)  # raises ValueError naming the entry and the allowed keys
         return value
-    torch_threads: int = Field(1, ge=1)
+    torch_threads: int = Field(1, ge=1, le=1024)
 
 
 class Config(_Strict):
@@ -227,6 +236,13 @@ class Config(_Strict):
             raise ValueError("replay.td_steps 0 (a value target that is its own bootstrap) needs "
                              "train.bootstrap 'max_q', or search.root_value 'max_q' or 'improved' with "
                              "train.target_update_interval 0; otherwise it would never learn")
+        return self
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> Config:
+        if self.replay.batch_size > self.replay.capacity:
+            raise ValueError(f"replay.batch_size ({self.replay.batch_size}) is more than replay.capacity "
+                             f"({self.replay.capacity}): a batch is drawn from the buffer")
         return self
 
 
@@ -261,14 +277,60 @@ def load_preset(name: str, family: str = "") -> dict[str, Any]:
     return data
 
 
+_NULLS = {"", "null", "none", "~"}
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_PLAIN_HELP = "a number, true/false, null, a string, or a flat list like [1, 2]"
+
+
+def parse_scalar(raw: str) -> Any:
+    """One plain value as written on a command line: a number, a boolean, null,
+    or else the text itself (quotes stripped). Never YAML with tags or structure."""
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    low = text.lower()
+    if low in _NULLS:
+        return None
+    if low in _BOOLS:
+        return _BOOLS[low]
+    for kind in (int, float):
+        try:
+            number = kind(text)
+        except ValueError:
+            continue
+        if math.isfinite(number):  # "inf" and "nan" stay text, which no numeric setting accepts
+            return number
+    if text[:1] in "!&*{[]}|>%@`" or text[:1] == "#":
+        raise ValueError(f"{raw!r} is not a plain value ({_PLAIN_HELP})")
+    return text
+
+
+def parse_value(raw: str) -> Any:
+    """A `--set` value: a plain scalar, or a flat list `[a, b, ...]` of them."""
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].strip()
+        if not inner:
+            return []
+        if any(c in inner for c in "[]{}"):
+            raise ValueError(f"{raw!r}: lists hold plain values, not other lists or mappings ({_PLAIN_HELP})")
+        return [parse_scalar(item) for item in inner.split(",")]
+    return parse_scalar(text)
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """["search.num_simulations=16", ...] -> nested dict; values parsed as YAML scalars."""
+    """["search.num_simulations=16", ...] -> nested dict. Values are plain
+    scalars or flat lists (`parse_value`), never YAML: a tag or a mapping is
+    refused with a message naming the key."""
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(f"override {pair!r} must look like section.key=value")
         key, raw = pair.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = parse_value(raw)
+        except ValueError as err:
+            raise ConfigError(f"--set {key.strip()}: {err}") from None
         set_dotted(out, key.strip(), value)
     return out
 

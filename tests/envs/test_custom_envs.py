@@ -50,7 +50,9 @@ QUICK = ["--no-progress", "--set", "train.min_replay_size=32", "--set", "search.
 def test_single_player_example_trains(user_dir):
     code, err = run_cli("train", "my_corridor:Corridor", "--max-env-steps", "300", "--run-dir", "c", *QUICK)
     assert code == 0, err
-    assert "no preset for my_corridor:Corridor; derived: net.kind=mlp" in err
+    # The page's corridor sets no time limit: one is derived, so every episode ends.
+    assert "no preset for my_corridor:Corridor; derived: env.max_episode_steps=1000 (the env sets no time limit" \
+        in err and "net.kind=mlp" in err
     assert (user_dir / "c" / "checkpoints" / "last" / "manifest.json").is_file()
 
 
@@ -93,8 +95,8 @@ class ContinuousActions(NaNAtStep3):
     action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
 
 
-class DictObservations(NaNAtStep3):
-    observation_space = gym.spaces.Dict({"a": gym.spaces.Discrete(2)})
+class TextObservations(NaNAtStep3):
+    observation_space = gym.spaces.Text(5)
 
 
 class BadReset(NaNAtStep3):
@@ -111,7 +113,7 @@ def not_an_env():
     ("NaNAtStep3", "step 3"),
     ("WrongShape", "shape"),
     ("ContinuousActions", "--algo pets"),
-    ("DictObservations", "cannot encode observation space"),
+    ("TextObservations", "cannot encode observation space"),
     ("BadReset", "Gymnasium's env checker"),
     ("not_an_env", "neither a gymnasium.Env nor"),
     ("Missing", "has no 'Missing'"),
@@ -127,3 +129,31 @@ def test_unknown_module(user_dir):
     code, err = run_cli("train", "no_such_module:Env", "--run-dir", "bad")
     assert code == 2 and "cannot import module 'no_such_module'" in err
     assert not (user_dir / "bad").exists()
+
+
+def test_structured_observations_are_flattened():
+    """Tuple, Dict, MultiDiscrete and MultiBinary observations become one
+    vector, discrete parts one-hot (Blackjack-v1 was refused before)."""
+    import gymnasium as gym
+    import numpy as np
+
+    from zeroplan.envs.flatten import flat_encoder
+
+    space = gym.spaces.Dict({"cards": gym.spaces.MultiDiscrete([3, 2]), "flags": gym.spaces.MultiBinary(2),
+                             "pos": gym.spaces.Tuple((gym.spaces.Discrete(3, start=1),
+                                                      gym.spaces.Box(-1.0, 1.0, (2,), np.float32)))})
+    size, encode = flat_encoder(space)
+    assert size == 3 + 2 + 2 + 3 + 2
+    out = np.empty(size, np.float32)
+    encode({"cards": np.array([2, 0]), "flags": np.array([1, 0], np.int8), "pos": (3, np.array([0.5, -0.25]))}, out)
+    np.testing.assert_array_equal(out, [0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 0.5, -0.25])
+    with pytest.raises(ValueError):
+        encode({"cards": np.array([3, 0]), "flags": np.zeros(2), "pos": (1, np.zeros(2))}, out)
+
+    from zeroplan.config import EnvConfig
+    from zeroplan.envs import make_env
+
+    env = make_env(EnvConfig(id="Blackjack-v1"))
+    assert env.spec.obs_shape == (32 + 11 + 2,)
+    obs = env.reset(seed=0)
+    assert obs.sum() == 3 and set(np.unique(obs)) <= {0.0, 1.0}  # one 1 per part

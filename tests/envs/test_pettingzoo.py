@@ -150,3 +150,29 @@ def test_package_imports_without_pettingzoo():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow  # two short training runs through the command line
+@pytest.mark.parametrize("game", ["connect_four_v3", "tictactoe_v3"])
+def test_a_pettingzoo_game_trains_through_its_evaluations_and_evaluates_both_sides(tmp_path, game):
+    """No expert opponent for PettingZoo's games: evaluation falls back to random
+    play, says so, and `zeroplan eval` reports both sides."""
+    import json
+
+    from tests.helpers import run_cli, run_cli_out
+
+    run = tmp_path / "run"
+    code, err = run_cli("train", f"pettingzoo:{game}", "--max-env-steps", "240", "--run-dir", str(run),
+                        "--no-progress", "--set", "search.num_simulations=4", "--set", "train.num_envs=4",
+                        "--set", "train.min_replay_size=32", "--set", "run.eval_interval=80",
+                        "--set", "run.eval_episodes=2", "--set", "net.hidden=[32]")
+    assert code == 0, err
+    assert f"run.eval_opponent=random (pettingzoo:{game} has no expert opponent)" in err
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert sum("," in row and row.split(",")[0] in ("80", "160", "240") for row in rows[1:]) >= 3
+    assert (run / "checkpoints" / "best").is_dir()
+    code, out, err = run_cli_out("eval", str(run), "--games", "3", "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["opponent"] == "random"
+    assert all(sum(result[side].values()) == 3 for side in ("first", "second"))

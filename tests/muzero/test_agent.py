@@ -61,8 +61,8 @@ def test_evaluate_plays_both_sides_of_a_two_player_game(tmp_path):
     agent.save(tmp_path / "agent")
     loaded = zeroplan.load(tmp_path / "agent")
     result = loaded.evaluate(6, seed=1, opponent="random")
-    assert set(result) == {"first", "second"}
-    assert all(sum(side.values()) == 6 for side in result.values())
+    assert set(result) == {"first", "second", "opponent"} and result["opponent"] == "random"
+    assert all(sum(result[side].values()) == 6 for side in ("first", "second"))
     assert loaded.evaluate(6, seed=1, opponent="random") == result  # the same seed plays the same games
     openings = loaded.evaluate(1, seed=1, opponent="random", openings=1)
     assert openings["openings"] == {"plies": 1, "count": 9}

@@ -1,6 +1,6 @@
 """Settings for an environment that has no preset, derived from what it is.
 
-The network follows the observation (a residual conv net for images, an MLP
+An environment whose episodes need not end gets a time limit. The network follows the observation (a residual conv net for images, an MLP
 otherwise); the value/reward support is sized from the returns of a few
 random episodes, so that h(return) fits on it with room to improve; two-player
 games get no discount and a unit support (they end in win, draw or loss).
@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from zeroplan.config import EnvConfig
+from zeroplan.envs.gym import GymEnv, time_limit
+
+EPISODE_LIMIT = 1000  # steps, for an environment that sets no time limit of its own
 
 
 def _h(x: float) -> float:
@@ -38,6 +41,21 @@ def random_returns(env, episodes: int = 5, max_steps: int = 2000, seed: int = 0)
     return returns, biggest
 
 
+def ensure_episode_limit(env_config: EnvConfig) -> tuple[EnvConfig, str | None]:
+    """Every episode ends: a Gymnasium env that sets no time limit of its own
+    (CliffWalking-v1, many users' envs) gets `EPISODE_LIMIT` steps, and a note
+    saying so; any other config comes back as it was, with no note."""
+    from zeroplan.envs import make_env
+
+    if env_config.max_episode_steps is not None:
+        return env_config, None
+    env = make_env(env_config)
+    if not isinstance(env, GymEnv) or time_limit(env) is not None:
+        return env_config, None
+    note = f"env.max_episode_steps={EPISODE_LIMIT} (the env sets no time limit; every episode must end)"
+    return env_config.model_copy(update={"max_episode_steps": EPISODE_LIMIT}), note
+
+
 def derive_defaults(env_config: EnvConfig, episodes: int = 5) -> tuple[dict[str, Any], list[str]]:
     """(config overrides, one line of explanation per derived setting)."""
     from zeroplan.envs import make_env
@@ -45,10 +63,14 @@ def derive_defaults(env_config: EnvConfig, episodes: int = 5) -> tuple[dict[str,
 
     if is_user_env(env_config.id):  # Gymnasium's checker speaks first
         check_user_env(env_config.id, env_config.max_episode_steps, env_config.kwargs)
-    env = make_env(env_config)
-    spec = env.spec
     out: dict[str, Any] = {"net": {}, "search": {}}
     why: list[str] = []
+    limited, note = ensure_episode_limit(env_config)
+    if note is not None:
+        out["env"] = {"max_episode_steps": limited.max_episode_steps}
+        why.append(note)
+    env = make_env(limited)
+    spec = env.spec
     image = len(spec.obs_shape) == 3
     out["net"]["kind"] = "resnet" if image else "mlp"
     why.append(f"net.kind={out['net']['kind']} (observation shape {spec.obs_shape})")

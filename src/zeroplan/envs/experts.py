@@ -188,3 +188,17 @@ def make_opponent(name: str, env_id: str):
             raise ValueError(f"opponent {name!r}: the depth after 'alphabeta:' must be a whole number >= 1")
         return ConnectFourAlphaBeta(int(depth))
     raise ValueError(f"opponent must be 'random', 'expert' or 'alphabeta:N', got {name!r}")
+
+
+def resolve_opponent(name: str, env_id: str) -> tuple[str, str | None]:
+    """The opponent a run will evaluate against, settled before its first step:
+    "auto" is the game's expert where it has one, else random play (with a note
+    saying so); any other name must exist for the game (a ValueError says why not)."""
+    if name == "auto":
+        try:
+            make_opponent("expert", env_id)
+            return "expert", None
+        except ValueError:
+            return "random", f"run.eval_opponent=random ({env_id} has no expert opponent)"
+    make_opponent(name, env_id)
+    return name, None

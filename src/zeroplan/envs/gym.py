@@ -1,7 +1,8 @@
 """Any Gymnasium environment with a Discrete action space -> the turn-based contract.
 
 Single-player: `to_play()` is always 0. Observations are float32 arrays: vector
-Box observations as they are, Discrete ones one-hot, image Box observations as
+Box observations as they are, Discrete ones one-hot, structured ones (Tuple,
+Dict, MultiDiscrete, MultiBinary) flattened (envs/flatten.py), image Box observations as
 (C, H, W) planes in [0, 1], optionally gray and downsampled (envs/images.py).
 A legal-action mask in `info["action_mask"]` is honoured. We reset each environment ourselves when its
 episode ends, so Gymnasium's next-step autoreset never produces a bogus
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from zeroplan.envs.flatten import flat_encoder
 from zeroplan.envs.images import ImageProcessor, image_layout
 from zeroplan.envs.spec import EnvSpec
 
@@ -50,6 +52,16 @@ def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str
     return gym.make(env_id, max_episode_steps=max_episode_steps, **(kwargs or {}))
 
 
+def time_limit(env: GymEnv) -> int | None:
+    """The step limit Gymnasium's TimeLimit puts on the wrapped env's episodes, or None."""
+    inner = env.env
+    while inner is not None:
+        if isinstance(inner, _gym().wrappers.TimeLimit):
+            return int(inner._max_episode_steps)
+        inner = getattr(inner, "env", None)
+    return None
+
+
 class GymEnv:
     """`image_size` (height, width) and `grayscale` apply to image observations
     only (env.image_size / env.grayscale in the config); asking for them on any
@@ -75,6 +87,7 @@ class GymEnv:
         self._start = int(act.start)
         obs_space = env.observation_space
         self._image: ImageProcessor | None = None
+        self._flat = None
         if isinstance(obs_space, gym.spaces.Box):
             self._one_hot = None
             shape = tuple(obs_space.shape)
@@ -89,8 +102,13 @@ class GymEnv:
             self._one_hot = int(obs_space.n)
             shape = (self._one_hot,)
         else:
-            raise EnvError(f"{name or 'environment'}: cannot encode observation space {obs_space} "
-                           "(supported: Box, Discrete)")
+            self._one_hot = None
+            flat = flat_encoder(obs_space)
+            if flat is None:
+                raise EnvError(f"{name or 'environment'}: cannot encode observation space {obs_space} "
+                               "(supported: Box, Discrete, MultiDiscrete, MultiBinary, and Tuple or Dict of them)")
+            shape = (flat[0],)
+            self._flat = flat[1]
         if self._image is None and (image_size is not None or grayscale):
             raise EnvError(f"{name or 'environment'}: env.image_size and env.grayscale apply to image observations "
                            f"(uint8 Box in 0..255, shaped (H, W), (H, W, C) or (C, H, W)); this one is {obs_space}")
@@ -108,6 +126,14 @@ class GymEnv:
                 return self._image(obs)
             except ValueError as err:
                 raise EnvError(f"{self.spec.name}: step {self._steps} returned {err}") from None
+        if self._flat is not None:
+            out = np.empty(self.spec.obs_shape, dtype=np.float32)
+            try:
+                self._flat(obs, out)
+            except (ValueError, TypeError, KeyError, IndexError) as err:
+                raise EnvError(f"{self.spec.name}: step {self._steps} returned an observation that does not fit "
+                               f"its space ({err})") from None
+            obs = out
         arr = np.asarray(obs, dtype=np.float32)
         if arr.shape != self.spec.obs_shape:
             raise EnvError(f"{self.spec.name}: step {self._steps} returned an observation of shape {arr.shape}, "

@@ -15,6 +15,7 @@ import numpy as np
 from zeroplan.config import Config
 from zeroplan.envs.experts import make_opponent
 from zeroplan.envs.frames import FrameHistory
+from zeroplan.io.signals import Stop, check_stop
 from zeroplan.mcts.model import Model, plan
 
 
@@ -24,7 +25,9 @@ def _quotas(total: int, num_envs: int) -> list[int]:
 
 
 def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], object], episodes: int,
-                     seed: int) -> list[float]:
+                     seed: int, stop: Stop | None = None) -> list[float]:
+    """Returns of `episodes` episodes; `stop()`, asked before every move, ends
+    it early with EvaluationStopped."""
     quotas = _quotas(episodes, config.train.num_envs)
     envs = [env_factory() for _ in quotas]
     rng = np.random.default_rng(seed)
@@ -38,6 +41,7 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
         active = [i for i in range(len(envs)) if done_count[i] < quotas[i]]
         if not active:
             return returns
+        check_stop(stop)
         obs = np.stack([history[i].stacked() for i in active])
         legal = np.stack([envs[i].legal_mask() for i in active])
         to_play = np.array([envs[i].to_play() for i in active])
@@ -77,7 +81,8 @@ def openings(env_factory: Callable[[], object], plies: int) -> list[tuple[int, .
 
 
 def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object], opponent, games: int,
-                seed: int, starts: list[tuple[int, ...]] | None = None) -> dict[str, dict[str, int]]:
+                seed: int, starts: list[tuple[int, ...]] | None = None,
+                stop: Stop | None = None) -> dict[str, dict[str, int]]:
     """The agent plays `games` games as the first player, then `games` as the second.
 
     With `starts` (move sequences, e.g. from `openings`), each side instead plays
@@ -99,6 +104,7 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
         current = [_start(env, seed + i, starts[first[i]], frames) for i, env in enumerate(envs)]
         played = [0] * len(envs)
         while any(p < q for p, q in zip(played, quotas)):
+            check_stop(stop)
             live = [i for i in range(len(envs)) if played[i] < quotas[i]]
             mine = [i for i in live if envs[i].to_play() == agent_player]
             actions = {}
@@ -143,7 +149,7 @@ def _start(env, seed: int, moves: tuple[int, ...], frames: int = 1) -> FrameHist
 
 
 def evaluation_scalars(model: Model, config: Config, env_factory: Callable[[], object], num_players: int, seed: int,
-                       episodes: int | None = None) -> dict[str, float]:
+                       episodes: int | None = None, stop: Stop | None = None) -> dict[str, float]:
     """A training run's periodic evaluation, the same on every backend.
     Single-player: the mean return as eval/mean_reward. Two-player: the score
     (win 1, draw 0, loss -1) against `run.eval_opponent`, playing each side (from
@@ -153,10 +159,10 @@ def evaluation_scalars(model: Model, config: Config, env_factory: Callable[[], o
     run = config.run
     episodes = episodes or run.eval_episodes
     if num_players == 1:
-        return {"eval/mean_reward": float(np.mean(evaluate_returns(model, config, env_factory, episodes, seed)))}
+        return {"eval/mean_reward": float(np.mean(evaluate_returns(model, config, env_factory, episodes, seed, stop)))}
     opponent = make_opponent(run.eval_opponent, config.env.id)
     starts = openings(env_factory, run.eval_openings) if run.eval_openings else None
-    result = evaluate_vs(model, config, env_factory, opponent, episodes, seed, starts)
+    result = evaluate_vs(model, config, env_factory, opponent, episodes, seed, starts, stop)
     sides = {side: (c["wins"] - c["losses"]) / sum(c.values()) for side, c in result.items()}
     games = sum(sum(c.values()) for c in result.values())
     mean = sum(c["wins"] - c["losses"] for c in result.values()) / games

@@ -40,6 +40,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read; the message names the file and the problem."""
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint that could not be written (a full disk, say); the previous one is whole."""
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -74,7 +78,6 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     """Write a checkpoint directory atomically: the network's tensors, the
     metadata, any further files (already serialised), and the manifest."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     contents = {WEIGHTS: tensor_bytes(tensors), META: json_bytes({"format": FORMAT, **meta}), **(files or {})}
     if MANIFEST in contents:
         raise ValueError(f"{MANIFEST} is written by save_checkpoint itself")
@@ -83,8 +86,9 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
                 "files": {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                           for name, data in contents.items()}}
     tmp = path.parent / f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}"
-    tmp.mkdir()  # unlike mkdtemp, honours the umask (a checkpoint others may read)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()  # unlike mkdtemp, honours the umask (a checkpoint others may read)
         for name, data in contents.items():
             _write(tmp / name, data)
         _write(tmp / MANIFEST, json_bytes(manifest))
@@ -98,6 +102,10 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
         _fsync_dir(path.parent)
         if old.exists():
             shutil.rmtree(old)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(f"{path}: cannot write the checkpoint ({err.strerror or err}); the one written "
+                                   f"before it is whole (as {path.name} or .{path.name}.old)") from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -25,3 +25,17 @@ def catch_stop_signals(on_signal: Callable[[int], None]) -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
+
+
+class EvaluationStopped(Exception):
+    """An evaluation given up because its run was asked to stop (a signal, the time budget)."""
+
+
+Stop = Callable[[], bool]
+
+
+def check_stop(stop: Stop | None) -> None:
+    """Long loops inside a run (evaluations) ask this between steps, so a stop
+    request ends them within a step rather than at their end."""
+    if stop is not None and stop():
+        raise EvaluationStopped

@@ -158,7 +158,7 @@ class PETS:
                 break
 
     def _eval_scalars(self) -> dict[str, float]:
-        ev = self.evaluate()
+        ev = self.evaluate(stop=self.shell.should_stop)
         return {"eval/mean_reward": ev["mean_return"], "eval/std_reward": ev["std_return"]}
 
     def fit_model(self) -> FitReport:
@@ -185,13 +185,13 @@ class PETS:
         """Forget the warm-start plan (a new episode begins)."""
         self._mpc.reset()
 
-    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(self, episodes: int | None = None, seed: int | None = None, stop=None) -> dict[str, float]:
         """Mean return of MPC with the current model over `episodes` fresh
         episodes (fixed seeds, by default the run's, so successive evaluations are comparable)."""
         episodes = episodes or self.config.run.eval_episodes
         seed = self.config.run.seed if seed is None else seed
         mpc = self._make_mpc(seed + 7)
-        returns = evaluate_lockstep(self.env_factory, mpc, episodes, seed=10_000_019 + seed * 1_009)
+        returns = evaluate_lockstep(self.env_factory, mpc, episodes, seed=10_000_019 + seed * 1_009, stop=stop)
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes}
 
     # -- persistence --------------------------------------------------------

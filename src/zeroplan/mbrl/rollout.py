@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from zeroplan.envs.continuous import ContinuousEnv
+from zeroplan.io.signals import Stop, check_stop
 from zeroplan.mbrl.planners import MPC
 
 
@@ -46,15 +47,18 @@ def run_episode(env: ContinuousEnv, seed: int, act: Callable[[np.ndarray], np.nd
             return Episode(np.stack(obs), np.stack(actions), np.asarray(rewards, np.float32), plan_seconds)
 
 
-def evaluate_lockstep(env_factory: Callable[[], ContinuousEnv], mpc: MPC, episodes: int, seed: int) -> list[float]:
+def evaluate_lockstep(env_factory: Callable[[], ContinuousEnv], mpc: MPC, episodes: int, seed: int,
+                      stop: Stop | None = None) -> list[float]:
     """One episode per environment, all stepped together; an environment that
-    finishes leaves the batch (its row of the warm-start plan with it)."""
+    finishes leaves the batch (its row of the warm-start plan with it).
+    `stop()`, asked before every step, ends it early with EvaluationStopped."""
     envs = [env_factory() for _ in range(episodes)]
     obs = [env.reset(seed=seed + i) for i, env in enumerate(envs)]
     returns = [0.0] * episodes
     active = list(range(episodes))
     mpc.reset()
     while active:
+        check_stop(stop)
         actions = mpc.act(np.stack([obs[i] for i in active]))
         still = []
         for row, i in enumerate(active):

@@ -56,13 +56,13 @@ class MuZero:
         """The validated config for `env`: its preset, or without one, settings
         derived from the env (network size, value support; `overrides` win),
         with a note saying what was derived."""
-        from zeroplan.config import EnvConfig, preset_for
+        from zeroplan.config import EnvConfig, parse_overrides, preset_for
         from zeroplan.envs.defaults import derive_defaults
 
         overrides = overrides or {}
         notes = []
         if preset_for(env) is None:
-            section = overrides.get("env", {})
+            section = merge(overrides, parse_overrides(dotted or [])).get("env", {})  # what the user set wins
             try:
                 env_config = EnvConfig.model_validate(merge({"id": env}, section if isinstance(section, dict) else {}))
             except ValueError:
@@ -85,6 +85,11 @@ class MuZero:
     @property
     def result(self) -> TrainResult:
         return self.training_runner().result
+
+    @property
+    def notes(self) -> list[str]:
+        """Settings the runner settled for the config (an episode limit, the evaluation opponent)."""
+        return self.runner.notes if self.runner is not None else []
 
     @property
     def env_factory(self) -> Callable[[], object]:
@@ -147,7 +152,8 @@ class MuZero:
                  openings: int = 0) -> dict:
         """Without exploration noise. Single-player: mean and std of the return
         over `episodes`. Two-player: `episodes` games per side against
-        `opponent` (default `run.eval_opponent`: random | expert | alphabeta:N),
+        `opponent` (default `run.eval_opponent`: random | expert | alphabeta:N |
+        auto, the game's expert or else random),
         or one game per side from every opening of `openings` moves; the
         win/draw/loss counts per side."""
         from zeroplan.eval.evaluate import evaluate_returns, evaluate_vs, openings as all_openings
@@ -160,14 +166,16 @@ class MuZero:
             returns = evaluate_returns(self.model, self.config, self.env_factory, episodes, seed=seed)
             return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                     "episodes": episodes}
-        from zeroplan.envs.experts import make_opponent
+        from zeroplan.envs.experts import make_opponent, resolve_opponent
 
         try:
-            opp = make_opponent(opponent or self.config.run.eval_opponent, self.config.env.id)
+            name, _ = resolve_opponent(opponent or self.config.run.eval_opponent, self.config.env.id)
         except ValueError as err:
             raise ConfigError(str(err)) from None
         starts = all_openings(self.env_factory, openings) if openings else None
-        result: dict = evaluate_vs(self.model, self.config, self.env_factory, opp, episodes, seed, starts)
+        result: dict = evaluate_vs(self.model, self.config, self.env_factory, make_opponent(name, self.config.env.id),
+                                   episodes, seed, starts)
+        result["opponent"] = name
         if starts is not None:
             result["openings"] = {"plies": openings, "count": len(starts)}
         return result

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zeroplan.config import ReplayConfig
+from zeroplan.config import ConfigError, ReplayConfig
 from zeroplan.envs.spec import Symmetry
 from zeroplan.muzero.episode import Episode
 from zeroplan.muzero.store import EpisodeStore
@@ -44,6 +44,25 @@ class Batch:
     slots: np.ndarray  # int64 [B], ring slots, for update_priorities
     episode_ids: np.ndarray  # int64 [B]
     starts: np.ndarray  # int64 [B], t
+
+
+def replay_bytes(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int) -> int:
+    """About what a full buffer holds in memory: per transition, the ring's
+    slot (4 x 8 bytes) and twice a stored row (the store keeps up to about
+    twice the live rows between compactions): float32 observations, the legal
+    mask and policy target, and the per-row target parts (58 bytes)."""
+    row = 4 * int(np.prod(obs_shape, dtype=np.int64)) + 5 * num_actions + 58
+    return config.capacity * (32 + 2 * row)
+
+
+def check_capacity(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int,
+                   available: int | None) -> None:
+    """Refuse a buffer that cannot fit, before anything is allocated."""
+    needed = replay_bytes(config, obs_shape, num_actions)
+    if available is not None and needed > available:
+        raise ConfigError(f"replay.capacity {config.capacity:,} transitions of {tuple(obs_shape)} observations "
+                          f"need about {needed / 2**30:,.1f} GiB of memory; {available / 2**30:,.1f} GiB is "
+                          "available. Lower replay.capacity")
 
 
 class Replay:

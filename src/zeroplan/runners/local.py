@@ -16,6 +16,7 @@ import json
 import random
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from zeroplan.config import Config, ConfigError, build_config, merge
 from zeroplan.envs import make_env
+from zeroplan.envs.defaults import ensure_episode_limit
+from zeroplan.envs.experts import resolve_opponent
 from zeroplan.envs.gym import EnvError
 from zeroplan.envs.spec import Symmetry, env_symmetries
 from zeroplan.envs.user import check_user_env, is_user_env
@@ -33,9 +36,10 @@ from zeroplan.eval.evaluate import evaluation_scalars
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, load_weights, npz_bytes,
                                     save_checkpoint, tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
+from zeroplan.io.memory import available_memory
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.reanalyze import Reanalyze
-from zeroplan.muzero.replay import Replay
+from zeroplan.muzero.replay import Replay, check_capacity
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.build import build_net
 from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
@@ -92,6 +96,12 @@ class LocalRunner:
         seed_everything(config.run.seed)
         if env_factory is None and is_user_env(config.env.id) and not _resuming:
             check_user_env(config.env.id, config.env.max_episode_steps, config.env.kwargs)
+        self.notes: list[str] = []  # settings this runner settled for the config; the CLI prints them
+        if env_factory is None:
+            env_config, note = ensure_episode_limit(config.env)
+            if note is not None:
+                self.notes.append(note)
+                config = self.config = config.model_copy(update={"env": env_config})
         self.env_factory = env_factory or (lambda: make_env(config.env))
         probe = self.env_factory()
         self.spec = probe.spec
@@ -99,6 +109,9 @@ class LocalRunner:
         for key in ("eval_openings", "eval_score"):  # settings that only mean something for two players
             if getattr(config.run, key) != type(config.run).model_fields[key].default and self.spec.num_players != 2:
                 raise ConfigError(f"run.{key} is for two-player games; {config.env.id} has one player")
+        if self.spec.num_players == 2:
+            config = self.config = self._settle_opponent(config)
+        check_capacity(config.replay, self.spec.obs_shape, self.spec.num_actions, available_memory())
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
         self.model = SearchModel(self.net, config.net.inference)
@@ -116,6 +129,17 @@ class LocalRunner:
         self.train_hook: Callable[[object, dict], None] | None = None  # (batch, metrics) after each update
         if self.run_dir is not None and not _resuming:
             self._open_run_dir(resume_step=None)
+
+    def _settle_opponent(self, config: Config) -> Config:
+        """The evaluation opponent, resolved before the first step: "auto" becomes
+        the game's expert or random play; one the game does not have is refused."""
+        try:
+            name, note = resolve_opponent(config.run.eval_opponent, config.env.id)
+        except ValueError as err:
+            raise ConfigError(f"run.eval_opponent: {err}") from None
+        if note is not None:
+            self.notes.append(note)
+        return config.model_copy(update={"run": config.run.model_copy(update={"eval_opponent": name})})
 
     def _open_run_dir(self, resume_step: int | None) -> None:
         """Writes happen only here, after everything has been validated."""
@@ -251,11 +275,11 @@ class LocalRunner:
         or the worse side's mean (`run.eval_score`)."""
         return self.evaluate_scalars(episodes)["eval/mean_reward"]
 
-    def evaluate_scalars(self, episodes: int | None = None) -> dict[str, float]:
+    def evaluate_scalars(self, episodes: int | None = None, stop=None) -> dict[str, float]:
         """`evaluate`'s figure as eval/mean_reward, and for two-player games each
-        side's mean score as eval/first and eval/second."""
+        side's mean score as eval/first and eval/second (`stop()`: give up)."""
         return evaluation_scalars(self.model, self.config, self.env_factory, self.spec.num_players,
-                                  seed=10_000 + self.result.env_steps, episodes=episodes)
+                                  seed=10_000 + self.result.env_steps, episodes=episodes, stop=stop)
 
     def train(self, max_env_steps: int | None = None, max_minutes: float | None = None,
               progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -271,7 +295,7 @@ class LocalRunner:
         replay ratio; log, evaluate and checkpoint at their points."""
         cfg, res, shell = self.config, self.result, self.shell
         evals, logs = Every(cfg.run.eval_interval, res.env_steps), Every(cfg.run.log_interval, res.env_steps)
-        speed = _Speed(res.env_steps)
+        speed, quiet = _Speed(res.env_steps), _NoEpisodeEnds(res.env_steps)
         train_metrics: dict = {}
         while res.env_steps < max_env_steps and not shell.should_stop():
             if shell.checkpoint_due(cfg.run.checkpoint_seconds):
@@ -284,12 +308,14 @@ class LocalRunner:
             res.env_steps += len(self.selfplay.envs)
             for ep in episodes:
                 self.replay.add(ep)
+            quiet.saw(res.env_steps, len(episodes))
             for _ in range(self.ratio.updates_due(res.env_steps, res.train_steps, len(self.replay))):
                 train_metrics = self._train_once()
             if logs.due(res.env_steps):
                 shell.log(self._scalars(train_metrics, *speed.rates(res.env_steps)), progress)
-            if evals.due(res.env_steps) and shell.evaluate(
-                    self.evaluate_scalars, {"env_steps": res.env_steps, "train_steps": res.train_steps}, progress):
+            if evals.due(res.env_steps) and shell.evaluate(lambda: self.evaluate_scalars(stop=shell.should_stop),
+                                                           {"env_steps": res.env_steps,
+                                                            "train_steps": res.train_steps}, progress):
                 break
         shell.stamp()
 
@@ -326,6 +352,25 @@ class LocalRunner:
     def close(self) -> None:
         if self.logger:
             self.logger.close()
+
+
+class _NoEpisodeEnds:
+    """Says once when self-play has gone `QUIET_STEPS` env steps without an
+    episode ending (nothing reaches replay then, so nothing trains)."""
+
+    QUIET_STEPS = 50_000
+
+    def __init__(self, env_steps: int):
+        self.last_end, self.said = env_steps, False
+
+    def saw(self, env_steps: int, ended: int) -> None:
+        if ended:
+            self.last_end = env_steps
+        elif env_steps - self.last_end >= self.QUIET_STEPS and not self.said:
+            self.said = True
+            warnings.warn(f"no self-play episode has ended in {env_steps - self.last_end:,} env steps, so nothing "
+                          "reaches replay; does the env end its episodes? (env.max_episode_steps caps them)",
+                          RuntimeWarning, stacklevel=2)
 
 
 class _Speed:

@@ -191,6 +191,8 @@ class RayRunner:
         done = False
         while True:
             done = done or res.env_steps >= max_env_steps or shell.should_stop()
+            if done and shell.should_stop():
+                fl.evaluating = None  # a stop does not wait for an evaluation (its actor is shut down after)
             # A checkpoint waits for the learner's queue to empty (its state must be
             # that of the updates counted); no learner task is added while it waits.
             checkpoint_due = shell.checkpoint_due(cfg.run.checkpoint_seconds)

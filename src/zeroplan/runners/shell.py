@@ -25,7 +25,7 @@ from typing import Callable
 from zeroplan.envs.gym import EnvError
 from zeroplan.io.checkpoint import CheckpointError
 from zeroplan.io.logging import MetricsLogger
-from zeroplan.io.signals import catch_stop_signals
+from zeroplan.io.signals import EvaluationStopped, catch_stop_signals
 
 Progress = Callable[[dict], None]
 
@@ -171,13 +171,18 @@ class LoopShell:
 
     def evaluate(self, evaluate: Callable[[], dict[str, float]], record: dict, progress: Progress | None) -> bool:
         """Time `evaluate()` (its scalars hold `eval/mean_reward`) and record it;
-        True when the target return is reached."""
+        True when the target return is reached. An evaluation that gives up
+        because the run is stopping (EvaluationStopped) records nothing."""
         res = self.result
         elapsed = self.elapsed()
         earlier_evals = res.eval_seconds
         t0 = time.perf_counter()
-        scalars = evaluate()
-        res.eval_seconds += time.perf_counter() - t0
+        try:
+            scalars = evaluate()
+        except EvaluationStopped:  # the run is stopping: nothing to record
+            return False
+        finally:
+            res.eval_seconds += time.perf_counter() - t0
         return self.record_eval(scalars, {**record, "seconds": elapsed,
                                           "seconds_excluding_eval": elapsed - earlier_evals}, progress)
 
