@@ -29,6 +29,18 @@ def rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def growth_after_full(samples: list[dict], capacity: int) -> dict:
+    """Resident memory from the first sample with a full buffer to the last and the largest."""
+    full = [s for s in samples if s["replay"] >= capacity]
+    if not full:
+        return {"buffer_full_at_seconds": None}
+    base = full[0]["rss_mib"]
+    return {"buffer_full_at_seconds": full[0]["seconds"], "rss_mib_at_full": base, "rss_mib_end": full[-1]["rss_mib"],
+            "rss_mib_max_after_full": max(s["rss_mib"] for s in full),
+            "growth_after_full": (full[-1]["rss_mib"] - base) / base,
+            "max_growth_after_full": (max(s["rss_mib"] for s in full) - base) / base}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=20.0)
@@ -62,17 +74,10 @@ def main() -> None:
         stop.set()
         thread.join()
         runner.close()
-    full = [s for s in samples if s["replay"] >= args.capacity]
-    base = full[0]["rss_mib"] if full else float("nan")
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "seed": args.seed, "minutes": args.minutes,
         "capacity": args.capacity, "env_steps": runner.result.env_steps, "train_steps": runner.result.train_steps,
-        "buffer_full_at_seconds": full[0]["seconds"] if full else None,
-        "rss_mib_at_full": base, "rss_mib_end": samples[-1]["rss_mib"],
-        "rss_mib_max_after_full": max((s["rss_mib"] for s in full), default=float("nan")),
-        "growth_after_full": (samples[-1]["rss_mib"] - base) / base if full else None,
-        "max_growth_after_full": (max(s["rss_mib"] for s in full) - base) / base if full else None,
-        "samples": samples,
+        **growth_after_full(samples, args.capacity), "samples": samples,
     }
     print(json.dumps(result) if args.json else json.dumps({k: v for k, v in result.items() if k != "samples"},
                                                           indent=1))

@@ -191,3 +191,56 @@ def test_a_local_ray_runs_actors_at_the_drivers_priority_and_the_evaluator_below
     evaluator = ray.remote(EvaluatorActor).options(num_cpus=0).remote(config, None, (4,), 2, 1)
     assert ray.get(evaluator.__ray_call__.remote(lambda self: os.nice(0))) == min(driver + EVALUATOR_NICENESS, 19)
     ray.kill(evaluator)
+
+
+def _faulty_cartpole(marker, always: bool):
+    """CartPole whose step 20 raises: once in all (a marker file remembers it
+    across processes), or every time. Defined inside a function so that Ray
+    ships it by value to its workers."""
+    from zeroplan.config import EnvConfig
+    from zeroplan.envs import make_env
+
+    class Faulty:
+        def __init__(self):
+            self.env = make_env(EnvConfig(id="CartPole-v1", max_episode_steps=60))
+            self.spec, self.steps = self.env.spec, 0
+
+        def reset(self, seed=None):
+            return self.env.reset(seed=seed)
+
+        def step(self, action):
+            self.steps += 1
+            if self.steps == 20 and (always or not marker.exists()):
+                marker.touch()
+                raise RuntimeError("the simulator fell over")
+            return self.env.step(action)
+
+        def legal_mask(self):
+            return self.env.legal_mask()
+
+        def to_play(self):
+            return 0
+
+    return Faulty
+
+
+def test_an_environment_error_in_a_selfplay_actor_restarts_it_or_stops_the_run_named(tmp_path):
+    from zeroplan.envs.gym import EnvError
+
+    config = load_config("cartpole", dotted=SETS + ["run.eval_interval=100000"])
+    once = _faulty_cartpole(tmp_path / "fell", always=False)
+    shell = LocalRunner(config, tmp_path / "once", env_factory=once, tensorboard=False)
+    runner = RayRunner(shell, num_workers=1, env_factory=once)
+    result = runner.train(max_env_steps=256)
+    assert (tmp_path / "fell").exists() and runner.restarts >= 1  # it fell over, was restarted, and went on
+    assert result.env_steps >= 256
+    runner.shutdown()
+
+    always = _faulty_cartpole(tmp_path / "fell_again", always=True)
+    shell = LocalRunner(config, tmp_path / "always", env_factory=always, tensorboard=False)
+    runner = RayRunner(shell, num_workers=1, env_factory=always)
+    with pytest.raises(EnvError, match="3 environment errors within 10 minutes.*the simulator fell over.*"
+                                       "resume with"):
+        runner.train(max_env_steps=100_000)
+    runner.shutdown()
+    Checkpoint(tmp_path / "always" / "checkpoints" / "last")  # saved before it stopped

@@ -15,8 +15,20 @@ import numpy as np
 from zeroplan.config import Config
 from zeroplan.envs.experts import make_opponent
 from zeroplan.envs.frames import FrameHistory
+from zeroplan.envs.gym import EnvError
 from zeroplan.io.signals import Stop, check_stop
 from zeroplan.mcts.model import Model, plan
+
+
+def _step(env, action: int, i: int):
+    """One evaluation move; an environment that raises is named like self-play's."""
+    try:
+        return env.step(action)
+    except EnvError as err:
+        raise EnvError(f"evaluation environment {i}: {err}") from err
+    except Exception as err:
+        raise EnvError(f"evaluation environment {i} ({env.spec.name or 'env'}): raised {type(err).__name__}: "
+                       f"{err}") from err
 
 
 def _quotas(total: int, num_envs: int) -> list[int]:
@@ -47,7 +59,7 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
         to_play = np.array([envs[i].to_play() for i in active])
         out = plan(model, obs, legal, to_play, config.search, rng, envs[active[0]].spec.num_players, 0.0, False)
         for j, i in enumerate(active):
-            ob, reward, terminated, truncated = envs[i].step(int(out.actions[j]))
+            ob, reward, terminated, truncated = _step(envs[i], int(out.actions[j]), i)
             current[i] += reward
             history[i].push(ob)
             if terminated or truncated:
@@ -119,7 +131,7 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
                     actions[i] = opponent.act(envs[i], rng)
             for i in live:
                 mover = envs[i].to_play()
-                ob, reward, terminated, truncated = envs[i].step(actions[i])
+                ob, reward, terminated, truncated = _step(envs[i], actions[i], i)
                 current[i].push(ob)
                 if terminated or truncated:
                     if reward > 0:

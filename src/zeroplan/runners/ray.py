@@ -27,8 +27,10 @@ and skipped points made `stop_at_return` fire thousands of env steps late).
 The object store therefore holds a bounded number of objects whatever the
 relative speeds.
 
-The actors are in runners/ray_actors.py. Self-play actors that die are restarted by Ray and their task resubmitted; a
-dead learner or replay actor ends the run with its last checkpoint kept.
+The actors are in runners/ray_actors.py. Self-play actors that die, or whose
+environment raises, are restarted by Ray (an environment that keeps raising
+stops the run, named, its state saved); a dead learner or replay actor ends
+the run with its last checkpoint kept.
 Unlike the local runner, a Ray run is not bit-for-bit reproducible (tasks
 interleave as the machine schedules them).
 """
@@ -64,6 +66,11 @@ MOVES_PER_TASK = 2  # lockstep moves a self-play actor makes per task
 # to hear of the end and send it; self-play then plays with weights one more
 # task old.
 LEARNER_QUEUE = 2
+# A self-play actor whose environment raises is restarted (a transient fault:
+# the run goes on); ENV_FAULTS errors from one actor within ENV_FAULT_WINDOW_S
+# seconds stop the run, the environment's error named and the state before it saved.
+ENV_FAULTS = 3
+ENV_FAULT_WINDOW_S = 600.0
 
 
 class RunFault(RuntimeError):
@@ -133,6 +140,7 @@ class RayRunner:
         self._ship_state()
         self.returns: deque[float] = deque(maxlen=100)
         self.restarts = 0
+        self.env_faults: list[deque[float]] = [deque() for _ in range(num_workers)]  # when, per self-play actor
 
     @property
     def result(self) -> TrainResult:
@@ -261,9 +269,18 @@ class RayRunner:
             return
         except RayTaskError as err:
             cause = _unwrap(err)
-            if isinstance(cause, EnvError):  # the shell saves and says how to resume
-                raise EnvError(f"self-play actor {i}: {cause}") from None
-            raise cause from None
+            if not isinstance(cause, EnvError):
+                raise cause from None
+            faults, now = self.env_faults[i], time.monotonic()
+            faults.append(now)
+            while faults[0] < now - ENV_FAULT_WINDOW_S:
+                faults.popleft()
+            if len(faults) >= ENV_FAULTS:  # the shell saves and says how to resume
+                raise EnvError(f"self-play actor {i} ({len(faults)} environment errors within "
+                               f"{ENV_FAULT_WINDOW_S / 60:g} minutes): {cause}") from None
+            ray.kill(self.workers[i], no_restart=False)  # Ray restarts it, its environments afresh; play on
+            self.restarts += 1
+            return
         # The driver counts the buffer's size itself (it is bounded by its capacity
         # exactly so), rather than wait for the replay actor after every task.
         self.replay.add.remote(episodes)
