@@ -81,9 +81,9 @@ def test_an_env_fault_saves_first_and_says_how_to_resume(tmp_path):
 
 
 def test_a_long_stretch_without_an_episode_end_is_said_once():
-    from zeroplan.runners.local import _NoEpisodeEnds
+    from zeroplan.runners.shell import EpisodeEndWatch
 
-    quiet = _NoEpisodeEnds(env_steps=0)
+    quiet = EpisodeEndWatch(env_steps=0)
     quiet.saw(10, ended=1)
     with pytest.warns(RuntimeWarning, match="no self-play episode has ended in 50,000 env steps"):
         quiet.saw(50_010, ended=0)

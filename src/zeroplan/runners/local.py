@@ -16,7 +16,6 @@ import json
 import random
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -43,7 +42,8 @@ from zeroplan.muzero.replay import Replay, check_capacity
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.build import build_net
 from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
-from zeroplan.runners.shell import Every, LoopShell, ReplayRatio, RunDirError, RunResult, refuse_existing_run
+from zeroplan.runners.shell import (EpisodeEndWatch, Every, LoopShell, Rates, ReplayRatio, RunDirError, RunResult,
+                                    refuse_existing_run)
 
 
 def board_symmetries(env, config: Config) -> list[Symmetry]:
@@ -295,7 +295,7 @@ class LocalRunner:
         replay ratio; log, evaluate and checkpoint at their points."""
         cfg, res, shell = self.config, self.result, self.shell
         evals, logs = Every(cfg.run.eval_interval, res.env_steps), Every(cfg.run.log_interval, res.env_steps)
-        speed, quiet = _Speed(res.env_steps), _NoEpisodeEnds(res.env_steps)
+        speed, quiet = Rates(res.env_steps), EpisodeEndWatch(res.env_steps)
         train_metrics: dict = {}
         while res.env_steps < max_env_steps and not shell.should_stop():
             if shell.checkpoint_due(cfg.run.checkpoint_seconds):
@@ -352,46 +352,6 @@ class LocalRunner:
     def close(self) -> None:
         if self.logger:
             self.logger.close()
-
-
-class _NoEpisodeEnds:
-    """Says once when self-play has gone `QUIET_STEPS` env steps without an
-    episode ending (nothing reaches replay then, so nothing trains)."""
-
-    QUIET_STEPS = 50_000
-
-    def __init__(self, env_steps: int):
-        self.last_end, self.said = env_steps, False
-
-    def saw(self, env_steps: int, ended: int) -> None:
-        if ended:
-            self.last_end = env_steps
-        elif env_steps - self.last_end >= self.QUIET_STEPS and not self.said:
-            self.said = True
-            warnings.warn(f"no self-play episode has ended in {env_steps - self.last_end:,} env steps, so nothing "
-                          "reaches replay; does the env end its episodes? (env.max_episode_steps caps them)",
-                          RuntimeWarning, stacklevel=2)
-
-
-class _Speed:
-    """Search and env-step rates between two log points."""
-
-    def __init__(self, env_steps: int):
-        self.sims_time, self.sims_done = 0.0, 0
-        self.since, self.since_steps = time.perf_counter(), env_steps
-
-    def searched(self, seconds: float, sims: int) -> None:
-        self.sims_time += seconds
-        self.sims_done += sims
-
-    def rates(self, env_steps: int) -> tuple[float, float]:
-        """(simulations per second of search, env steps per second) since the last call."""
-        now = time.perf_counter()
-        out = (self.sims_done / max(self.sims_time, 1e-9),
-               (env_steps - self.since_steps) / max(now - self.since, 1e-9))
-        self.sims_time, self.sims_done = 0.0, 0
-        self.since, self.since_steps = now, env_steps
-        return out
 
 
 def _jsonable(obj):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -207,3 +208,43 @@ class LoopShell:
             res.solved_at = record
             return True
         return False
+
+
+class EpisodeEndWatch:
+    """Says once when self-play has gone `QUIET_STEPS` env steps without an
+    episode ending (nothing reaches replay then, so nothing trains)."""
+
+    QUIET_STEPS = 50_000
+
+    def __init__(self, env_steps: int):
+        self.last_end, self.said = env_steps, False
+
+    def saw(self, env_steps: int, ended: int) -> None:
+        if ended:
+            self.last_end = env_steps
+        elif env_steps - self.last_end >= self.QUIET_STEPS and not self.said:
+            self.said = True
+            warnings.warn(f"no self-play episode has ended in {env_steps - self.last_end:,} env steps, so nothing "
+                          "reaches replay; does the env end its episodes? (env.max_episode_steps caps them)",
+                          RuntimeWarning, stacklevel=2)
+
+
+class Rates:
+    """Search and env-step rates between two log points."""
+
+    def __init__(self, env_steps: int):
+        self.sims_time, self.sims_done = 0.0, 0
+        self.since, self.since_steps = time.perf_counter(), env_steps
+
+    def searched(self, seconds: float, sims: int) -> None:
+        self.sims_time += seconds
+        self.sims_done += sims
+
+    def rates(self, env_steps: int) -> tuple[float, float]:
+        """(simulations per second of search, env steps per second) since the last call."""
+        now = time.perf_counter()
+        out = (self.sims_done / max(self.sims_time, 1e-9),
+               (env_steps - self.since_steps) / max(now - self.since, 1e-9))
+        self.sims_time, self.sims_done = 0.0, 0
+        self.since, self.since_steps = now, env_steps
+        return out
