@@ -22,9 +22,8 @@ import threading
 import time
 
 import ray
-from soak import growth_after_full  # benchmarks/soak.py, beside this script
+from soak import growth_after_full, soak_config  # benchmarks/soak.py, beside this script
 
-from zeroplan.config import load_config
 from zeroplan.runners.local import LocalRunner
 from zeroplan.runners.ray import RayRunner, init_ray
 
@@ -59,9 +58,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    config = load_config("cartpole", dotted=[
-        f"replay.capacity={args.capacity}", "run.max_env_steps=100000000", "run.stop_at_return=null",
-        "run.eval_interval=100000000", f"run.seed={args.seed}", "run.checkpoint_seconds=120"])
+    config = soak_config(args.capacity, args.seed)
     init_ray(None)
     samples: list[dict] = []
     kills = 0

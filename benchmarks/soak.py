@@ -29,6 +29,13 @@ def rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def soak_config(capacity: int, seed: int):
+    """CartPole with a small buffer, trained with no end: no evaluation, no stop at a return."""
+    return load_config("cartpole", dotted=[
+        f"replay.capacity={capacity}", "run.max_env_steps=100000000", "run.stop_at_return=null",
+        "run.eval_interval=100000000", f"run.seed={seed}", "run.checkpoint_seconds=120"])
+
+
 def growth_after_full(samples: list[dict], capacity: int) -> dict:
     """Resident memory from the first sample with a full buffer to the last and the largest."""
     full = [s for s in samples if s["replay"] >= capacity]
@@ -50,9 +57,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    config = load_config("cartpole", dotted=[
-        f"replay.capacity={args.capacity}", "run.max_env_steps=100000000", "run.stop_at_return=null",
-        "run.eval_interval=100000000", f"run.seed={args.seed}", "run.checkpoint_seconds=120"])
+    config = soak_config(args.capacity, args.seed)
     samples: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         runner = LocalRunner(config, tmp, tensorboard=True)
