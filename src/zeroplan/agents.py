@@ -12,6 +12,7 @@ The surface every agent class offers:
     agent.predict(obs, deterministic=True)
     agent.evaluate(episodes, seed=...) -> dict
     agent.save(path); agent.summary(result) -> dict; agent.close()
+    agent.notes                                                     # settings settled for the config, to print
 """
 
 from __future__ import annotations

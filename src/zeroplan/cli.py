@@ -113,7 +113,7 @@ def train(
             find_checkpoint(init_from)  # a bad source is reported before the run directory is made
         with _removed_if_failed(run_dir):
             agent = cls(config=config, run_dir=run_dir)
-            for note in getattr(agent, "notes", []):
+            for note in agent.notes:
                 typer.echo(note, err=True)
             if init_from is not None:
                 from zeroplan.eval.transfer import warm_start
@@ -227,7 +227,7 @@ def eval_(
     search = search_overrides(set_) if set_ else None
     agent = entry.agent_class().load(path, **({"search": search} if search else {}))
     env_id = agent.config.env.id
-    two_player = getattr(agent.spec, "num_players", 1) == 2
+    two_player = entry.two_player and agent.spec.num_players == 2
     if two_player and generalize:
         raise UserError("--generalize is for single-player environments")
     if not two_player and (opponent is not None or openings):

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from zeroplan.overrides import parse_value
+
 
 class ConfigError(ValueError):
     """A config value or key that cannot be used; the message names it."""
@@ -275,47 +277,6 @@ def load_preset(name: str, family: str = "") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"preset {name!r} is not a mapping")
     return data
-
-
-_NULLS = {"", "null", "none", "~"}
-_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-_PLAIN_HELP = "a number, true/false, null, a string, or a flat list like [1, 2]"
-
-
-def parse_scalar(raw: str) -> Any:
-    """One plain value as written on a command line: a number, a boolean, null,
-    or else the text itself (quotes stripped). Never YAML with tags or structure."""
-    text = raw.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    low = text.lower()
-    if low in _NULLS:
-        return None
-    if low in _BOOLS:
-        return _BOOLS[low]
-    for kind in (int, float):
-        try:
-            number = kind(text)
-        except ValueError:
-            continue
-        if math.isfinite(number):  # "inf" and "nan" stay text, which no numeric setting accepts
-            return number
-    if text[:1] in "!&*{[]}|>%@`" or text[:1] == "#":
-        raise ValueError(f"{raw!r} is not a plain value ({_PLAIN_HELP})")
-    return text
-
-
-def parse_value(raw: str) -> Any:
-    """A `--set` value: a plain scalar, or a flat list `[a, b, ...]` of them."""
-    text = raw.strip()
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        if not inner:
-            return []
-        if any(c in inner for c in "[]{}"):
-            raise ValueError(f"{raw!r}: lists hold plain values, not other lists or mappings ({_PLAIN_HELP})")
-        return [parse_scalar(item) for item in inner.split(",")]
-    return parse_scalar(text)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -92,3 +92,4 @@ def test_every_registered_algorithm_offers_the_agent_surface():
         cls = entry.agent_class()
         for name in ("config_for", "resume", "load", "learn", "predict", "evaluate", "save", "summary", "close"):
             assert callable(getattr(cls, name, None)), f"{entry.name}: {name}"
+    assert zeroplan.PETS("Pendulum-v1", tensorboard=False).notes == []

@@ -70,6 +70,7 @@ class PETS:
         self._mpc = self._make_mpc(seed + 2)
         self._train_mpc_gen = self._mpc_gen
         self.result = PetsResult()
+        self.notes: list[str] = []  # the agent surface's: settings settled for the config (none for PETS)
         self.last_fit: FitReport | None = None
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.logger = MetricsLogger(self.run_dir, tensorboard) if self.run_dir is not None else None
