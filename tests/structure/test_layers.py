@@ -16,10 +16,10 @@ LAYERS = [
     ("zeroplan.variant", 0), ("zeroplan.overrides", 0), ("zeroplan.config", 0.5), ("zeroplan.presets", 0.5),
     ("zeroplan.envs", 1), ("zeroplan.nets", 1), ("zeroplan.mcts", 1), ("zeroplan.io", 1),
     ("zeroplan.muzero", 2), ("zeroplan.mbrl", 2),
-    ("zeroplan.eval", 3),
+    ("zeroplan.eval", 3), ("zeroplan.baselines", 3),
     ("zeroplan.runners", 4),
     ("zeroplan.muzero.agent", 5), ("zeroplan.mbrl.pets", 5), ("zeroplan.agents", 5.5),
-    ("zeroplan.play", 6), ("zeroplan.cli", 6.5),
+    ("zeroplan.play", 6), ("zeroplan.compare", 6), ("zeroplan.tune", 6), ("zeroplan.cli", 6.5),
     ("zeroplan", 7),  # the public API, lazily
 ]
 

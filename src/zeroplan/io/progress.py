@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Callable, Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,3 +35,23 @@ class TrainProgress:
                 parts.append(f"{label} {fmt.format(v)}")
         self.progress.update(self.task, completed=min(metrics.get("env_steps", 0), self.total),
                              info="  ".join(parts))
+
+
+@contextlib.contextmanager
+def progress_and_callback(total_env_steps: int, progress_bar: bool,
+                          callback: Callable[[dict], None] | None) -> Iterator[Callable[[dict], None] | None]:
+    """The one progress function a training loop calls with each logged row:
+    the bar's update, the user's callback, both, or None."""
+    if not progress_bar:
+        yield callback
+        return
+    with TrainProgress(total_env_steps) as bar:
+        if callback is None:
+            yield bar.update
+            return
+
+        def both(row: dict) -> None:
+            bar.update(row)
+            callback(row)
+
+        yield both

@@ -109,16 +109,16 @@ class PETS:
     # -- training ---------------------------------------------------------
 
     def learn(self, episodes: int | None = None, max_minutes: float | None = None,
-              progress_bar: bool = False) -> PetsResult:
+              progress_bar: bool = False, callback: Callable[[dict], None] | None = None) -> PetsResult:
         """Collect episodes until `episodes` in all (default run.max_episodes)
-        have been played, refitting the model after each one."""
-        total = episodes or self.config.run.max_episodes
-        if not progress_bar:
-            return self._learn(total, max_minutes, None)
-        from zeroplan.io.progress import TrainProgress
+        have been played, refitting the model after each one. `callback` gets
+        every logged row (env_steps and scalars; evaluations carry
+        eval/mean_reward); an exception it raises ends the call."""
+        from zeroplan.io.progress import progress_and_callback
 
-        with TrainProgress(total * (self.spec.max_episode_steps or 1000)) as bar:
-            return self._learn(total, max_minutes, bar.update)
+        total = episodes or self.config.run.max_episodes
+        with progress_and_callback(total * (self.spec.max_episode_steps or 1000), progress_bar, callback) as progress:
+            return self._learn(total, max_minutes, progress)
 
     def _learn(self, total: int, max_minutes: float | None, progress) -> PetsResult:
         max_minutes = max_minutes if max_minutes is not None else self.config.run.max_minutes

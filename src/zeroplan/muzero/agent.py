@@ -109,9 +109,13 @@ class MuZero:
 
     def learn(self, total_env_steps: int | None = None, max_minutes: float | None = None,
               progress_bar: bool = False, backend: str = "local", num_workers: int = 2,
-              address: str | None = None) -> TrainResult:
+              address: str | None = None, callback: Callable[[dict], None] | None = None) -> TrainResult:
         """Train; `backend="ray"` runs the same components as Ray actors
-        (`num_workers` self-play actors; `address` of a cluster, or a local Ray)."""
+        (`num_workers` self-play actors; `address` of a cluster, or a local Ray).
+        `callback` gets every logged row (env_steps and scalars; evaluations
+        carry eval/mean_reward); an exception it raises ends the call."""
+        from zeroplan.io.progress import progress_and_callback
+
         runner = local = self.training_runner()
         if backend == "ray":
             from zeroplan.runners.ray import RayRunner
@@ -120,13 +124,9 @@ class MuZero:
         elif backend != "local":
             raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
         try:
-            if not progress_bar:
-                return runner.train(total_env_steps, max_minutes)
-            from zeroplan.io.progress import TrainProgress
-
-            total = total_env_steps or self.config.run.max_env_steps
-            with TrainProgress(total) as bar:
-                return runner.train(total_env_steps, max_minutes, progress=bar.update)
+            with progress_and_callback(total_env_steps or self.config.run.max_env_steps, progress_bar,
+                                       callback) as progress:
+                return runner.train(total_env_steps, max_minutes, progress=progress)
         finally:
             if runner is not local:
                 runner.shutdown()

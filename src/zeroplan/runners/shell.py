@@ -164,7 +164,11 @@ class LoopShell:
     # ---- logging and evaluation --------------------------------------------------------------
 
     def log(self, scalars: dict[str, float], progress: Progress | None) -> None:
+        """One row of metrics, with the run's seconds so far (`time/elapsed_s`)
+        and the part of them spent evaluating (`time/eval_s`), so learning
+        curves can be drawn against wall-clock."""
         res = self.result
+        scalars = {**scalars, "time/elapsed_s": round(self.elapsed(), 3), "time/eval_s": round(res.eval_seconds, 3)}
         if self.logger:
             self.logger.log(res.env_steps, scalars)
         if progress:
