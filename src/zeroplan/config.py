@@ -100,6 +100,16 @@ class NetConfig(_Strict):
     head_hidden: int = Field(
         0, ge=0, le=65_536, description="resnet only: units of a hidden layer in the value and reward heads (AlphaZero's value "
         "head has 256); 0 = the output layer reads the flattened features directly")
+    value_prefix: bool = Field(
+        False, description="EfficientZero's value prefix: an LSTM over the unrolled latents predicts the sum of "
+        "the rewards since its last reset instead of each step's reward; the search takes differences of it. "
+        "Searched with the torch engine")
+    value_prefix_horizon: int = Field(5, ge=1, le=1000, description="steps between resets of the value prefix's "
+                                      "LSTM, in training unrolls and in the search (from the root)")
+    value_prefix_hidden: int = Field(64, ge=1, le=65_536, description="the value prefix's LSTM units")
+    projection_dim: int = Field(
+        64, ge=1, le=65_536, description="width of the projection and prediction heads of the temporal consistency "
+        "loss (built only when train.consistency_weight > 0)")
     inference: Literal["auto", "numpy", "torch"] = Field(
         "auto", description="engine for the network's calls during search: 'numpy' (MLP networks on the CPU; "
         "several times faster at search batch sizes), 'torch', or 'auto' = numpy where it applies")
@@ -127,6 +137,10 @@ class ReplayConfig(_Strict):
         False, description="show the learner each sample through a random symmetry of the board (or none); "
                            "for envs that declare symmetries (tic-tac-toe, connect four)")
     stack_frames: int = Field(1, ge=1, le=256)
+    td_shrink_every: int = Field(
+        0, ge=0, description="off-policy correction (EfficientZero): a value target's bootstrap horizon shrinks by "
+        "one step for every this many transitions added to replay since its episode was (down to 1 step), so old "
+        "data leans on the current network's values instead of its stale moves; 0 = off")
 
 
 class TrainConfig(_Strict):
@@ -140,6 +154,10 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(1e-4, ge=0.0)
     grad_clip: float = Field(5.0, gt=0.0)
     value_loss_weight: float = Field(0.25, ge=0.0)
+    consistency_weight: float = Field(
+        0.0, ge=0.0, description="temporal consistency (EfficientZero, SimSiam-style): weight of the negative cosine "
+        "similarity between the dynamics' latent at each unroll step and the representation of the real observation "
+        "there (through projection and prediction heads; no gradient into the observation's branch); 0 = off")
     replay_ratio: float = Field(0.25, gt=0.0, description="training steps per environment step")
     min_replay_size: int = Field(500, ge=1, description="transitions before training starts")
     target_update_interval: int = Field(100, ge=0, description="0 = no target network; bootstrap from stored values")
@@ -151,6 +169,13 @@ class TrainConfig(_Strict):
         "backup through the model): values of the greedy policy, not of the exploring one, whatever share of moves "
         "explores. With td_steps n >= 1 the first n moves' rewards are the exploring policy's")
     reanalyse_fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of sampled policy targets re-searched")
+    value_target: Literal["td", "search", "mixed"] = Field(
+        "td", description="value targets of re-searched states (train.reanalyse_fraction): 'td' = the n-step return "
+        "as for every state; 'search' = the fresh search's root value (EfficientZero V2's search-based value); "
+        "'mixed' = the search's root value for samples older than train.mixed_value_age transitions, the n-step "
+        "return for newer ones")
+    mixed_value_age: int = Field(10_000, ge=0, description="train.value_target 'mixed': transitions added since a "
+                                 "sample's episode beyond which its re-searched value replaces the n-step return")
     max_consecutive_skips: int = Field(
         50, ge=1, description="updates in a row with a non-finite loss or gradient before the run stops")
     num_envs: int = Field(8, ge=1, le=4096)
@@ -174,6 +199,9 @@ class TrainConfig(_Strict):
             raise ValueError("train.temperature_steps must start at 0 and increase")
         if not all(math.isfinite(t) and t >= 0 for t in self.temperature):
             raise ValueError(f"train.temperature must be finite and >= 0, got {list(self.temperature)}")
+        if self.value_target != "td" and self.reanalyse_fraction == 0:
+            raise ValueError(f"train.value_target '{self.value_target}' takes values from reanalyse's searches; "
+                             "set train.reanalyse_fraction > 0")
         if self.bootstrap == "max_q" and self.target_update_interval == 0:
             raise ValueError("train.bootstrap 'max_q' looks ahead through the target network; "
                              "set train.target_update_interval > 0")
@@ -238,6 +266,12 @@ class Config(_Strict):
             raise ValueError("replay.td_steps 0 (a value target that is its own bootstrap) needs "
                              "train.bootstrap 'max_q', or search.root_value 'max_q' or 'improved' with "
                              "train.target_update_interval 0; otherwise it would never learn")
+        return self
+
+    @model_validator(mode="after")
+    def _prefix_engine(self) -> Config:
+        if self.net.value_prefix and self.net.inference == "numpy":
+            raise ValueError("net.value_prefix runs its LSTM in the torch engine; set net.inference to auto or torch")
         return self
 
     @model_validator(mode="after")

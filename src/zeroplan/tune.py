@@ -218,8 +218,9 @@ class NoEvaluation(RuntimeError):
 def run_trial(trial: Any, env: str, algo: str, params: dict[str, Any], overrides: dict[str, Any]) -> float:
     """Train one agent with `params` over `overrides` (which hold the trial's
     budget), reporting the running mean of its evaluations to `trial`
-    (Optuna's Trial, or anything with report/should_prune) and pruning when
-    told; returns the mean of all its evaluations."""
+    (Optuna's Trial, or anything with report/should_prune/set_user_attr; the
+    step is the evaluation's number, which is the same env step in every trial
+    of a study) and pruning when told; returns the mean of all its evaluations."""
     import optuna
 
     cls = algorithm(algo).agent_class()
@@ -230,9 +231,10 @@ def run_trial(trial: Any, env: str, algo: str, params: dict[str, Any], overrides
         if "eval/mean_reward" not in row:
             return
         returns.append(float(row["eval/mean_reward"]))
-        trial.report(sum(returns) / len(returns), step=int(row["env_steps"]))
+        trial.report(sum(returns) / len(returns), step=len(returns))
+        trial.set_user_attr("env_steps", int(row["env_steps"]))
         if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at {int(row['env_steps']):,} env steps")
+            raise optuna.TrialPruned(f"pruned at evaluation {len(returns)} ({int(row['env_steps']):,} env steps)")
 
     agent = cls(config=config, run_dir=None, tensorboard=False)
     try:
@@ -283,8 +285,10 @@ def open_study(storage: str, study_name: str, env: str, algo: str, space: Space,
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
-               "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+    # No trial is pruned on its first two evaluations: the first ones of a run are mostly noise
+    # around an untrained agent's return, and pruning on them cut good settings by chance.
+    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
+               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=3),
                "none": lambda: optuna.pruners.NopPruner()}
     if pruner not in pruners:
         raise ConfigError(f"--pruner must be one of {', '.join(pruners)}, got {pruner!r}")
@@ -384,8 +388,8 @@ def trials_table(study, top: int = 10) -> list[dict[str, Any]]:
             continue
         last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
         rows.append({"trial": t.number, "state": t.state.name.lower(), "value": t.value, "last_report": last,
-                     "env_steps": max(t.intermediate_values) if t.intermediate_values else 0, "params": t.params,
-                     "error": t.user_attrs.get("error")})
+                     "evaluations": len(t.intermediate_values), "env_steps": t.user_attrs.get("env_steps", 0),
+                     "params": t.params, "error": t.user_attrs.get("error")})
     rows.sort(key=lambda r: (r["state"] != "complete", -(r["value"] if r["value"] is not None else -math.inf)))
     return rows[:top] if top else rows
 

@@ -72,6 +72,9 @@ def test_a_trial_told_to_prune_stops_at_that_evaluation():
         def report(self, value, step):
             reports.append((step, value))
 
+        def set_user_attr(self, key, value):
+            reports[-1] += (value,)
+
         def should_prune(self):
             return len(reports) == 2
 
@@ -82,10 +85,10 @@ def test_a_trial_told_to_prune_stops_at_that_evaluation():
     for key, value in dotted.items():
         set_dotted(overrides, key, value)
     overrides["run"]["max_env_steps"] = 5000
-    with pytest.raises(optuna.TrialPruned, match="pruned at 192 env steps"):
+    with pytest.raises(optuna.TrialPruned, match=r"pruned at evaluation 2 \(192 env steps\)"):
         run_trial(Told(), "cartpole", "muzero", {"train.lr": 0.003}, overrides)
-    # The running mean of the evaluations is what is reported, at each evaluation's env step.
-    assert [s for s, _ in reports] == [96, 192]
+    # The running mean of the evaluations is what is reported, numbered, with each one's env steps.
+    assert [(step, steps) for step, _, steps in reports] == [(1, 96), (2, 192)]
 
 
 def test_tune_writes_a_best_config_that_train_takes(tmp_path):
@@ -180,6 +183,6 @@ def test_ray_trials_run_at_once_and_report_through_the_storage(tmp_path):
     trials = optuna.load_study(study_name="muzero-cartpole", storage=f"sqlite:///{out / 'study.db'}").trials
     assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     # Each trial's evaluations reached the study from its Ray task, and the first two ran side by side.
-    assert all(96 in t.intermediate_values for t in trials)
+    assert all(1 in t.intermediate_values and t.user_attrs["env_steps"] >= 96 for t in trials)
     assert trials[1].datetime_start < trials[0].datetime_complete
     assert (out / "best.yaml").exists()

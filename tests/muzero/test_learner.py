@@ -102,14 +102,26 @@ def test_target_network_refreshes_on_schedule():
     assert all(torch.equal(x, y) for x, y in zip(lrn.net.parameters(), lrn.target_net.parameters()))
 
 
-def test_batched_loss_matches_the_step_by_step_reference():
+@pytest.mark.parametrize("efficientzero", [False, True])
+def test_batched_loss_matches_the_step_by_step_reference(efficientzero):
+    """Also with EfficientZero's value prefix (horizon 2 over 3 steps: one
+    reset inside the unroll) and temporal consistency."""
     from tests.reference.learner_loss import reference_loss
 
-    lrn = learner(k=3)
+    weight = 1.5 if efficientzero else 0.0
+    torch.manual_seed(0)
+    net = MuZeroNet((3,), 2, support_size=5, latent_dim=8, hidden=(16,),
+                    **({"projection_dim": 6, "value_prefix_hidden": 8, "value_prefix_horizon": 2}
+                       if efficientzero else {}))
+    lrn = Learner(net, TrainConfig(consistency_weight=weight), support_size=5, unroll_steps=3)
     for p in lrn.net.parameters():  # non-zero heads, so that every gradient path is exercised
         torch.nn.init.normal_(p, std=0.3)
     b = make_batch(n=5, k=3)
     rng = np.random.default_rng(1)
+    if efficientzero:
+        b.next_obs = rng.normal(size=(5, 3, 3)).astype(np.float32)
+        b.next_obs_mask = np.ones((5, 3), np.float32)
+        b.next_obs_mask[1, 2] = 0
     b.target_values[:] = rng.normal(0, 3, b.target_values.shape)
     b.target_rewards[:] = rng.normal(0, 1, b.target_rewards.shape)
     b.value_mask[2, 3] = b.reward_mask[1, 2] = b.policy_mask[4, 1:] = 0
@@ -121,16 +133,19 @@ def test_batched_loss_matches_the_step_by_step_reference():
         loss, parts, prio = fn()
         loss.backward()
         return loss.detach(), {k: v.detach() for k, v in parts.items()}, prio, \
-            [p.grad.clone() for p in lrn.net.parameters()]
+            [p.grad.clone() if p.grad is not None else None for p in lrn.net.parameters()]
 
     fast = run(lambda: lrn.losses(b))
-    slow = run(lambda: reference_loss(lrn.net, b, 5, 3, lrn.config.value_loss_weight))
+    slow = run(lambda: reference_loss(lrn.net, b, 5, 3, lrn.config.value_loss_weight, weight))
     torch.testing.assert_close(fast[0], slow[0])
+    assert fast[1].keys() == slow[1].keys()
     for k in fast[1]:
         torch.testing.assert_close(fast[1][k], slow[1][k])
     torch.testing.assert_close(fast[2], slow[2])
     for g_fast, g_slow in zip(fast[3], slow[3]):
-        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
+        assert (g_fast is None) == (g_slow is None)  # with a value prefix the per-step reward head is unused
+        if g_fast is not None:
+            torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
 
 
 def test_batchnorm_nets_train_in_training_mode_and_search_in_eval_mode():

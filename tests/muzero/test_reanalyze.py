@@ -47,3 +47,47 @@ def test_fraction_zero_changes_nothing():
     before = batch.target_policies.copy()
     assert Reanalyze(config, 1, 0).refresh(batch, replay, FavoursAction1()) == 0
     np.testing.assert_array_equal(batch.target_policies, before)
+
+
+def _refreshed(value_target: str, ages: tuple[int, int], mixed_age: int = 5):
+    """Two episodes of given ages (transitions added after each), both sampled
+    from t=0 and fully re-searched; returns (batch before, batch after, replay)."""
+    config = load_config(None, dotted=["train.reanalyse_fraction=1.0", "search.num_simulations=8",
+                                       "replay.unroll_steps=2", "replay.td_steps=2",
+                                       f"train.value_target={value_target}",
+                                       f"train.mixed_value_age={mixed_age}"])
+    replay = Replay(config.replay, num_actions=2, discount=0.9)
+    old = replay.add(episode([1, 2, 3, 4], [0, 0, 0, 0, 0]))
+    replay.add(episode([0] * ages[0], [0] * (ages[0] + 1)))
+    new = replay.add(episode([1, 2, 3, 4], [0, 0, 0, 0, 0]))
+    assert replay.ages(np.array([old, new])).tolist() == [ages[0] + 4, 0]
+    slots = np.array([0, ages[0] + 4])  # t=0 of each
+    before = replay.batch_for(slots, np.ones(2, np.float32), np.random.default_rng(0))
+    after = replay.batch_for(slots, np.ones(2, np.float32), np.random.default_rng(0))
+    Reanalyze(config, num_players=1, seed=0).refresh(after, replay, FavoursAction1())
+    return before, after, replay, (old, new)
+
+
+def test_search_value_targets_are_the_fresh_root_values():
+    before, after, replay, (old, new) = _refreshed("search", (3, 0))
+    for i, eid in enumerate((old, new)):
+        roots = replay.episode(eid).root_values  # the fresh searches' values, written back
+        np.testing.assert_array_equal(after.target_values[i], roots[:3])
+        assert not np.allclose(after.target_values[i], before.target_values[i])
+
+
+def test_mixed_value_targets_replace_only_old_samples():
+    before, after, replay, (old, new) = _refreshed("mixed", (3, 0), mixed_age=5)  # old is 7 old, new 0
+    np.testing.assert_array_equal(after.target_values[0], replay.episode(old).root_values[:3])
+    np.testing.assert_array_equal(after.target_values[1], before.target_values[1])  # the n-step return stays
+    _, after, _, _ = _refreshed("mixed", (3, 0), mixed_age=7)  # 7 is not older than 7
+    np.testing.assert_array_equal(after.target_values, before.target_values)
+
+
+def test_search_value_targets_need_reanalyse():
+    import pytest
+
+    from zeroplan.config import ConfigError
+
+    with pytest.raises(ConfigError, match="takes values from reanalyse's searches"):
+        load_config(None, dotted=["train.value_target=mixed"])

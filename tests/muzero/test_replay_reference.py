@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.reference.replay_targets import reference_targets
+from tests.reference.replay_targets import age_horizon, reference_targets
 from zeroplan.config import ReplayConfig
 from zeroplan.muzero.episode import Episode
 from zeroplan.muzero.replay import Replay
@@ -35,14 +35,19 @@ def value_fn(obs: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return obs.reshape(len(obs), -1).sum(1) * 0.1 + legal @ np.array([0.01, 0.02, 0.04])
 
 
-def check_against_reference(replay: Replay, stored: dict[int, Episode], fresh: bool) -> None:
+def check_against_reference(replay: Replay, stored: dict[int, Episode], fresh: bool,
+                            added_at: dict[int, int] | None = None) -> None:
+    """`added_at`: transitions added before each episode (its age's origin), by id."""
     cfg = replay.config
     slots = np.arange(len(replay))
     b = replay.batch_for(slots, np.ones(len(slots), np.float32), np.random.default_rng(0),
                          value_fn if fresh else None)
+    total = sum(len(e) for e in stored.values())
     for i, slot in enumerate(slots):
-        ep = stored[int(b.episode_ids[i])]
-        ref = reference_targets(ep, int(b.starts[i]), cfg.unroll_steps, replay.discount, cfg.td_steps,
+        eid = int(b.episode_ids[i])
+        ep = stored[eid]
+        td = age_horizon(cfg.td_steps, cfg.td_shrink_every, total - added_at[eid]) if added_at else cfg.td_steps
+        ref = reference_targets(ep, int(b.starts[i]), cfg.unroll_steps, replay.discount, td,
                                 cfg.stack_frames, A, value_fn if fresh else None)
         np.testing.assert_array_equal(b.obs[i], ref["obs"])
         np.testing.assert_allclose(b.target_values[i], ref["values"], rtol=1e-5, atol=1e-5)
@@ -58,23 +63,27 @@ def check_against_reference(replay: Replay, stored: dict[int, Episode], fresh: b
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), capacity=st.integers(1, 60), td=st.integers(0, 6), unroll=st.integers(0, 4),
        frames=st.integers(1, 3), discount=st.sampled_from([1.0, 0.9, 0.5]), two_player=st.booleans(),
-       fresh=st.booleans())
-def test_batches_match_the_reference(seed, capacity, td, unroll, frames, discount, two_player, fresh):
+       fresh=st.booleans(), shrink=st.sampled_from([0, 0, 1, 7, 30]))
+def test_batches_match_the_reference(seed, capacity, td, unroll, frames, discount, two_player, fresh, shrink):
     rng = np.random.default_rng(seed)
     replay = Replay(ReplayConfig(capacity=capacity, batch_size=4, unroll_steps=unroll, td_steps=td,
-                                 stack_frames=frames), num_actions=A, discount=discount)
+                                 stack_frames=frames, td_shrink_every=shrink), num_actions=A, discount=discount)
     stored: dict[int, Episode] = {}
+    added_at: dict[int, int] = {}
+    total = 0
     for _ in range(int(rng.integers(1, 30))):
         ep = random_episode(rng, int(rng.integers(1, 25)), two_player)
-        stored[replay.add(ep)] = ep
-        check_against_reference(replay, stored, fresh)
+        eid = replay.add(ep)
+        total += len(ep)
+        stored[eid], added_at[eid] = ep, total  # an episode's age counts from when it entered, whole
+        check_against_reference(replay, stored, fresh, added_at)
     # Every episode the ring still points at is stored, and no other.
     live = set(replay._episode_of[replay._episode_of >= 0].tolist())
     assert live == {i for i in stored if replay.episode(i) is not None}
     # Resuming keeps exactly the same batches.
     copy = Replay(replay.config, A, discount)
     copy.load_state_arrays(replay.state_arrays())
-    check_against_reference(copy, stored, fresh)
+    check_against_reference(copy, stored, fresh, added_at)
 
 
 def test_storage_is_reclaimed_and_episodes_read_back_after_compaction():

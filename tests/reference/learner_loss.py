@@ -16,7 +16,13 @@ def _soft_ce(logits, target):
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
-def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_weight: float):
+def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_weight: float,
+                   consistency_weight: float = 0.0):
+    """With a value prefix, the reward head's LSTM is stepped here with its state
+    carried by hand (reset before steps 1, H + 1, ...) against running reward
+    sums; with `consistency_weight`, each step adds the negative cosine between
+    the predicted projection of its latent and the projection of the real
+    observation there (computed without gradient)."""
     t = {k: torch.as_tensor(getattr(batch, k)) for k in (
         "obs", "actions", "target_values", "target_rewards", "target_policies", "value_mask", "reward_mask",
         "policy_mask", "weights")}
@@ -26,17 +32,36 @@ def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_
     value_loss = _soft_ce(out.value_logits, scalar_to_support(t["target_values"][:, 0], s)) * t["value_mask"][:, 0]
     policy_loss = _soft_ce(out.policy_logits, t["target_policies"][:, 0]) * t["policy_mask"][:, 0]
     reward_loss = torch.zeros_like(value_loss)
+    consistency = torch.zeros_like(value_loss)
     latent = out.latent
+    state, running = None, None
     for k in range(1, unroll_steps + 1):
         step = net.recurrent_inference(latent, t["actions"][:, k - 1])
         v = _soft_ce(step.value_logits, scalar_to_support(t["target_values"][:, k], s)) * t["value_mask"][:, k]
         p = _soft_ce(step.policy_logits, t["target_policies"][:, k]) * t["policy_mask"][:, k]
-        r = _soft_ce(step.reward_logits, scalar_to_support(t["target_rewards"][:, k], s)) * t["reward_mask"][:, k]
+        if net.value_prefix is None:
+            reward_logits, reward_target = step.reward_logits, t["target_rewards"][:, k]
+        else:
+            if (k - 1) % net.value_prefix_horizon == 0:
+                state, running = None, torch.zeros_like(t["target_rewards"][:, k])
+            running = running + t["target_rewards"][:, k]
+            reward_logits, state = net.value_prefix(step.latent, state)
+            reward_target = running
+        r = _soft_ce(reward_logits, scalar_to_support(reward_target, s)) * t["reward_mask"][:, k]
         value_loss = value_loss + scale_gradient(v, 1.0 / unroll_steps)
         policy_loss = policy_loss + scale_gradient(p, 1.0 / unroll_steps)
         reward_loss = reward_loss + scale_gradient(r, 1.0 / unroll_steps)
+        if consistency_weight:
+            later = torch.as_tensor(batch.next_obs[:, k - 1])
+            with torch.no_grad():
+                target = net.consistency.project(net.initial_inference(later).latent.flatten(1))
+            online = net.consistency.predict(net.consistency.project(step.latent.flatten(1)))
+            c = -F.cosine_similarity(online, target, dim=-1) * torch.as_tensor(batch.next_obs_mask[:, k - 1])
+            consistency = consistency + scale_gradient(c, 1.0 / unroll_steps)
         latent = scale_gradient(step.latent, 0.5)
-    per_sample = policy_loss + value_loss_weight * value_loss + reward_loss
+    per_sample = policy_loss + value_loss_weight * value_loss + reward_loss + consistency_weight * consistency
     loss = (per_sample * t["weights"]).mean()
     parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), "reward_loss": reward_loss.mean()}
+    if consistency_weight:
+        parts["consistency_loss"] = consistency.mean()
     return loss, parts, (value0 - t["target_values"][:, 0]).abs()

@@ -22,6 +22,14 @@ def n_step_parts(ep: Episode, discount: float, td_steps: int, t: int) -> tuple[f
     return total, b, discount ** m * (1.0 if ep.to_play[b] == ep.to_play[t] else -1.0)
 
 
+def age_horizon(td_steps: int, shrink_every: int, age: int) -> int:
+    """EfficientZero's off-policy correction: the bootstrap horizon of data
+    `age` transitions old loses one step per `shrink_every` (0 = never), down to 1."""
+    if not shrink_every or td_steps <= 1:
+        return td_steps
+    return max(1, td_steps - age // shrink_every)
+
+
 def stacked(ep: Episode, t: int, frames: int) -> np.ndarray:
     return np.concatenate([ep.obs[max(0, t - i)] for i in range(frames - 1, -1, -1)], axis=0)
 

@@ -114,15 +114,17 @@ def test_no_evaluation_point_is_skipped(tmp_path):
     assert points == list(range(points[0], points[0] + len(points))), points
 
 
-def test_replay_actor_batches_are_the_local_runners_draws():
+@pytest.mark.parametrize("extra", [[], ["train.consistency_weight=1", "replay.td_shrink_every=50"]])
+def test_replay_actor_batches_are_the_local_runners_draws(extra):
     """The replay actor (as a plain object here) hands out several batches per
-    call: the same batches, in the same order, as that many draws in the local runner."""
+    call: the same batches, in the same order, as that many draws in the local
+    runner (with EfficientZero's later observations and age-shrunk targets too)."""
     import numpy as np
 
     from zeroplan.muzero.reanalyze import Reanalyze
     from zeroplan.runners.ray import ReplayActor
 
-    config = load_config("cartpole", dotted=SETS + ["train.target_update_interval=0"])
+    config = load_config("cartpole", dotted=SETS + ["train.target_update_interval=0"] + extra)
     shell = LocalRunner(config, None, tensorboard=False)
     actor = ReplayActor(config, shell.spec.obs_shape, shell.spec.num_actions, 1, seed=5)
     while len(shell.replay) < 200:
@@ -134,7 +136,7 @@ def test_replay_actor_batches_are_the_local_runners_draws():
     assert len(batches) == 3
     for got in batches:
         want = Reanalyze(config, 1, seed=0).batch(shell.replay, 16, rng)
-        for name in ("obs", "actions", "target_values", "target_policies", "slots"):
+        for name in ("obs", "actions", "target_values", "target_policies", "slots", "next_obs", "next_obs_mask"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
 
 

@@ -31,8 +31,17 @@ def record(runner: LocalRunner) -> list:
     return seen
 
 
+# EfficientZero's parts, all on: the consistency loss (its heads, the later observations), the age-shrunk
+# horizon and the value prefix (an LSTM, searched with the torch engine).
+EFFICIENTZERO = ["train.consistency_weight=2", "net.projection_dim=16", "replay.td_shrink_every=40",
+                 "net.value_prefix=true", "net.value_prefix_hidden=8", "net.value_prefix_horizon=3"]
+CONV = ["net.kind=resnet", "net.channels=8", "net.blocks=1", "replay.augment_symmetries=true"]
+
+
 @pytest.mark.parametrize("env,sets,split,total", [("cartpole", CARTPOLE, 148, 260),
-                                                   ("tictactoe", TICTACTOE, 92, 180)])
+                                                   ("tictactoe", TICTACTOE, 92, 180),
+                                                   ("cartpole", CARTPOLE + EFFICIENTZERO, 148, 260),
+                                                   ("tictactoe", TICTACTOE + EFFICIENTZERO + CONV, 92, 180)])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, env, sets, split, total):
     config = load_config(env, dotted=sets)
     a = LocalRunner(config, tmp_path / "a", tensorboard=False)

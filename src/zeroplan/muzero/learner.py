@@ -6,6 +6,15 @@ gradient entering the dynamics is halved at every step and the loss of each
 unrolled step (k >= 1) is scaled by 1/K, so the total gradient does not grow
 with the unroll length. Importance weights from prioritized replay multiply
 each sample's loss; new priorities are |predicted value - value target| at k=0.
+
+With `net.value_prefix`, the reward head's targets are value prefixes: the
+rewards summed since the last reset of its LSTM (`value_prefix_targets`).
+
+With `train.consistency_weight` > 0, EfficientZero's temporal consistency
+joins the sum: at each unrolled step k >= 1 where a real observation exists,
+the negative cosine similarity between the dynamics' latent (projected, then
+predicted) and the projected representation of that observation, which is a
+target (no gradient), scaled by 1/K like the other unrolled terms.
 """
 
 from __future__ import annotations
@@ -23,8 +32,21 @@ from zeroplan.nets.muzero_net import scale_gradient
 from zeroplan.nets.support import scalar_to_support, support_to_scalar
 
 
+# The learner's metrics that runs log as train/<name>, on both backends.
+TRAIN_METRICS = ("loss", "value_loss", "policy_loss", "reward_loss", "consistency_loss", "lr", "grad_norm")
+
+
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
+
+
+def value_prefix_targets(rewards: torch.Tensor, horizon: int) -> torch.Tensor:
+    """[B, K] rewards of unrolled steps 1..K -> the value prefix at each step:
+    the sum of the rewards since the last reset (before steps 1, H + 1, ...)."""
+    out = torch.empty_like(rewards)
+    for k in range(rewards.shape[1]):
+        out[:, k] = rewards[:, k] + (out[:, k - 1] if k % horizon else 0.0)
+    return out
 
 
 def lr_lambda(config: TrainConfig):
@@ -127,7 +149,9 @@ class Learner:
             "obs", "actions", "target_values", "target_rewards", "target_policies", "value_mask", "reward_mask",
             "policy_mask", "weights")}
         s = self.support_size
-        value_logits, policy_logits, reward_logits = self.net.unroll(t["obs"], t["actions"])  # [K+1, B, ...]
+        consistency = self.config.consistency_weight > 0 and batch.next_obs is not None
+        value_logits, policy_logits, reward_logits, *latents = self.net.unroll(
+            t["obs"], t["actions"], with_latents=consistency)  # [K+1, B, ...]
         steps = value_logits.shape[0]
         # Step k >= 1 enters the gradient with weight 1/K (the forward value is unchanged).
         step_scale = torch.full((steps, 1), 1.0 / max(steps - 1, 1))
@@ -138,14 +162,23 @@ class Learner:
         value_loss = scale_gradient(value_ce, step_scale).sum(0)
         policy_loss = scale_gradient(policy_ce, step_scale).sum(0)
         if steps > 1:
-            reward_ce = _soft_ce(reward_logits, scalar_to_support(t["target_rewards"][:, 1:].T, s)) \
-                * t["reward_mask"][:, 1:].T
+            rewards = t["target_rewards"][:, 1:]
+            if getattr(self.net, "value_prefix", None) is not None:  # the reward head predicts sums
+                rewards = value_prefix_targets(rewards, self.net.value_prefix_horizon)
+            reward_ce = _soft_ce(reward_logits, scalar_to_support(rewards.T, s)) * t["reward_mask"][:, 1:].T
             reward_loss = scale_gradient(reward_ce, step_scale[1:]).sum(0)
         else:
             reward_loss = torch.zeros_like(value_loss)
         per_sample = policy_loss + self.config.value_loss_weight * value_loss + reward_loss
-        loss = (per_sample * t["weights"]).mean()
         parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), "reward_loss": reward_loss.mean()}
+        if consistency and steps > 1:
+            later = torch.as_tensor(batch.next_obs).transpose(0, 1).flatten(0, 1)  # [K * B, ...], step-major
+            similarity = self.net.consistency_loss(latents[0], later).view(steps - 1, -1) \
+                * torch.as_tensor(batch.next_obs_mask).T
+            consistency_loss = scale_gradient(similarity, step_scale[1:]).sum(0)
+            per_sample = per_sample + self.config.consistency_weight * consistency_loss
+            parts["consistency_loss"] = consistency_loss.mean()
+        loss = (per_sample * t["weights"]).mean()
         priorities = (support_to_scalar(value_logits[0].detach(), s) - t["target_values"][:, 0]).abs()
         return loss, parts, priorities
 

@@ -10,6 +10,13 @@ network than the one that played, as one stage between replay and learner.
   targets from a search without exploration noise at every unrolled state; the
   fresh policies and root values are written back into replay
   (`Replay.write_search`), so later bootstraps and samples see them too.
+  With `train.value_target` 'search' those rows' value targets become the
+  fresh searches' root values (EfficientZero V2's search-based value
+  estimate); with 'mixed', only for samples older than
+  `train.mixed_value_age` transitions, whose n-step returns were played by a
+  much older policy.
+- The observations at the unrolled steps, when the temporal consistency loss
+  is on (`train.consistency_weight` > 0; EfficientZero).
 - Then random board symmetries (`replay.augment_symmetries`), last, so that
   refreshed targets are transformed too.
 
@@ -79,6 +86,9 @@ class Reanalyze:
         batch = replay.sample(batch_size, rng, self.value_fn)
         if self.searches:
             self.refresh(batch, replay, model)
+        if self.config.train.consistency_weight > 0:
+            batch.next_obs, batch.next_obs_mask = replay.future_obs(batch.episode_ids, batch.starts,
+                                                                    batch.actions.shape[1])
         augment(batch, list(symmetries), rng)
         return batch
 
@@ -100,7 +110,11 @@ class Reanalyze:
         obs, legal, to_play = replay.search_inputs(np.asarray(eids), np.asarray(steps))
         out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.num_players, temperature=0.0,
                    explore=False)
+        target = self.config.train.value_target
+        old = replay.ages(batch.episode_ids) > self.config.train.mixed_value_age if target == "mixed" else None
         for j, (i, k) in enumerate(where):
             batch.target_policies[i, k] = out.policy_targets[j]
+            if target == "search" or (old is not None and old[i]):
+                batch.target_values[i, k] = out.root_values[j]
         replay.write_search(np.asarray(eids), np.asarray(steps), out.policy_targets, out.root_values)
         return len(where)

@@ -3,7 +3,8 @@
 Targets for a sample starting at state t, unroll steps k = 0..K (idx = t + k):
 
 - value: the n-step return z_idx = sum_{i<m} gamma^i s_i u_{idx+i} + gamma^m s_m v_{idx+m},
-  m = min(n, T - idx), with every reward and the bootstrap value turned to the
+  m = min(n, T - idx) (with `replay.td_shrink_every` = E > 0, n shrinks with the
+  sample's age a, the transitions added since its episode was: max(1, n - a // E)), with every reward and the bootstrap value turned to the
   point of view of the player to move at idx (s = +1 same player, -1 other).
   v_T is 0 for a terminated episode and the network's value of the last state
   for one cut by a time limit. Past the end (idx > T) the state is absorbing:
@@ -44,6 +45,10 @@ class Batch:
     slots: np.ndarray  # int64 [B], ring slots, for update_priorities
     episode_ids: np.ndarray  # int64 [B]
     starts: np.ndarray  # int64 [B], t
+    # The observations at t+1..t+K and where those are real states [B, K]
+    # (Replay.future_obs; for the consistency loss, else None).
+    next_obs: np.ndarray | None = None  # [B, K, *stacked_obs_shape]
+    next_obs_mask: np.ndarray | None = None  # float32 [B, K]
 
 
 def replay_bytes(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int) -> int:
@@ -80,6 +85,7 @@ class Replay:
         self._priority = np.zeros(cap)
         self._store = EpisodeStore(num_actions, discount, config.td_steps)
         self._refs: dict[int, int] = {}
+        self._added_at: dict[int, int] = {}  # episode id -> total_added when it was added (its age's origin)
         self._next_slot = 0
         self._size = 0
         self._next_id = 0
@@ -123,8 +129,10 @@ class Replay:
         self._row_of[slots] = lo + t
         self._priority[slots] = np.asarray(priorities, dtype=np.float64)[t]
         self._refs[eid] = len(t)
+        self._added_at[eid] = self.total_added + length  # its age counts from when it entered, whole
         if not len(t):
             self._refs.pop(eid)
+            self._added_at.pop(eid)
             self._store.drop(eid)
         self._next_slot = (self._next_slot + length) % cap
         self._size = min(self._size + length, cap)
@@ -135,6 +143,7 @@ class Replay:
         self._refs[eid] -= count
         if self._refs[eid] == 0:
             del self._refs[eid]
+            self._added_at.pop(eid, None)
             self._store.drop(eid)
 
     def sample_slots(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -171,8 +180,8 @@ class Replay:
         k = np.arange(unroll + 1)[None, :]
         real = k <= left  # idx = t + k in [t, T]: a real state
         rows = row0[:, None] + np.minimum(k, left)
-        boot_rows = rows + st.boot_steps[rows]
-        values = np.where(real, st.prefix[rows] + st.boot_discount[rows] * st.root_values[boot_rows], 0.0)
+        prefix, boot_rows, boot_discount = self._n_step(rows, self._episode_of[slots])
+        values = np.where(real, prefix + boot_discount * st.root_values[boot_rows], 0.0)
         if value_fn is not None:
             # Fresh values where the bootstrap state is a real, non-final one
             # (a terminated episode's last state is worth 0 by definition).
@@ -180,7 +189,7 @@ class Replay:
             if live.any():
                 fresh = np.asarray(value_fn(st.stacked_obs(boot_rows[live], self.config.stack_frames),
                                             st.legal_masks[boot_rows[live]]), dtype=np.float64)
-                values[live] = st.prefix[rows[live]] + st.boot_discount[rows[live]] * fresh
+                values[live] = prefix[live] + boot_discount[live] * fresh
         value_mask = real | terminated
         step = k[:, 1:]  # reward of the action into idx = t + k, k >= 1
         rewards = np.zeros((n, unroll + 1), dtype=np.float32)
@@ -195,6 +204,26 @@ class Replay:
                      policies.astype(np.float32), value_mask.astype(np.float32), reward_mask,
                      searched.astype(np.float32), weights, slots, self._episode_of[slots], self._start_of[slots])
 
+    def td_horizons(self, episode_ids: np.ndarray) -> np.ndarray:
+        """Each sample's bootstrap horizon: replay.td_steps, shrunk by the age of
+        its episode when replay.td_shrink_every is set (never below 1)."""
+        n, every = self.config.td_steps, self.config.td_shrink_every
+        if not every or n <= 1:
+            return np.full(len(episode_ids), n, np.int64)
+        return np.clip(n - self.ages(episode_ids) // every, 1, n)
+
+    def ages(self, episode_ids: np.ndarray) -> np.ndarray:
+        """Transitions added to the buffer since each episode was (0 for the newest)."""
+        return self.total_added - np.array([self._added_at[int(e)] for e in episode_ids], np.int64)
+
+    def _n_step(self, rows: np.ndarray, episode_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reward prefix, bootstrap row, signed bootstrap discount) of rows [B, K+1]:
+        as stored for replay.td_steps, or recomputed for age-shrunk horizons."""
+        st = self._store
+        if not self.config.td_shrink_every:
+            return st.prefix[rows], rows + st.boot_steps[rows], st.boot_discount[rows]
+        return st.n_step_parts(rows, self.td_horizons(episode_ids)[:, None])
+
     def has_episode(self, eid: int) -> bool:
         return int(eid) in self._refs
 
@@ -208,6 +237,17 @@ class Replay:
         rows = self._rows(episode_ids, steps)
         st = self._store
         return st.stacked_obs(rows, self.config.stack_frames), st.legal_masks[rows], st.to_play[rows]
+
+    def future_obs(self, episode_ids: np.ndarray, starts: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (frame-stacked) observations at starts + 1 .. starts + `steps` of
+        each sample's episode, [B, steps, ...], and float32 [B, steps] marking
+        the real states (past an episode's end its last state stands in, masked)."""
+        st = self._store
+        rows0 = self._rows(episode_ids, starts)
+        left = st.left[rows0][:, None]
+        k = np.arange(1, steps + 1)[None, :]
+        rows = rows0[:, None] + np.minimum(k, left)
+        return st.stacked_obs(rows, self.config.stack_frames), (k <= left).astype(np.float32)
 
     def write_search(self, episode_ids: np.ndarray, steps: np.ndarray, policies: np.ndarray,
                      root_values: np.ndarray) -> None:
@@ -241,7 +281,8 @@ class Replay:
             "lengths": st.left[heads] if ids else np.zeros(0, np.int64),
             "terminated": st.terminated[heads] if ids else np.zeros(0, bool),
             "ring_episode": self._episode_of, "ring_start": self._start_of, "ring_priority": self._priority,
-            "counters": np.asarray([self._next_slot, self._size, self._next_id, self.total_added], dtype=np.int64)}
+            "counters": np.asarray([self._next_slot, self._size, self._next_id, self.total_added], dtype=np.int64),
+            "added_at": np.asarray([self._added_at[i] for i in ids], dtype=np.int64)}
         states, transitions = st.live_row_index(), st.live_row_index(states=False)
         for name in self._FIELDS:
             rows = transitions if name in ("actions", "rewards") else states
@@ -298,6 +339,11 @@ class Replay:
             refs[eid] = refs.get(eid, 0) + 1
         for eid in [e for e in store.base if e not in refs]:  # no start of it left to sample
             store.drop(eid)
+        # Checkpoints written before episode ages were kept: their episodes count as new.
+        added = arrays["added_at"].astype(np.int64) if "added_at" in arrays else np.full(len(ids), total_added)
+        if added.shape != ids.shape:
+            raise ValueError(f"added_at has shape {added.shape}, expected one entry per episode ({len(ids)})")
+        self._added_at = {int(e): int(a) for e, a in zip(ids, added) if int(e) in refs}
         self._store, self._refs = store, refs
         self._episode_of, self._start_of, self._row_of = ring, starts, rows
         self._priority = arrays["ring_priority"].astype(np.float64)
@@ -307,8 +353,8 @@ class Replay:
 def augment(batch: Batch, symmetries: list[Symmetry] | tuple[Symmetry, ...], rng: np.random.Generator) -> None:
     """In place: each sample seen through one of `symmetries` or the identity, drawn uniformly.
 
-    The observation (every stacked frame), the unrolled actions and the policy
-    targets are transformed; values, rewards and masks do not change under a
+    The observation (every stacked frame, and the later observations when the
+    batch has them), the unrolled actions and the policy targets are transformed; values, rewards and masks do not change under a
     symmetry. Apply it last, after reanalyse has written its targets."""
     if not symmetries:
         return
@@ -320,5 +366,9 @@ def augment(batch: Batch, symmetries: list[Symmetry] | tuple[Symmetry, ...], rng
         obs = batch.obs[rows]
         frames = obs.reshape(rows.size, -1, sym.obs_index.size)
         batch.obs[rows] = frames[:, :, sym.obs_index].reshape(obs.shape)
+        if batch.next_obs is not None:
+            later = batch.next_obs[rows]
+            frames = later.reshape(later.shape[:2] + (-1, sym.obs_index.size))
+            batch.next_obs[rows] = frames[..., sym.obs_index].reshape(later.shape)
         batch.actions[rows] = sym.action_map[batch.actions[rows]]
         batch.target_policies[rows] = batch.target_policies[rows][..., sym.inverse_actions]

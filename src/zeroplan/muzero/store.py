@@ -103,6 +103,23 @@ class EpisodeStore:
         self.live_rows += n
         return lo, prefix, m, disc
 
+    def n_step_parts(self, rows: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored (prefix, bootstrap row, bootstrap discount) of `rows`
+        computed for other horizons than replay.td_steps (`horizons`
+        broadcast against `rows`), by the definition `_n_step_parts` follows."""
+        horizons = np.broadcast_to(horizons, rows.shape)
+        left = self.left[rows]
+        m = np.minimum(horizons, left)
+        width = max(int(m.max(initial=0)), 1)
+        i = np.arange(width)
+        idx = np.minimum(rows[..., None] + i, (rows + left)[..., None])  # never past the episode's last state
+        r = np.where(i < m[..., None], self.rewards[idx], 0.0)
+        signs = np.where(self.to_play[idx] == self.to_play[rows][..., None], 1.0, -1.0)
+        prefix = (self.discount ** i * signs * r).sum(-1)
+        boot = rows + m
+        disc = self.discount ** m.astype(np.float64) * np.where(self.to_play[boot] == self.to_play[rows], 1.0, -1.0)
+        return prefix, boot, disc
+
     def drop(self, eid: int) -> None:
         lo = self.base.pop(eid)
         self.live_rows -= int(self.left[lo]) + 1

@@ -18,6 +18,9 @@ def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> M
     try:
         return MuZeroNet(net_obs_shape(config, obs_shape), num_actions, kind=n.kind, support_size=n.support_size,
                          latent_dim=n.latent_dim, hidden=tuple(n.hidden), channels=n.channels, blocks=n.blocks,
-                         action_encoding=n.action_encoding, head_hidden=n.head_hidden)
+                         action_encoding=n.action_encoding, head_hidden=n.head_hidden,
+                         projection_dim=n.projection_dim if config.train.consistency_weight > 0 else 0,
+                         value_prefix_hidden=n.value_prefix_hidden if n.value_prefix else 0,
+                         value_prefix_horizon=n.value_prefix_horizon)
     except ValueError as err:
         raise ConfigError(f"net: {err} ({config.env.id})") from None

@@ -48,6 +48,47 @@ class NetOutput:
     reward_logits: torch.Tensor | None  # [B, 2S+1] for recurrent_inference, None for initial
 
 
+class ConsistencyHeads(nn.Module):
+    """EfficientZero's heads for temporal consistency: a projection of the
+    flattened latent and a smaller predictor on top (SimSiam's asymmetry: only
+    the online branch has the predictor)."""
+
+    def __init__(self, latent_size: int, width: int):
+        super().__init__()
+        self.projection = nn.Sequential(nn.Linear(latent_size, width), nn.LayerNorm(width), nn.ReLU(),
+                                        nn.Linear(width, width))
+        self.predictor = nn.Sequential(nn.Linear(width, max(1, width // 2)), nn.LayerNorm(max(1, width // 2)),
+                                       nn.ReLU(), nn.Linear(max(1, width // 2), width))
+
+    def project(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.projection(flat)
+
+    def predict(self, projected: torch.Tensor) -> torch.Tensor:
+        return self.predictor(projected)
+
+
+class ValuePrefix(nn.Module):
+    """EfficientZero's value prefix: an LSTM over the unrolled latents whose
+    output predicts the sum of the rewards since its state was last reset
+    (on the value support; the output layer starts at zero, so an untrained
+    net predicts 0)."""
+
+    def __init__(self, latent_size: int, hidden: int, support: int):
+        super().__init__()
+        self.hidden = hidden
+        self.cell = nn.LSTMCell(latent_size, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, support)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, latent: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """(latent [B, ...], (h, c) or None for a fresh state) -> (prefix logits [B, S'], new (h, c))."""
+        h, c = self.cell(latent.flatten(1), state)
+        return self.out(torch.relu(self.norm(h))), (h, c)
+
+
 def _check_positive(name: str, value: int, minimum: int = 1) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -61,7 +102,8 @@ class MuZeroNet(nn.Module):
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, *, kind: str = "mlp",
                  support_size: int = 10, latent_dim: int = 64, hidden: tuple[int, ...] = (128, 128),
-                 channels: int = 32, blocks: int = 2, action_encoding: str = "auto", head_hidden: int = 0):
+                 channels: int = 32, blocks: int = 2, action_encoding: str = "auto", head_hidden: int = 0,
+                 projection_dim: int = 0, value_prefix_hidden: int = 0, value_prefix_horizon: int = 5):
         super().__init__()
         obs_shape = tuple(int(d) for d in obs_shape)
         if kind not in KINDS:
@@ -90,6 +132,13 @@ class MuZeroNet(nn.Module):
             self.core = ResNetCore(obs_shape, self.num_actions, self.support_size, int(channels), int(blocks),
                                    action_encoding, int(head_hidden))
         self.latent_shape: tuple[int, ...] = self.core.latent_shape
+        # Built after the core, so a net without them draws the same initial weights.
+        self.consistency = ConsistencyHeads(math.prod(self.latent_shape), int(projection_dim)) \
+            if projection_dim else None
+        _check_positive("value_prefix_horizon", value_prefix_horizon)
+        self.value_prefix_horizon = int(value_prefix_horizon)
+        self.value_prefix = ValuePrefix(math.prod(self.latent_shape), int(value_prefix_hidden),
+                                        2 * self.support_size + 1) if value_prefix_hidden else None
 
     def _param(self) -> torch.Tensor:
         return next(self.parameters())
@@ -117,17 +166,33 @@ class MuZeroNet(nn.Module):
             raise ValueError(f"expected latent [B, {', '.join(map(str, self.latent_shape))}] and action [B], "
                              f"got {list(latent.shape)} and {list(action.shape)}")
         next_latent = scale_latent(self.core.dynamics(latent, action.long()))
-        reward_logits = self.core.reward(next_latent)
+        if self.value_prefix is not None:  # one step from a fresh state: the prefix is that step's reward
+            reward_logits, _ = self.value_prefix(next_latent, None)
+        else:
+            reward_logits = self.core.reward(next_latent)
         policy_logits, value_logits = self.core.prediction(next_latent)
         return NetOutput(next_latent, value_logits, policy_logits, reward_logits)
 
-    def unroll(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def consistency_loss(self, latents: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """Negative cosine similarity [N] between the prediction head's output
+        for the dynamics' latents [N, *latent_shape] and the projection of the
+        representation of the real observations [N, *obs_shape] at those steps.
+        The observations' branch is a target: computed without gradient."""
+        if self.consistency is None:
+            raise ValueError("this network has no consistency heads (built with projection_dim 0)")
+        with torch.no_grad():
+            target = self.consistency.project(self._represent(next_obs).flatten(1))
+        online = self.consistency.predict(self.consistency.project(latents.flatten(1)))
+        return -torch.nn.functional.cosine_similarity(online, target, dim=-1)
+
+    def unroll(self, obs: torch.Tensor, actions: torch.Tensor, with_latents: bool = False) -> tuple[torch.Tensor, ...]:
         """The training unroll: representation, then K dynamics steps with the
         gradient into each step's input latent halved (as in the paper), with
         the prediction and reward heads run once over all steps' latents.
 
         obs [B, *obs_shape], actions [B, K] -> value logits [K+1, B, S'],
-        policy logits [K+1, B, A], reward logits [K, B, S'] (S' = 2S+1).
+        policy logits [K+1, B, A], reward logits [K, B, S'] (S' = 2S+1), and
+        with `with_latents` the dynamics' latents [K * B, *latent_shape], step-major.
         """
         if actions.shape[:1] != obs.shape[:1]:
             raise ValueError(f"expected actions [B, K] for {obs.shape[0]} observations, got {list(actions.shape)}")
@@ -142,11 +207,24 @@ class MuZeroNet(nn.Module):
         policy, value = self.core.prediction(torch.cat(latents))
         value = value.view(steps, batch, -1)
         policy = policy.view(steps, batch, -1)
-        if steps > 1:
+        if steps > 1 and self.value_prefix is not None:
+            reward = self._prefix_unroll(latents[1:])
+        elif steps > 1:
             reward = self.core.reward(torch.cat(latents[1:])).view(steps - 1, batch, -1)
         else:
             reward = value.new_zeros((0, batch, value.shape[-1]))
+        if with_latents:  # the dynamics' latents [K * B, ...], step-major, e.g. for the consistency loss
+            return value, policy, reward, torch.cat(latents[1:]) if steps > 1 else latent[:0]
         return value, policy, reward
+
+    def _prefix_unroll(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Value-prefix logits [K, B, S'] over the dynamics' latents, the
+        recurrent state reset before steps 1, H + 1, 2H + 1, ..."""
+        state, out = None, []
+        for k, latent in enumerate(latents):
+            logits, state = self.value_prefix(latent, None if k % self.value_prefix_horizon == 0 else state)
+            out.append(logits)
+        return torch.stack(out)
 
     def value(self, value_logits: torch.Tensor) -> torch.Tensor:
         """Scalar values [B], in the logits' dtype (computed in float64, so an
@@ -183,6 +261,13 @@ class SearchModel:
     statistics, which search latents must not update): a net found in train
     mode is switched to eval. Values and logits come back as float64, the
     search's own precision; latents in the network's dtype.
+
+    With a value prefix (EfficientZero), the embeddings the search keeps per
+    node are flat rows [latent, LSTM h, LSTM c, prefix, depth]: the reward of
+    an edge is its child's prefix minus its parent's, or the child's whole
+    prefix where the state was reset (every `value_prefix_horizon` steps from
+    the root, as in training), so the search itself is unchanged. The torch
+    engine runs these networks.
     """
 
     def __init__(self, net: MuZeroNet, inference: str = "auto"):
@@ -221,7 +306,28 @@ class SearchModel:
             param = self._ready()
             out = self.net.initial_inference(_as_tensor(obs, param))
             value = self.net.value(out.value_logits.double())
-            return out.latent.cpu().numpy(), value.cpu().numpy(), out.policy_logits.double().cpu().numpy()
+            latent = out.latent
+            if self.net.value_prefix is not None:  # a fresh recurrent state, prefix 0, depth 0
+                extra = 2 * self.net.value_prefix.hidden + 2
+                latent = torch.cat([latent.flatten(1), latent.new_zeros((len(latent), extra))], dim=1)
+            return latent.cpu().numpy(), value.cpu().numpy(), out.policy_logits.double().cpu().numpy()
+
+    def _prefix_recurrent(self, embedding: torch.Tensor, action: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        net, hidden = self.net, self.net.value_prefix.hidden
+        size = math.prod(net.latent_shape)
+        latent = embedding[:, :size].view((-1,) + net.latent_shape)
+        h, c = embedding[:, size:size + hidden], embedding[:, size + hidden:size + 2 * hidden]
+        prefix, depth = embedding[:, -2].double(), embedding[:, -1]
+        reset = torch.remainder(depth, net.value_prefix_horizon) == 0
+        keep = (~reset).to(h.dtype)[:, None]
+        nxt = scale_latent(net.core.dynamics(latent, action))
+        logits, (h, c) = net.value_prefix(nxt, (h * keep, c * keep))
+        new_prefix = net.reward(logits.double())
+        reward = new_prefix - torch.where(reset, torch.zeros_like(prefix), prefix)
+        policy_logits, value_logits = net.core.prediction(nxt)
+        row = torch.cat([nxt.flatten(1), h, c, new_prefix.to(h.dtype)[:, None], (depth + 1)[:, None]], dim=1)
+        return row, reward, net.value(value_logits.double()), policy_logits.double()
 
     def recurrent_fn(self, latent: np.ndarray, action: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -232,6 +338,10 @@ class SearchModel:
             return fast.recurrent(latent, action)
         with torch.inference_mode():
             param = self._ready()
+            if self.net.value_prefix is not None:
+                row, reward, value, logits = self._prefix_recurrent(_as_tensor(latent, param),
+                                                                    _as_tensor(action, param, torch.long))
+                return row.cpu().numpy(), reward.cpu().numpy(), value.cpu().numpy(), logits.cpu().numpy()
             out = self.net.recurrent_inference(_as_tensor(latent, param), _as_tensor(action, param, torch.long))
             reward = self.net.reward(out.reward_logits.double())
             value = self.net.value(out.value_logits.double())

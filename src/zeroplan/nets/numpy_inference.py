@@ -168,6 +168,8 @@ class NumpyMLPInference:
         core = getattr(net, "core", None)
         if type(core) is not MLPCore:
             raise Unsupported("numpy inference covers the MLP network only")
+        if getattr(net, "value_prefix", None) is not None:
+            raise Unsupported("numpy inference has no value prefix (an LSTM)")
         params = list(net.parameters())
         if any(p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64) for p in params):
             raise Unsupported("numpy inference needs float32/float64 parameters on the CPU")

@@ -36,7 +36,7 @@ from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, loa
                                     save_checkpoint, tensor_bytes)
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.io.memory import available_memory
-from zeroplan.muzero.learner import Learner
+from zeroplan.muzero.learner import TRAIN_METRICS, Learner
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay, check_capacity
 from zeroplan.muzero.selfplay import SelfPlay
@@ -344,7 +344,7 @@ class LocalRunner:
                "replay/priority_mean": self.replay.priority_mean(), "replay/transitions": float(len(self.replay)),
                "train/steps": float(self.result.train_steps),
                "train/skipped_updates": float(self.learner.skipped_updates)}
-        for k in ("loss", "value_loss", "policy_loss", "reward_loss", "lr", "grad_norm"):
+        for k in TRAIN_METRICS:
             if k in train:
                 out[f"train/{k}"] = float(train[k])
         return out

@@ -49,6 +49,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from zeroplan.envs.gym import EnvError
+from zeroplan.muzero.learner import TRAIN_METRICS
 from zeroplan.muzero.replay import Replay
 from zeroplan.runners.local import LocalRunner, TrainingDiverged, TrainResult
 from zeroplan.runners.ray_actors import (EVALUATOR_NICENESS, EvaluatorActor, LearnerActor,  # noqa: F401
@@ -333,7 +334,7 @@ class RayRunner:
         out = {"rollout/ep_rew_mean": float(np.mean(recent)) if recent else float("nan"), "time/fps": fps,
                "replay/transitions": float(replay_size), "train/steps": float(self.result.train_steps),
                "ray/worker_restarts": float(self.restarts)}
-        for k in ("loss", "value_loss", "policy_loss", "reward_loss", "lr", "grad_norm"):
+        for k in TRAIN_METRICS:
             if k in train:
                 out[f"train/{k}"] = float(train[k])
         return out
