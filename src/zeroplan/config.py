@@ -102,8 +102,7 @@ class NetConfig(_Strict):
         "head has 256); 0 = the output layer reads the flattened features directly")
     value_prefix: bool = Field(
         False, description="EfficientZero's value prefix: an LSTM over the unrolled latents predicts the sum of "
-        "the rewards since its last reset instead of each step's reward; the search takes differences of it. "
-        "Searched with the torch engine")
+        "the rewards since its last reset instead of each step's reward; the search takes differences of it")
     value_prefix_horizon: int = Field(5, ge=1, le=1000, description="steps between resets of the value prefix's "
                                       "LSTM, in training unrolls and in the search (from the root)")
     value_prefix_hidden: int = Field(64, ge=1, le=65_536, description="the value prefix's LSTM units")
@@ -266,12 +265,6 @@ class Config(_Strict):
             raise ValueError("replay.td_steps 0 (a value target that is its own bootstrap) needs "
                              "train.bootstrap 'max_q', or search.root_value 'max_q' or 'improved' with "
                              "train.target_update_interval 0; otherwise it would never learn")
-        return self
-
-    @model_validator(mode="after")
-    def _prefix_engine(self) -> Config:
-        if self.net.value_prefix and self.net.inference == "numpy":
-            raise ValueError("net.value_prefix runs its LSTM in the torch engine; set net.inference to auto or torch")
         return self
 
     @model_validator(mode="after")

@@ -61,7 +61,8 @@ def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_
         latent = scale_gradient(step.latent, 0.5)
     per_sample = policy_loss + value_loss_weight * value_loss + reward_loss + consistency_weight * consistency
     loss = (per_sample * t["weights"]).mean()
-    parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), "reward_loss": reward_loss.mean()}
+    reward_name = "reward_loss" if net.value_prefix is None else "value_prefix_loss"
+    parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), reward_name: reward_loss.mean()}
     if consistency_weight:
         parts["consistency_loss"] = consistency.mean()
     return loss, parts, (value0 - t["target_values"][:, 0]).abs()

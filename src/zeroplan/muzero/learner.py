@@ -8,7 +8,8 @@ with the unroll length. Importance weights from prioritized replay multiply
 each sample's loss; new priorities are |predicted value - value target| at k=0.
 
 With `net.value_prefix`, the reward head's targets are value prefixes: the
-rewards summed since the last reset of its LSTM (`value_prefix_targets`).
+rewards summed since the last reset of its LSTM (`value_prefix_targets`); its
+loss is reported as value_prefix_loss instead of reward_loss.
 
 With `train.consistency_weight` > 0, EfficientZero's temporal consistency
 joins the sum: at each unrolled step k >= 1 where a real observation exists,
@@ -33,7 +34,8 @@ from zeroplan.nets.support import scalar_to_support, support_to_scalar
 
 
 # The learner's metrics that runs log as train/<name>, on both backends.
-TRAIN_METRICS = ("loss", "value_loss", "policy_loss", "reward_loss", "consistency_loss", "lr", "grad_norm")
+TRAIN_METRICS = ("loss", "value_loss", "policy_loss", "reward_loss", "value_prefix_loss", "consistency_loss", "lr",
+                 "grad_norm")
 
 
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -170,7 +172,9 @@ class Learner:
         else:
             reward_loss = torch.zeros_like(value_loss)
         per_sample = policy_loss + self.config.value_loss_weight * value_loss + reward_loss
-        parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), "reward_loss": reward_loss.mean()}
+        prefix = getattr(self.net, "value_prefix", None) is not None
+        parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(),
+                 "value_prefix_loss" if prefix else "reward_loss": reward_loss.mean()}
         if consistency and steps > 1:
             later = torch.as_tensor(batch.next_obs).transpose(0, 1).flatten(0, 1)  # [K * B, ...], step-major
             similarity = self.net.consistency_loss(latents[0], later).view(steps - 1, -1) \

@@ -266,8 +266,7 @@ class SearchModel:
     node are flat rows [latent, LSTM h, LSTM c, prefix, depth]: the reward of
     an edge is its child's prefix minus its parent's, or the child's whole
     prefix where the state was reset (every `value_prefix_horizon` steps from
-    the root, as in training), so the search itself is unchanged. The torch
-    engine runs these networks.
+    the root, as in training), so the search itself is unchanged.
     """
 
     def __init__(self, net: MuZeroNet, inference: str = "auto"):
@@ -301,7 +300,11 @@ class SearchModel:
         fast = self._fast_engine()
         if fast is not None:
             self.net.check_obs_shape(np.shape(obs))
-            return fast.initial(obs)
+            latent, value, logits = fast.initial(obs)
+            if self.net.value_prefix is not None:  # a fresh recurrent state, prefix 0, depth 0
+                latent = np.concatenate([latent, np.zeros((len(latent), 2 * fast.prefix.hidden + 2), latent.dtype)],
+                                        axis=1)
+            return latent, value, logits
         with torch.inference_mode():
             param = self._ready()
             out = self.net.initial_inference(_as_tensor(obs, param))
@@ -335,7 +338,7 @@ class SearchModel:
         value float64 [B], policy logits float64 [B, A])."""
         fast = self._fast_engine()
         if fast is not None:
-            return fast.recurrent(latent, action)
+            return fast.recurrent_prefix(latent, action) if fast.prefix is not None else fast.recurrent(latent, action)
         with torch.inference_mode():
             param = self._ready()
             if self.net.value_prefix is not None:

@@ -161,6 +161,37 @@ class _Stack:
         return x
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+class _Prefix:
+    """The value prefix (nets.muzero_net.ValuePrefix): an LSTM cell, then
+    LayerNorm, ReLU and the output layer (its bias added by the caller's kernel)."""
+
+    def __init__(self, module: nn.Module):
+        cell = module.cell
+        if type(cell) is not nn.LSTMCell or cell.bias_ih is None:
+            raise Unsupported(f"expected an LSTMCell with biases, got {cell}")
+        self.hidden = cell.hidden_size
+        self.w_ih, self.w_hh = _view(cell.weight_ih).T, _view(cell.weight_hh).T
+        self.b_ih, self.b_hh = _view(cell.bias_ih), _view(cell.bias_hh)
+        norm = module.norm
+        self.gamma, self.beta, self.eps = _view(norm.weight), _view(norm.bias), float(norm.eps)
+        self.out = _Dense(module.out)
+
+    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input, h, c) -> (h', c', prefix logits without the output bias)."""
+        gates = x @ self.w_ih + h @ self.w_hh + self.b_ih + self.b_hh
+        i, f, g, o = np.split(gates, 4, axis=1)  # torch's gate order
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        mean = h.mean(axis=1, keepdims=True)
+        var = ((h - mean) ** 2).mean(axis=1, keepdims=True)
+        y = np.maximum((h - mean) / np.sqrt(var + self.eps) * self.gamma + self.beta, 0.0)
+        return h, c, y @ self.out.w
+
+
 class NumpyMLPInference:
     """initial / recurrent inference of an MLP `MuZeroNet` in numpy, on views of its parameters."""
 
@@ -168,8 +199,6 @@ class NumpyMLPInference:
         core = getattr(net, "core", None)
         if type(core) is not MLPCore:
             raise Unsupported("numpy inference covers the MLP network only")
-        if getattr(net, "value_prefix", None) is not None:
-            raise Unsupported("numpy inference has no value prefix (an LSTM)")
         params = list(net.parameters())
         if any(p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64) for p in params):
             raise Unsupported("numpy inference needs float32/float64 parameters on the CPU")
@@ -189,6 +218,9 @@ class NumpyMLPInference:
         self.prediction = _hidden_stack(core.prediction_trunk)
         self.policy = _Dense(core.policy_head)
         self.value = _Dense(core.value_head)
+        prefix = getattr(net, "value_prefix", None)
+        self.prefix = _Prefix(prefix) if prefix is not None else None
+        self.prefix_horizon = getattr(net, "value_prefix_horizon", 1)
         self._ends = (params[0], params[-1])
         self._where = self._locate()
 
@@ -218,13 +250,7 @@ class NumpyMLPInference:
         value, logits = self._predict(latent)
         return latent, value, logits
 
-    def recurrent(self, latent: np.ndarray, action: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(latent [B, L], action [B]) -> (next latent [B, L], reward, value (float64 [B]), logits float64 [B, A])."""
-        x = np.ascontiguousarray(latent, dtype=self.dtype)
-        action = np.asarray(action, dtype=np.intp)
-        if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
-            raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
+    def _next_latent(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
         first = self.dynamics.hidden[0]
         y = x @ self.dyn_latent_w
         y += self.dyn_action_w[action]
@@ -233,6 +259,34 @@ class NumpyMLPInference:
             y = layer(y)
         nxt = y @ self.dynamics.out.w
         _bias_scale_rows(nxt, self.dynamics.out.b, MIN_RANGE)
+        return nxt
+
+    def recurrent_prefix(self, embedding: np.ndarray, action: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """SearchModel's value-prefix step on rows [latent, h, c, prefix, depth] (see its docstring)."""
+        emb = np.ascontiguousarray(embedding, dtype=self.dtype)
+        size, hidden = self.latent_dim, self.prefix.hidden
+        action = np.asarray(action, dtype=np.intp)
+        nxt = self._next_latent(np.ascontiguousarray(emb[:, :size]), action)
+        reset = np.remainder(emb[:, -1], self.prefix_horizon) == 0
+        keep = (~reset).astype(self.dtype)[:, None]
+        h, c = emb[:, size:size + hidden] * keep, emb[:, size + hidden:size + 2 * hidden] * keep
+        h, c, logits = self.prefix.step(nxt, h, c)
+        prefix = np.empty(len(emb))
+        _support_to_scalar(logits, self.prefix.out.b, self.support_size, H_EPS, prefix)
+        reward = prefix - np.where(reset, 0.0, emb[:, -2].astype(np.float64))
+        value, policy = self._predict(nxt)
+        row = np.concatenate([nxt, h, c, prefix.astype(self.dtype)[:, None], (emb[:, -1] + 1)[:, None]], axis=1)
+        return row, reward, value, policy
+
+    def recurrent(self, latent: np.ndarray, action: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(latent [B, L], action [B]) -> (next latent [B, L], reward, value (float64 [B]), logits float64 [B, A])."""
+        x = np.ascontiguousarray(latent, dtype=self.dtype)
+        action = np.asarray(action, dtype=np.intp)
+        if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
+            raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
+        nxt = self._next_latent(x, action)
         reward = np.empty(len(x))
         _support_to_scalar(self.reward.trunk(nxt) @ self.reward.out.w, self.reward.out.b, self.support_size,
                            H_EPS, reward)
