@@ -152,7 +152,8 @@ def train_baseline(algo: str, make_env: Callable[[], Any], env_id: str, seed: in
     (evaluations included, as for zeroplan's runs), evaluating it on the
     protocol. Its schedules span the zoo's training length where the zoo has
     one (a shorter budget stops part-way), else the budget (100,000 steps for
-    a time budget). Evaluation records hold env_steps, seconds (training only,
+    a time budget; a time budget that outlasts the schedule goes on with it
+    laid out again from where training is). Evaluation records hold env_steps, seconds (training only,
     evaluation time left out) and mean_return."""
     lib = sb3()
     from stable_baselines3.common.callbacks import BaseCallback
@@ -190,6 +191,8 @@ def train_baseline(algo: str, make_env: Callable[[], Any], env_id: str, seed: in
 
     schedule = RL_ZOO_STEPS.get((algo, env_id), max_env_steps or 100_000)
     model.learn(total_timesteps=max(schedule, max_env_steps or 0), callback=Evaluate())
+    while max_env_steps is None and not over_time():  # a time budget outlasts the schedule: go on with it again
+        model.learn(total_timesteps=schedule, callback=Evaluate(), reset_num_timesteps=False)
     return {"algo": algo, "seed": seed, "settings": source, "evals": evals,
             "env_steps": int(min(model.num_timesteps, budget)),
             "seconds": round(time.perf_counter() - clock["start"] - clock["eval"], 3)}

@@ -324,10 +324,7 @@ def tune(
         raise UserError("zeroplan tune needs Optuna: pip install 'zeroplan[tune]'") from None
     import zeroplan.tune as tuning
 
-    if backend not in ("local", "ray"):
-        raise UserError(f"--backend must be local or ray, got {backend!r}")
-    if backend == "ray":
-        _check_train_options(algorithm("muzero"), "ray", address, None, None, None)
+    _check_train_options(algorithm("muzero"), backend, address, None, None, None)  # backend, address, Ray there
     overrides = merge(parse_overrides(set_), {"run": {"max_minutes": minutes_per_trial, "seed": seed}})
     raw = tuning.load_space_file(space) if space is not None else tuning.default_space(algo, base)
     checked = tuning.build_space(raw, algo, lambda tree: cls.config_for(env, merge(overrides, tree)),
@@ -335,18 +332,25 @@ def tune(
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in env)
     out = out or Path("tune") / f"{safe}_{algo}"
     out.mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{out / 'study.db'}"
-    study = tuning.open_study(storage, study_name or f"{algo}-{env}", env, algo, checked, pruner, seed)
+    storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"  # absolute: Ray's workers run elsewhere
+    if address is not None and storage.startswith("sqlite:"):
+        raise UserError("--address runs trials on a cluster, whose nodes cannot share an SQLite file; give "
+                        "--storage a database server every node reaches (e.g. postgresql://...)")
+    study = tuning.open_study(storage, study_name or f"{algo}-{env}", env, algo, checked, pruner, seed, overrides)
     done = tuning.finished(study)
     if not as_json:
         typer.echo(f"study {study.study_name} in {storage}: {done} of {trials} trials finished", err=True)
 
     def said(t) -> None:
-        if not as_json:
-            value = f"{t.value:.2f}" if t.value is not None else t.state.name.lower()
-            typer.echo(f"trial {t.number}: {value}  {t.params}", err=True)
+        if as_json:
+            return
+        state = t.state.name.lower()
+        score = f"{t.value:.2f}" if state == "complete" else \
+            f"{state}" + (f": {t.user_attrs['error']}" if t.user_attrs.get("error") else "")
+        typer.echo(f"trial {t.number}: {score}  {t.params}", err=True)
 
-    tuning.optimise(study, trials, env, algo, checked, overrides, storage, backend, workers, address, on_trial=said)
+    tuning.optimise(study, trials, env, algo, checked, overrides, storage, backend, workers, address, on_trial=said,
+                    pruner=pruner)
     rows = tuning.trials_table(study)
     result: dict = {"study": study.study_name, "storage": storage, "trials": _states(study), "best": None}
     if any(r["state"] == "complete" for r in rows):
@@ -382,8 +386,8 @@ def _trials_text(rows: list[dict]) -> str:
     for column in ("trial", "state", "score", "env steps", "settings"):
         table.add_column(column)
     for r in rows:
-        score = f"{r['value']:.2f}" if r["value"] is not None else \
-            (f"({r['last_report']:.2f})" if r["last_report"] is not None else "-")
+        score = f"{r['value']:.2f}" if r["state"] == "complete" else \
+            (f"({r['last_report']:.2f})" if r["last_report"] is not None else "-")  # a pruned trial's last report
         settings = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
         table.add_row(str(r["trial"]), r["state"], score, f"{r['env_steps']:,}", r["error"] or settings)
     buf = StringIO()

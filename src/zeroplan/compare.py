@@ -32,7 +32,11 @@ def env_kind(env: str, dotted: list[str] | None = None) -> tuple[bool, Any]:
 
     muzero = algorithm("muzero").agent_class()
     try:
-        made = make_env(muzero.config_for(env)[0].env)
+        try:  # the user's env settings (--set env.kwargs...) can change the action space
+            probe = muzero.config_for(env, None, dotted)[0]
+        except ConfigError:  # settings of the other family (planner.*): probe without them
+            probe = muzero.config_for(env)[0]
+        made = make_env(probe.env)
     except EnvError as err:
         if "Discrete action space" not in str(err):
             raise
@@ -81,7 +85,9 @@ def run_ours(name: str, env: str, seed: int, protocol: Protocol, max_env_steps: 
     else:  # whole episodes: the budget and the evaluation points in episodes of the env's length
         run.update(eval_interval=max(1, round(protocol.interval / episode_steps)),
                    max_episodes=math.ceil(max_env_steps / episode_steps) if max_env_steps else 10**6)
-    config, _ = cls.config_for(env, None, list(dotted or []) + [f"run.{k}={v}" for k, v in run.items()])
+    # The whole budget for every algorithm: a preset's target return (run.stop_at_return) would end a run early.
+    protocol_sets = [f"run.{k}={v}" for k, v in run.items()] + ["run.stop_at_return=null"]
+    config, _ = cls.config_for(env, None, list(dotted or []) + protocol_sets)
     agent = cls(config=config, run_dir=None, tensorboard=False)
     try:
         result = agent.learn(callback=progress)

@@ -268,6 +268,14 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _prefix_trained_as_searched(self) -> Config:
+        if self.net.value_prefix and self.net.value_prefix_horizon > self.replay.unroll_steps:
+            raise ValueError(f"net.value_prefix_horizon ({self.net.value_prefix_horizon}) is more than "
+                             f"replay.unroll_steps ({self.replay.unroll_steps}): the search would step the value "
+                             "prefix's LSTM further from a reset than training ever does")
+        return self
+
+    @model_validator(mode="after")
     def _batch_fits(self) -> Config:
         if self.replay.batch_size > self.replay.capacity:
             raise ValueError(f"replay.batch_size ({self.replay.batch_size}) is more than replay.capacity "

@@ -224,7 +224,9 @@ def run_trial(trial: Any, env: str, algo: str, params: dict[str, Any], overrides
     import optuna
 
     cls = algorithm(algo).agent_class()
-    config, _ = cls.config_for(env, merge(overrides, _nested(params)))
+    # Every trial runs its whole budget: a run stopped at a preset's target return
+    # would be scored on fewer, earlier evaluations than a slower one.
+    config, _ = cls.config_for(env, merge(merge(overrides, _nested(params)), {"run": {"stop_at_return": None}}))
     returns: list[float] = []
 
     def on_row(row: dict) -> None:
@@ -248,69 +250,86 @@ def run_trial(trial: Any, env: str, algo: str, params: dict[str, Any], overrides
 
 
 def _remote_trial(storage: str, study_name: str, trial_id: int, env: str, algo: str, params: dict,
-                  overrides: dict) -> tuple[str, Any]:
-    """A trial run in a Ray task: it reports through the study's storage.
-    Returns ("complete", value), ("pruned", None) or ("fail", message)."""
+                  overrides: dict, pruner: str) -> tuple[str, Any]:
+    """A trial run in a Ray task: it reports through the study's storage (with
+    the study's pruner). Returns ("complete", value), ("pruned", None) or ("fail", message)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner))
     return _outcome(lambda: run_trial(optuna.trial.Trial(study, trial_id), env, algo, params, overrides))
 
 
 def _outcome(run: Callable[[], float]) -> tuple[str, Any]:
+    """A trial's end: complete with its score, pruned, or failed with the error's
+    message. Any error of the trial's own run fails that trial, not the study
+    (a bad combination of settings, a diverged run, memory running out);
+    Ctrl-C still ends the tune."""
     import optuna
-
-    from zeroplan.envs.gym import EnvError
 
     try:
         return "complete", run()
     except optuna.TrialPruned:
         return "pruned", None
-    except (ConfigError, EnvError, NoEvaluation, FloatingPointError) as err:
-        return "fail", str(err)
-    except RuntimeError as err:  # a diverged run (TrainingDiverged) fails the trial, not the study
-        if type(err).__name__ != "TrainingDiverged":
-            raise
-        return "fail", str(err)
+    except Exception as err:  # noqa: BLE001 (the study goes on; the message is kept in the trial)
+        return "fail", f"{type(err).__name__}: {err}"
 
 
 # ---- the study ---------------------------------------------------------------------------------
 
 
-def open_study(storage: str, study_name: str, env: str, algo: str, space: Space, pruner: str, seed: int):
+def open_study(storage: str, study_name: str, env: str, algo: str, space: Space, pruner: str, seed: int,
+               overrides: dict | None = None):
     """Create or reopen the study; a reopened one must be of the same env,
-    algorithm and space. Trials a killed tune left running are marked failed
-    and their settings queued again."""
+    algorithm, space and trial settings (`overrides`). Trials a killed tune
+    left running are marked failed and their settings queued again. One tune
+    process per study: trials another live process is running would be
+    taken for cut-off ones."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # No trial is pruned on its first two evaluations: the first ones of a run are mostly noise
-    # around an untrained agent's return, and pruning on them cut good settings by chance.
-    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
-               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=3),
-               "none": lambda: optuna.pruners.NopPruner()}
-    if pruner not in pruners:
-        raise ConfigError(f"--pruner must be one of {', '.join(pruners)}, got {pruner!r}")
+    pruner_made = make_pruner(pruner)
     try:
         study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                    sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner](),
+                                    sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner_made,
                                     load_if_exists=True)
-    except (ValueError, ImportError) as err:  # a malformed storage URL, a missing driver
-        raise ConfigError(f"--storage {storage}: {err}") from None
-    made_for = {"env": env, "algo": algo, "space": space.as_dict()}
-    if not study.user_attrs:
+    except Exception as err:  # a malformed URL, a missing driver, a database that cannot be opened
+        raise ConfigError(f"--storage {storage}: cannot open the study ({type(err).__name__}: {err})") from None
+    # A reopened study's sampler starts where the trials so far leave it, not from
+    # the seed's first draws again (which would repeat the earlier settings).
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    made_for = {"env": env, "algo": algo, "space": space.as_dict(), "overrides": overrides or {}}
+    attrs = study.user_attrs
+    if not attrs:
         for key, value in made_for.items():
             study.set_user_attr(key, value)
-    elif {k: study.user_attrs.get(k) for k in made_for} != made_for:
-        raise ConfigError(f"the study {study_name!r} in {storage} was made for "
-                          f"{study.user_attrs.get('algo')} on {study.user_attrs.get('env')} with another search "
-                          "space; use another --storage or --study-name")
+    elif {k: attrs.get(k) for k in made_for} != made_for:
+        raise ConfigError(f"the study {study_name!r} in {storage} was made for {attrs.get('algo')} on "
+                          f"{attrs.get('env')} with another search space or other trial settings "
+                          "(--minutes-per-trial, --set, --seed); use another --storage or --study-name")
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.set_user_attr(f"interrupted_{trial.number}", True)
+        # Cut off by a killed tune: failed, and its settings run again, once
+        # (a setting that kills the process every time does not loop for ever).
+        retry = not trial.user_attrs.get("requeued")
+        study.set_user_attr(f"interrupted_{trial.number}", retry)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, skip_if_exists=False)
+        if retry:
+            study.enqueue_trial(trial.params, user_attrs={"requeued": True}, skip_if_exists=False)
     return study
+
+
+def make_pruner(name: str):
+    """The pruner by name. Pruning starts at a trial's third evaluation: the
+    first ones of a run are mostly noise around an untrained agent's return,
+    and pruning on them cut good settings by chance."""
+    import optuna
+
+    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3),
+               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1),
+               "none": lambda: optuna.pruners.NopPruner()}
+    if name not in pruners:
+        raise ConfigError(f"--pruner must be one of {', '.join(pruners)}, got {name!r}")
+    return pruners[name]()
 
 
 def finished(study) -> int:
@@ -318,18 +337,19 @@ def finished(study) -> int:
     (not cut off by a killed tune)."""
     import optuna
 
+    attrs = study.user_attrs
     done = 0
     for t in study.get_trials(deepcopy=False):
         if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
             done += 1
-        elif t.state == optuna.trial.TrialState.FAIL and not study.user_attrs.get(f"interrupted_{t.number}"):
+        elif t.state == optuna.trial.TrialState.FAIL and not attrs.get(f"interrupted_{t.number}"):
             done += 1
     return done
 
 
 def optimise(study, trials: int, env: str, algo: str, space: Space, overrides: dict, storage: str,
              backend: str = "local", workers: int = 2, address: str | None = None,
-             on_trial: Callable[[Any], None] | None = None) -> None:
+             on_trial: Callable[[Any], None] | None = None, pruner: str = "median") -> None:
     """Run trials until `trials` have finished in the study, one at a time
     (local) or `workers` at once as Ray tasks."""
     import optuna
@@ -362,9 +382,13 @@ def optimise(study, trials: int, env: str, algo: str, space: Space, overrides: d
         while len(running) < workers and finished(study) + len(running) < trials:
             trial = study.ask(space.distributions)
             running[remote.remote(storage, study.study_name, trial._trial_id, env, algo, trial.params,
-                                  overrides)] = trial
+                                  overrides, pruner)] = trial
         [ready], _ = ray.wait(list(running), num_returns=1)
-        tell(running.pop(ready), ray.get(ready))
+        try:
+            outcome = ray.get(ready)
+        except ray.exceptions.RayError as err:  # the task's worker died (e.g. killed for memory)
+            outcome = ("fail", f"{type(err).__name__}: {err}")
+        tell(running.pop(ready), outcome)
 
 
 def best_config(study, overrides: dict) -> dict[str, Any]:

@@ -186,3 +186,26 @@ def test_ray_trials_run_at_once_and_report_through_the_storage(tmp_path):
     assert all(1 in t.intermediate_values and t.user_attrs["env_steps"] >= 96 for t in trials)
     assert trials[1].datetime_start < trials[0].datetime_complete
     assert (out / "best.yaml").exists()
+
+
+def test_a_trial_that_raises_fails_alone():
+    from zeroplan.tune import _outcome
+
+    def out_of_memory():
+        raise MemoryError("no room for the buffer")
+
+    assert _outcome(out_of_memory) == ("fail", "MemoryError: no room for the buffer")
+    assert _outcome(lambda: 3.5) == ("complete", 3.5)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--storage", "sqlite:////no/such/dir/study.db"], "cannot open the study"),
+    (["--storage", "nosuchdb://x"], "cannot open the study"),
+    (["--backend", "ray", "--address", "10.0.0.1:6379"], "cannot share an SQLite file"),
+    (["--address", "10.0.0.1:6379"], "--address is for --backend ray"),
+    (["--pruner", "sometimes"], "--pruner must be one of median, hyperband, none"),
+])
+def test_bad_study_options_are_one_message(args, message, tmp_path):
+    code, _, err = tune("--out", str(tmp_path / "t"), "--trials", "1", *args)
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err

@@ -227,3 +227,11 @@ def test_the_numpy_engine_steps_the_value_prefix_as_torch_does(horizon):
             np.testing.assert_allclose(x, y, atol=1e-4)
         emb_a, emb_b = out_a[0], out_b[0]
     assert np.abs(out_a[1]).max() > 1e-3  # rewards that are not all zero
+
+
+def test_a_value_prefix_reset_later_than_training_unrolls_is_refused():
+    from zeroplan.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"net.value_prefix_horizon \(5\) is more than replay.unroll_steps \(3\)"):
+        load_config("cartpole", dotted=["net.value_prefix=true", "replay.unroll_steps=3"])
+    load_config("cartpole", dotted=["net.value_prefix=true", "replay.unroll_steps=3", "net.value_prefix_horizon=3"])

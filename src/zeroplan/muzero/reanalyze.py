@@ -111,10 +111,11 @@ class Reanalyze:
         out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.num_players, temperature=0.0,
                    explore=False)
         target = self.config.train.value_target
-        old = replay.ages(batch.episode_ids) > self.config.train.mixed_value_age if target == "mixed" else None
+        old = replay.ages(batch.episode_ids[[i for i, _ in where]]) > self.config.train.mixed_value_age \
+            if target == "mixed" else None
         for j, (i, k) in enumerate(where):
             batch.target_policies[i, k] = out.policy_targets[j]
-            if target == "search" or (old is not None and old[i]):
+            if target == "search" or (old is not None and old[j]):
                 batch.target_values[i, k] = out.root_values[j]
         replay.write_search(np.asarray(eids), np.asarray(steps), out.policy_targets, out.root_values)
         return len(where)

@@ -139,6 +139,7 @@ class MuZeroNet(nn.Module):
         self.value_prefix_horizon = int(value_prefix_horizon)
         self.value_prefix = ValuePrefix(math.prod(self.latent_shape), int(value_prefix_hidden),
                                         2 * self.support_size + 1) if value_prefix_hidden else None
+        self._batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
 
     def _param(self) -> torch.Tensor:
         return next(self.parameters())
@@ -180,8 +181,13 @@ class MuZeroNet(nn.Module):
         The observations' branch is a target: computed without gradient."""
         if self.consistency is None:
             raise ValueError("this network has no consistency heads (built with projection_dim 0)")
+        training = self.training and self._batchnorm
+        if training:
+            self.eval()  # the target branch leaves BatchNorm's running statistics alone
         with torch.no_grad():
             target = self.consistency.project(self._represent(next_obs).flatten(1))
+        if training:
+            self.train(True)
         online = self.consistency.predict(self.consistency.project(latents.flatten(1)))
         return -torch.nn.functional.cosine_similarity(online, target, dim=-1)
 

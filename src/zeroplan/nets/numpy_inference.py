@@ -251,6 +251,9 @@ class NumpyMLPInference:
         return latent, value, logits
 
     def _next_latent(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
+        action = np.asarray(action, dtype=np.intp)
+        if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
+            raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
         first = self.dynamics.hidden[0]
         y = x @ self.dyn_latent_w
         y += self.dyn_action_w[action]
@@ -266,7 +269,6 @@ class NumpyMLPInference:
         """SearchModel's value-prefix step on rows [latent, h, c, prefix, depth] (see its docstring)."""
         emb = np.ascontiguousarray(embedding, dtype=self.dtype)
         size, hidden = self.latent_dim, self.prefix.hidden
-        action = np.asarray(action, dtype=np.intp)
         nxt = self._next_latent(np.ascontiguousarray(emb[:, :size]), action)
         reset = np.remainder(emb[:, -1], self.prefix_horizon) == 0
         keep = (~reset).astype(self.dtype)[:, None]
@@ -283,9 +285,6 @@ class NumpyMLPInference:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(latent [B, L], action [B]) -> (next latent [B, L], reward, value (float64 [B]), logits float64 [B, A])."""
         x = np.ascontiguousarray(latent, dtype=self.dtype)
-        action = np.asarray(action, dtype=np.intp)
-        if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
-            raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
         nxt = self._next_latent(x, action)
         reward = np.empty(len(x))
         _support_to_scalar(self.reward.trunk(nxt) @ self.reward.out.w, self.reward.out.b, self.support_size,
