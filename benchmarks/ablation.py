@@ -44,7 +44,7 @@ def variants(preset: str, on: dict[str, str]) -> dict[str, list[str]]:
         if config[section][field] != off:
             out[f"without {name}"] = [f"{key}={str(off).lower() if isinstance(off, bool) else off}"]
         else:
-            out[f"with {name}"] = [on[name]] if name in on else default_on
+            out[f"with {name}"] = on[name].split(";") if name in on else default_on
     return out
 
 
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-start", type=int, default=0)
     parser.add_argument("--max-minutes", type=float, default=10.0, help="give up on a seed after this long")
-    parser.add_argument("--on", action="append", default=[], help="PART=KEY=VALUE: the setting that switches a "
-                        "part on, e.g. consistency=train.consistency_weight=1.0")
+    parser.add_argument("--on", action="append", default=[], help="PART=KEY=VALUE[;KEY=VALUE...]: the settings "
+                        "that switch a part on, e.g. 'search_value=train.value_target=search;train.reanalyse_fraction=0.5'")
     parser.add_argument("--set", dest="dotted", action="append", default=[], help="applied to every variant")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
