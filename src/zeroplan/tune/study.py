@@ -1,212 +1,15 @@
-"""`zeroplan tune`: an Optuna study over an algorithm's settings on one env.
-
-Each trial trains a fresh agent (no run directory) for `minutes_per_trial`
-with settings drawn by Optuna's TPE sampler from a search space: a mapping of
-dotted config keys to ranges or choices (`DEFAULT_SPACES`, or a YAML file
-checked like a config). A trial's score is the mean of its periodic
-evaluation returns, the area under its learning curve per evaluation, so a
-setting that learns sooner scores above one that gets as far later. The
-running mean is reported at every evaluation, and the pruner (median or
-Hyperband) stops trials that fall behind the others at the same env step.
-
-The study lives in its storage (an SQLite file by default) and so survives a
-kill: started again with the same storage, it marks the trials that were cut
-off as failed, queues their settings again, and runs only the trials still
-missing. With `backend="ray"`, trials run as parallel Ray tasks that report
-through the same storage.
-"""
+"""The study of `zeroplan tune`: trials, pruning, resuming, the Ray backend,
+and what is written at the end."""
 
 from __future__ import annotations
 
-import difflib
 import math
-import typing
 from pathlib import Path
-from typing import Any, Callable, Union
-
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from typing import Any, Callable
 
 from zeroplan.agents import algorithm
-from zeroplan.config import ConfigError, merge, set_dotted
-
-# Ranges by config key. Integer fields get integer ranges; `choices` are tried as given.
-DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
-    "muzero": {
-        "train.lr": {"low": 3e-4, "high": 1e-2, "log": True},
-        "search.num_simulations": {"low": 8, "high": 50, "log": True},
-        "train.replay_ratio": {"low": 0.1, "high": 1.0, "log": True},
-        "replay.unroll_steps": {"low": 3, "high": 8},
-        "replay.td_steps": {"low": 5, "high": 50, "log": True},
-        "net.latent_dim": {"choices": [32, 64, 128]},
-    },
-    "pets": {
-        "model.lr": {"low": 3e-4, "high": 3e-3, "log": True},
-        "model.hidden": {"choices": [64, 128, 200]},
-        "planner.horizon": {"low": 10, "high": 30},
-        "planner.population": {"choices": [100, 200, 400]},
-    },
-}
-# For residual (board-game) MuZero presets the width is the channel count.
-RESNET_WIDTH = ("net.latent_dim", "net.channels", {"choices": [32, 64, 128]})
-
-Choice = Union[bool, int, float, str]
-
-
-class SpaceError(ConfigError):
-    """A search space that cannot be used; the message names the entry."""
-
-
-class Param(BaseModel):
-    """One entry of a search space: `low`/`high` (with `log`, `step`) or `choices`."""
-
-    model_config = ConfigDict(extra="forbid")
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list[Choice] | None = None
-
-    @model_validator(mode="after")
-    def _shape(self) -> Param:
-        if self.choices is not None:
-            if self.low is not None or self.high is not None or self.log or self.step is not None:
-                raise ValueError("give either choices or low/high (with log or step), not both")
-            if not self.choices:
-                raise ValueError("choices is empty")
-            return self
-        if self.low is None or self.high is None:
-            raise ValueError("give low and high, or choices")
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError("low and high must be finite numbers")
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log scale needs low > 0, got {self.low:g}")
-        if self.step is not None and (self.step <= 0 or self.log):
-            raise ValueError("step must be > 0 and cannot go with log")
-        return self
-
-
-def _field_type(model: type[BaseModel], key: str, source: str) -> Any:
-    """The annotation of the config field a dotted key names; SpaceError naming it if none."""
-    node: Any = model
-    parts = key.split(".")
-    for depth, part in enumerate(parts):
-        fields = getattr(node, "model_fields", None)
-        if fields is None or part not in fields:
-            known = list(fields) if fields else []
-            close = difflib.get_close_matches(part, known, n=1)
-            where = ".".join(parts[:depth]) or "the config"
-            hint = f" (did you mean {'.'.join(parts[:depth] + close)}?)" if close else ""
-            raise SpaceError(f"{source}: {key!r} is not a config setting: {where} has no {part!r}{hint}")
-        node = fields[part].annotation
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        raise SpaceError(f"{source}: {key!r} is a config section; name one of its settings")
-    return node
-
-
-def _numeric_kind(annotation: Any) -> str | None:
-    """"int" or "float" for a numeric field (optional ones included), else None."""
-    args = set(typing.get_args(annotation)) or {annotation}
-    args.discard(type(None))
-    if args == {int}:
-        return "int"
-    if args <= {int, float} and float in args:
-        return "float"
-    return None
-
-
-class Space:
-    """A validated search space: Optuna distributions by dotted config key."""
-
-    def __init__(self, entries: dict[str, Param], distributions: dict[str, Any]):
-        self.entries = entries
-        self.distributions = distributions
-
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {k: p.model_dump(exclude_defaults=True) for k, p in self.entries.items()}
-
-
-def build_space(raw: Any, algo: str, check: Callable[[dict], None], source: str = "search space") -> Space:
-    """Check a search-space mapping against the algorithm's config (every key
-    a setting, numeric ranges on numeric settings, integers on integer ones,
-    both ends and every choice accepted by the config, tried with `check`)."""
-    import optuna
-
-    if not isinstance(raw, dict) or not raw:
-        raise SpaceError(f"{source}: expected a mapping of config keys to ranges, e.g. "
-                         "`train.lr: {low: 1.0e-4, high: 1.0e-2, log: true}`")
-    model = _config_model(algo)
-    entries, dists = {}, {}
-    for key, spec in raw.items():
-        key = str(key)
-        kind = _numeric_kind(_field_type(model, key, source))
-        try:
-            param = Param.model_validate(spec)
-        except ValidationError as err:
-            msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-            raise SpaceError(f"{source}: {key}: {msgs}") from None
-        if param.choices is None:
-            if kind is None:
-                raise SpaceError(f"{source}: {key} is not a number; give it `choices` instead of low/high")
-            if kind == "int":
-                if not all(float(v).is_integer() for v in (param.low, param.high, param.step or 1)):
-                    raise SpaceError(f"{source}: {key} is an integer setting; low, high and step must be integers")
-                dist = optuna.distributions.IntDistribution(int(param.low), int(param.high), log=param.log,
-                                                            step=int(param.step or 1))
-                tries = [dist.low, dist.high]
-            else:
-                dist = optuna.distributions.FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-                tries = [param.low, param.high]
-        else:
-            dist = optuna.distributions.CategoricalDistribution(param.choices)
-            tries = list(param.choices)
-        for value in tries:
-            try:
-                check(_nested({key: value}))
-            except ConfigError as err:
-                raise SpaceError(f"{source}: {key}: the value {value!r} is not accepted by the config ({err})") \
-                    from None
-        entries[key], dists[key] = param, dist
-    return Space(entries, dists)
-
-
-def _config_model(algo: str) -> type[BaseModel]:
-    if algo == "pets":
-        from zeroplan.mbrl.config import PetsConfig
-
-        return PetsConfig
-    from zeroplan.config import Config
-
-    return Config
-
-
-def _nested(params: dict[str, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for key, value in params.items():
-        set_dotted(tree, key, value)
-    return tree
-
-
-def default_space(algo: str, config: Any) -> dict[str, dict[str, Any]]:
-    space = {k: dict(v) for k, v in DEFAULT_SPACES[algo].items()}
-    if algo == "muzero" and config.net.kind == "resnet":
-        old, new, spec = RESNET_WIDTH
-        space.pop(old, None)
-        space[new] = spec
-    return space
-
-
-def load_space_file(path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise SpaceError(f"{path}: cannot read ({err.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise SpaceError(f"{path}: not valid YAML ({err})") from None
-
+from zeroplan.config import ConfigError, merge
+from zeroplan.tune.space import Space, nested
 
 # ---- one trial ---------------------------------------------------------------------------------
 
@@ -226,7 +29,7 @@ def run_trial(trial: Any, env: str, algo: str, params: dict[str, Any], overrides
     cls = algorithm(algo).agent_class()
     # Every trial runs its whole budget: a run stopped at a preset's target return
     # would be scored on fewer, earlier evaluations than a slower one.
-    config, _ = cls.config_for(env, merge(merge(overrides, _nested(params)), {"run": {"stop_at_return": None}}))
+    config, _ = cls.config_for(env, merge(merge(overrides, nested(params)), {"run": {"stop_at_return": None}}))
     returns: list[float] = []
 
     def on_row(row: dict) -> None:
@@ -399,7 +202,7 @@ def best_config(study, overrides: dict) -> dict[str, Any]:
         base["run"] = run
     else:
         base.pop("run", None)
-    return merge(base, _nested(study.best_trial.params))
+    return merge(base, nested(study.best_trial.params))
 
 
 def trials_table(study, top: int = 10) -> list[dict[str, Any]]:
