@@ -85,7 +85,7 @@ def test_augment_transforms_each_sample_consistently():
     rng = np.random.default_rng(1)
     syms = list(env_symmetries(TicTacToe()))
     batch, _ = _tictactoe_batch(400, unroll=3, stack=2, rng=rng)
-    before = {k: v.copy() for k, v in vars(batch).items()}
+    before = {k: v.copy() for k, v in vars(batch).items() if v is not None}
     augment(batch, syms, np.random.default_rng(2))
     used = set()
     for i in range(len(batch.obs)):

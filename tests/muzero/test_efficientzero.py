@@ -146,7 +146,7 @@ def test_recomputed_parts_equal_the_stored_ones_at_the_configured_horizon():
 
 def test_the_consistency_heads_are_built_only_when_the_loss_is_on():
     sets = ["net.hidden=[16]", "net.latent_dim=8", "net.projection_dim=12"]
-    off = build_net(load_config("cartpole", dotted=sets), (4,), 2)
+    off = build_net(load_config("cartpole", dotted=sets + ["train.consistency_weight=0"]), (4,), 2)
     on = build_net(load_config("cartpole", dotted=sets + ["train.consistency_weight=1"]), (4,), 2)
     assert off.consistency is None
     assert on.consistency.projection[0].out_features == 12
