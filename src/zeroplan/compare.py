@@ -116,7 +116,8 @@ def compare(env: str, algos: list[str], seeds: list[int], protocol: Protocol, ma
         raise ConfigError("give a budget: --max-env-steps or --minutes")
     discrete, config = env_kind(env, dotted)
     check_algos(algos, discrete)
-    episode_steps = config.env.max_episode_steps or _gym_limit(config.env.id) or EPISODE_LIMIT
+    spec = gym_spec(config.env.id)
+    episode_steps = config.env.max_episode_steps or (spec and spec.max_episode_steps) or EPISODE_LIMIT
     make_env = gym_env_factory(config.env, episode_steps)
     runs = []
     for name in algos:
@@ -134,14 +135,15 @@ def compare(env: str, algos: list[str], seeds: list[int], protocol: Protocol, ma
             "table": table(runs, algos, threshold), "runs": runs}
 
 
-def _gym_limit(env_id: str) -> int | None:
+def gym_spec(env_id: str):
+    """Gymnasium's registration of `env_id` (its episode limit, reward
+    threshold), or None for an id it does not know (a user's class)."""
     try:
         import gymnasium
 
-        spec = gymnasium.spec(env_id)
-    except Exception:  # not a registered id (a user's class): the default limit applies
+        return gymnasium.spec(env_id)
+    except Exception:  # not a registered id
         return None
-    return spec.max_episode_steps
 
 
 def table(runs: list[dict], algos: list[str], threshold: float | None) -> list[dict]:

@@ -142,7 +142,7 @@ def compare(
 ) -> None:
     """Train zeroplan's and Stable-Baselines3's algorithms on one env with one budget and one evaluation protocol."""
     from zeroplan.baselines import BaselineError, Protocol
-    from zeroplan.compare import compare as run_compare, curves, default_algos, env_kind, format_table
+    from zeroplan.compare import compare as run_compare, curves, default_algos, env_kind, format_table, gym_spec
 
     if max_env_steps is None and minutes is None:
         raise UserError("give a budget for each run: --max-env-steps N or --minutes M")
@@ -150,7 +150,8 @@ def compare(
     names = [a.strip() for a in algos.split(",") if a.strip()] if algos else default_algos(discrete)
     interval = eval_interval or (max(1, max_env_steps // 20) if max_env_steps else 2000)
     if threshold is None:
-        threshold = _reward_threshold(config.env.id)
+        spec = gym_spec(config.env.id)
+        threshold = spec.reward_threshold if spec is not None else None
 
     def said(algo: str, seed: int, row: dict) -> None:
         if not as_json and "eval/mean_reward" in row:
@@ -172,15 +173,6 @@ def compare(
     if not as_json:
         typer.echo(format_table(result), err=True)
     typer.echo(json.dumps(result))
-
-
-def _reward_threshold(env_id: str) -> float | None:
-    try:
-        import gymnasium
-
-        return gymnasium.spec(env_id).reward_threshold
-    except Exception:  # not a registered id
-        return None
 
 
 @app.command("plot")

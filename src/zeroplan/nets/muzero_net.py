@@ -307,19 +307,16 @@ class SearchModel:
         if fast is not None:
             self.net.check_obs_shape(np.shape(obs))
             latent, value, logits = fast.initial(obs)
-            if self.net.value_prefix is not None:  # a fresh recurrent state, prefix 0, depth 0
-                latent = np.concatenate([latent, np.zeros((len(latent), 2 * fast.prefix.hidden + 2), latent.dtype)],
-                                        axis=1)
-            return latent, value, logits
-        with torch.inference_mode():
-            param = self._ready()
-            out = self.net.initial_inference(_as_tensor(obs, param))
-            value = self.net.value(out.value_logits.double())
-            latent = out.latent
-            if self.net.value_prefix is not None:  # a fresh recurrent state, prefix 0, depth 0
-                extra = 2 * self.net.value_prefix.hidden + 2
-                latent = torch.cat([latent.flatten(1), latent.new_zeros((len(latent), extra))], dim=1)
-            return latent.cpu().numpy(), value.cpu().numpy(), out.policy_logits.double().cpu().numpy()
+        else:
+            with torch.inference_mode():
+                param = self._ready()
+                out = self.net.initial_inference(_as_tensor(obs, param))
+                value = self.net.value(out.value_logits.double()).cpu().numpy()
+                latent, logits = out.latent.cpu().numpy(), out.policy_logits.double().cpu().numpy()
+        if self.net.value_prefix is not None:  # a fresh recurrent state, prefix 0, depth 0
+            fresh = np.zeros((len(latent), 2 * self.net.value_prefix.hidden + 2), latent.dtype)
+            latent = np.concatenate([latent.reshape(len(latent), -1), fresh], axis=1)
+        return latent, value, logits
 
     def _prefix_recurrent(self, embedding: torch.Tensor, action: torch.Tensor
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
