@@ -114,3 +114,36 @@ def test_config_rejects_bad_keys_and_ranges():
         SearchConfig(num_simulations=0)
     with pytest.raises(ValidationError, match="policy"):
         SearchConfig(policy="alphabeta")
+
+
+@pytest.mark.parametrize("policy", ["puct", "gumbel"])
+def test_a_model_that_knows_the_rules_is_never_asked_an_illegal_action(policy):
+    """Below the root, actions the model gave a logit of -inf (a search over the
+    true rules) are never expanded, even where every legal edge looks bad: here
+    every state is worth -1 and action 0 is illegal below the root, so pUCT's
+    unmasked unvisited action 0 (score 0) would beat the visited legal ones
+    (every Q equal, so unnormalised: -1 plus a smaller exploration term)."""
+    asked = []
+
+    def recurrent_fn(depth, actions):
+        asked.append(np.stack([depth[:, 0], actions], axis=1))
+        logits = np.zeros((len(actions), 3))
+        logits[:, 0] = -np.inf
+        return depth + 1, np.zeros(len(actions)), -np.ones(len(actions)), logits
+
+    root = SearchRoot(np.zeros((4, 1)), np.zeros((4, 3)), -np.ones(4), np.ones((4, 3), bool), np.zeros(4, int))
+    cfg = SearchConfig(policy=policy, num_simulations=40, discount=1.0)
+    out = search(root, recurrent_fn, np.random.default_rng(0), cfg, explore=False)
+    asked = np.concatenate(asked)
+    below = asked[asked[:, 0] > 0]
+    assert len(below) > 0 and (below[:, 1] != 0).all()
+    assert out.visit_counts[:, 0].sum() > 0  # at the root action 0 is legal and searched
+
+
+def test_a_model_row_without_a_legal_action_is_refused():
+    def recurrent_fn(emb, actions):
+        return emb, np.zeros(len(actions)), np.zeros(len(actions)), np.full((len(actions), 2), -np.inf)
+
+    root = SearchRoot(np.zeros((1, 1)), np.zeros((1, 2)), np.zeros(1), np.ones((1, 2), bool), np.zeros(1, int))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        search(root, recurrent_fn, np.random.default_rng(0), SearchConfig(num_simulations=3))

@@ -37,12 +37,14 @@ def problems(draw):
         gumbel_noise=draw(st.booleans()),
         coarse=draw(st.booleans()),
         min_span=draw(st.sampled_from([0.0, 0.0, 0.1, 1.0, 5.0])),
+        illegal=draw(st.sampled_from([0.0, 0.0, 0.3, 0.7])),  # below the root: a model that knows the rules
     )
 
 
 def coarse(recurrent_fn):
     """Round the model's outputs to multiples of 1/2 so that priors and Q values
-    tie often: ties must be broken the same way (lowest action) by both engines."""
+    tie often: ties must be broken the same way (lowest action) by both engines
+    (-inf logits stay -inf)."""
 
     def wrapped(emb, actions):
         nxt, r, v, logits = recurrent_fn(emb, actions)
@@ -52,7 +54,7 @@ def coarse(recurrent_fn):
 
 
 def _compare(p, policy):
-    recurrent_fn = hash_model(p["num_actions"], p["seed"], reward_scale=p["reward_scale"])
+    recurrent_fn = hash_model(p["num_actions"], p["seed"], reward_scale=p["reward_scale"], illegal=p["illegal"])
     hashes = root_hashes(p["batch"], p["seed"])
     logits, values = root_outputs_from_hash(hashes, p["num_actions"], p["seed"])
     if p["coarse"]:

@@ -125,6 +125,7 @@ class Node:
         self.value_sum = 0.0
         self.children: dict[int, Node] = {}
         self.child_priors: list[float] = []
+        self.legal: list[bool] = []  # the root's legal mask; below, the actions with a finite logit
         self.embedding = None
         self.parent: Node | None = None
 
@@ -170,7 +171,10 @@ def expand_node(parent: Node, action: int, embedding, reward: float, value: floa
     child.reward = reward
     child.raw_value = value
     child.to_play = next_to_play(parent.to_play, num_players)
-    child.child_priors = softmax([float(x) for x in logits])  # over all actions
+    # A model that knows the rules (a search over copies of the real game) gives
+    # illegal actions a logit of -inf; a learned model's logits are all finite.
+    child.legal = [math.isfinite(float(x)) for x in logits]
+    child.child_priors = softmax([float(x) for x in logits], child.legal)
     parent.children[action] = child
     return child
 
@@ -211,7 +215,7 @@ def ucb_score(parent: Node, action: int, min_max: MinMaxStats, discount: float,
 
 def select_child(node: Node, actions, min_max: MinMaxStats, discount: float,
                  pb_c_init: float, pb_c_base: float) -> int:
-    """First highest pUCT score over ``actions`` (legal actions at the root, all below)."""
+    """First highest pUCT score over ``actions`` (the node's legal actions)."""
     scores = {a: ucb_score(node, a, min_max, discount, pb_c_init, pb_c_base) for a in actions}
     return _first_argmax(scores, actions)
 
@@ -334,14 +338,14 @@ def improved_policy(node: Node, legal_mask, discount: float, c_visit: float, c_s
 
 
 def gumbel_select_child(node: Node, discount: float, c_visit: float, c_scale: float, min_span: float = 0.0) -> int:
-    """Below the root: first max of ``pi'(a) - visits[child a] / (1 + Nsum)``."""
+    """Below the root: first max of ``pi'(a) - visits[child a] / (1 + Nsum)`` over the legal actions."""
     num_actions = len(node.child_priors)
-    pi = improved_policy(node, None, discount, c_visit, c_scale, min_span)
+    pi = improved_policy(node, node.legal, discount, c_visit, c_scale, min_span)
     n_sum = 0
     for a in range(num_actions):
         n_sum += node.child_visits(a)
     scores = [pi[a] - node.child_visits(a) / (1 + n_sum) for a in range(num_actions)]
-    return _first_argmax(scores, range(num_actions))
+    return _first_argmax(scores, [a for a in range(num_actions) if node.legal[a]])
 
 
 def gumbel_root_action(root: Node, legal_mask, gumbel, discount: float, c_visit: float,
@@ -380,6 +384,7 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
     root.to_play = int(to_play)
     root.raw_value = float(value)
     root.child_priors = softmax(logits, legal)
+    root.legal = legal
     if policy == "puct" and noise is not None:
         f = float(dirichlet_fraction)
         for a in range(num_actions):
@@ -390,7 +395,6 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
 
     min_max = MinMaxStats(min_value_span) if policy == "puct" else None
     legal_actions = [a for a in range(num_actions) if legal[a]]
-    all_actions = list(range(num_actions))
     if policy == "gumbel":
         m = min(max_num_considered_actions, len(legal_actions))
         schedule = considered_visits_schedule(m, num_simulations)
@@ -401,7 +405,7 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
         depth = 0
         while True:
             if policy == "puct":
-                actions = legal_actions if node is root else all_actions
+                actions = [a for a in range(num_actions) if node.legal[a]]
                 action = select_child(node, actions, min_max, discount, pb_c_init, pb_c_base)
             elif node is root:
                 action = gumbel_root_select(root, legal, g, schedule[s], discount, c_visit, c_scale, min_value_span)

@@ -24,6 +24,7 @@ _SALT_REWARD = np.uint64(0x00000000000000A1)
 _SALT_VALUE = np.uint64(0x00000000000000B2)
 _SALT_LOGITS = np.uint64(0x0000000000010000)
 _SALT_ROOT = np.uint64(0x00000000000000C3)
+_SALT_LEGAL = np.uint64(0x0000000001000000)
 
 _INV_2_53 = 1.0 / float(2**53)
 
@@ -75,12 +76,15 @@ def root_outputs_from_hash(hashes: np.ndarray, num_actions: int, seed: int):
     return logits, value
 
 
-def hash_model(num_actions: int, seed: int, reward_scale: float = 1.0):
+def hash_model(num_actions: int, seed: int, reward_scale: float = 1.0, illegal: float = 0.0):
     """A ``recurrent_fn(embeddings [B, 1] uint64, actions [B] int)`` returning
     ``(next_embeddings [B, 1] uint64, rewards [B], values [B], logits [B, A])``.
 
     Rewards lie in ``[-reward_scale, reward_scale]``, values in ``[-1, 1]`` and
-    logits in ``[-3, 3]`` (all float64).
+    logits in ``[-3, 3]`` (all float64). With ``illegal`` > 0 the model knows
+    rules: each action of a new state is illegal (logit -inf) with that
+    probability, the lowest action with a finite logit staying legal when every
+    draw says illegal.
     """
     key = _seed_key(seed)
     scale = float(reward_scale)
@@ -93,6 +97,11 @@ def hash_model(num_actions: int, seed: int, reward_scale: float = 1.0):
         with np.errstate(over="ignore"):
             nxt = _mix(_mix(h ^ key) ^ (a + np.uint64(1)))
         reward, value, logits = _outputs(nxt, num_actions, key)
+        if illegal > 0:
+            salts = _SALT_LEGAL + np.arange(num_actions, dtype=np.uint64)
+            out = _unit(_mix(nxt[:, None] ^ key ^ salts[None, :])) < illegal
+            out[out.all(axis=1), 0] = False
+            logits = np.where(out, -np.inf, logits)
         return nxt[:, None], scale * reward, value, logits
 
     return recurrent_fn

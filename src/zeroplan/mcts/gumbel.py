@@ -67,8 +67,8 @@ def completed_sigma(children: np.ndarray, visits: np.ndarray, q: np.ndarray, pri
     """Write sigma(completed Q) of node p's actions to `out`; return the sum of its children's visits.
 
     Unvisited actions are completed with v_mix, the network's value of p mixed
-    with the prior-weighted Q of the visited ones. Illegal root actions are left
-    out of the min/max rescaling and get 0.
+    with the prior-weighted Q of the visited ones. Illegal actions (`legal` is
+    the tree's [B, N, A]) are left out of the min/max rescaling and get 0.
     """
     n_sum = 0
     n_max = 0
@@ -78,7 +78,7 @@ def completed_sigma(children: np.ndarray, visits: np.ndarray, q: np.ndarray, pri
     hi = -np.inf
     any_unvisited = False
     for a in range(children.shape[2]):
-        if p == 0 and not legal[b, a]:
+        if not legal[b, p, a]:
             out[a] = np.nan  # marks "left out" until the last pass
             continue
         c = children[b, p, a]
@@ -111,7 +111,7 @@ def _rescale(out: np.ndarray, lo: float, hi: float, v_mix: float, scale: float, 
     span = max(hi - lo, min_span, _RESCALE_EPS)
     for a in range(out.shape[0]):
         qa = out[a]
-        if qa != qa:  # an illegal root action
+        if qa != qa:  # an illegal action
             out[a] = 0.0
         else:
             out[a] = scale * (((v_mix if qa == np.inf else qa) - lo) / span)
@@ -124,8 +124,8 @@ def _child_visits(children: np.ndarray, visits: np.ndarray, b: int, p: int, a: i
 
 
 @numba.njit(cache=True)
-def select_gumbel(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, considered_visit: np.ndarray,
-                  params: tuple, leaves: tuple) -> None:
+def select_gumbel(tree: tuple, gumbel: np.ndarray, considered_visit: np.ndarray, params: tuple,
+                  leaves: tuple) -> None:
     """Gumbel MuZero's selection step: fill `leaves` with the edge each tree expands next.
 
     Root: sequential halving over Gumbel-top-k, `considered_visit` [B] being this
@@ -133,8 +133,8 @@ def select_gumbel(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, considered
     `tree`, `params` and `leaves` are a `Tree`, `GumbelParams` and `Leaves` as
     plain tuples (see zeroplan.mcts.tree)."""
     tree, params, leaves = Tree(*tree), GumbelParams(*params), Leaves(*leaves)
-    children, visits, q, prior, log_prior, raw_value = tree.children, tree.visits, tree.q, tree.prior, \
-        tree.log_prior, tree.raw_value
+    children, visits, q, prior, log_prior, raw_value, legal = tree.children, tree.visits, tree.q, tree.prior, \
+        tree.log_prior, tree.raw_value, tree.legal
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
@@ -142,7 +142,7 @@ def select_gumbel(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, considered
         a = -1
         best = -np.inf
         for i in range(num_actions):
-            if not legal[b, i] or _child_visits(children, visits, b, 0, i) != considered_visit[b]:
+            if not legal[b, 0, i] or _child_visits(children, visits, b, 0, i) != considered_visit[b]:
                 continue
             score = gumbel[b, i] + log_prior[b, 0, i] + sigma[i]
             if a < 0 or score > best:
@@ -154,7 +154,7 @@ def select_gumbel(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, considered
             node = children[b, node, a]
             depth += 1
             n_sum = completed_sigma(children, visits, q, prior, raw_value, legal, b, node, params, sigma)
-            a = _nonroot_action(children, visits, log_prior, b, node, n_sum, sigma)
+            a = _nonroot_action(children, visits, log_prior, legal, b, node, n_sum, sigma)
         leaves.embeddings[b, :] = tree.embeddings[b, node, :]  # expand (node, a) next
         leaves.parent[b] = node
         leaves.action[b] = a
@@ -163,24 +163,26 @@ def select_gumbel(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, considered
 
 
 @numba.njit(cache=True, inline="always")
-def _nonroot_action(children: np.ndarray, visits: np.ndarray, log_prior: np.ndarray, b: int, p: int, n_sum: int,
-                    sigma: np.ndarray) -> int:
-    """Below the root: the action that brings node p's visits closest to the
+def _nonroot_action(children: np.ndarray, visits: np.ndarray, log_prior: np.ndarray, legal: np.ndarray, b: int,
+                    p: int, n_sum: int, sigma: np.ndarray) -> int:
+    """Below the root: the legal action that brings node p's visits closest to the
     improved policy, given sigma(completed Q) of its actions (overwritten)."""
     num_actions = children.shape[2]
-    # pi' = softmax(log prior + sigma), computed in place in `sigma`.
+    # pi' = softmax(log prior + sigma) over the legal actions, computed in place in `sigma`.
     top = -np.inf
     for a in range(num_actions):
         sigma[a] = log_prior[b, p, a] + sigma[a]
-        if sigma[a] > top:
+        if legal[b, p, a] and sigma[a] > top:
             top = sigma[a]
     total = 0.0
     for a in range(num_actions):
-        sigma[a] = math.exp(sigma[a] - top)
+        sigma[a] = math.exp(sigma[a] - top) if legal[b, p, a] else 0.0
         total += sigma[a]
     best = -1
     best_score = -np.inf
     for a in range(num_actions):
+        if not legal[b, p, a]:
+            continue
         n = _child_visits(children, visits, b, p, a)
         score = sigma[a] / total - n / (1.0 + n_sum)
         if best < 0 or score > best_score:
@@ -190,17 +192,18 @@ def _nonroot_action(children: np.ndarray, visits: np.ndarray, log_prior: np.ndar
 
 
 @numba.njit(cache=True)
-def root_improved_policy(tree: tuple, legal: np.ndarray, gumbel: np.ndarray, params: tuple,
-                         out_policy: np.ndarray, out_action: np.ndarray) -> None:
+def root_improved_policy(tree: tuple, gumbel: np.ndarray, params: tuple, out_policy: np.ndarray,
+                         out_action: np.ndarray) -> None:
     """Policy targets softmax(log prior + sigma(completed Q)) over legal actions, and
     the action: the best g + log prior + sigma among the most visited. `tree` and
     `params` are a `Tree` and `GumbelParams` as plain tuples."""
     tree, params = Tree(*tree), GumbelParams(*params)
-    children, visits, log_prior = tree.children, tree.visits, tree.log_prior
+    children, visits, log_prior, tree_legal = tree.children, tree.visits, tree.log_prior, tree.legal
+    legal = tree_legal[:, 0, :]
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
-        completed_sigma(children, visits, tree.q, tree.prior, tree.raw_value, legal, b, 0, params, sigma)
+        completed_sigma(children, visits, tree.q, tree.prior, tree.raw_value, tree_legal, b, 0, params, sigma)
         most = 0
         for a in range(num_actions):
             if legal[b, a]:

@@ -43,11 +43,11 @@ def puct_search(
         add_dirichlet_noise(tree.prior[:, 0, :], root.legal_mask, config.dirichlet_alpha,
                             config.dirichlet_fraction, rng)
     # The kernels take structs as plain tuples (see zeroplan.mcts.tree).
-    fields, legal = tuple(tree), root.legal_mask
+    fields = tuple(tree)
     params = tuple(PuctParams(config.pb_c_init, config.pb_c_base, config.min_value_span))
 
     def select(sim: int, leaves: tuple) -> None:
-        select_puct(fields, legal, params, leaves)
+        select_puct(fields, params, leaves)
 
     backup = BackupParams(config.discount, num_players, True, False)
     depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup)
@@ -78,18 +78,18 @@ def gumbel_search(
     tree, root, temps = _init_trees(root, config, num_players, temperature, with_log_prior=True)
     gumbel, considered = _gumbel_root_setup(root, config, rng, explore, gumbel, temps)
     # The kernels take structs as plain tuples (see zeroplan.mcts.tree).
-    fields, legal = tuple(tree), root.legal_mask
+    fields = tuple(tree)
     params = tuple(GumbelParams(config.c_visit, config.c_scale, config.min_value_span))
 
     def select(sim: int, leaves: tuple) -> None:
-        select_gumbel(fields, legal, gumbel, considered[sim], params, leaves)
+        select_gumbel(fields, gumbel, considered[sim], params, leaves)
 
     backup = BackupParams(config.discount, num_players, False, True)
     depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup)
     batch, num_actions = root.prior_logits.shape
     policy_targets = np.empty((batch, num_actions))
     actions = np.empty(batch, dtype=np.int32)
-    root_improved_policy(fields, legal, gumbel, params, policy_targets, actions)
+    root_improved_policy(fields, gumbel, params, policy_targets, actions)
     return search_result(tree, root, tree.root_visit_counts(), actions, policy_targets, depth_stats,
                          config.root_value)
 

@@ -34,14 +34,14 @@ def _normalize(min_max: np.ndarray, b: int, q: float, min_span: float) -> float:
 @numba.njit(cache=True, inline="always")
 def _best_action(children: np.ndarray, visits: np.ndarray, q: np.ndarray, prior: np.ndarray, min_max: np.ndarray,
                  legal: np.ndarray, b: int, p: int, params: PuctParams) -> int:
-    """The first highest pUCT score among node p's actions (legal ones, at the root)."""
+    """The first highest pUCT score among node p's legal actions (`legal` is the tree's [B, N, A])."""
     n_parent = visits[b, p]
     c_base = math.log((n_parent + params.pb_c_base + 1.0) / params.pb_c_base) + params.pb_c_init
     sqrt_parent = math.sqrt(n_parent)
     best = -1
     best_score = -np.inf
     for a in range(children.shape[2]):
-        if p == 0 and not legal[b, a]:
+        if not legal[b, p, a]:
             continue
         c = children[b, p, a]
         if c < 0:
@@ -56,12 +56,13 @@ def _best_action(children: np.ndarray, visits: np.ndarray, q: np.ndarray, prior:
 
 
 @numba.njit(cache=True)
-def select_puct(tree: tuple, legal: np.ndarray, params: tuple, leaves: tuple) -> None:
+def select_puct(tree: tuple, params: tuple, leaves: tuple) -> None:
     """pUCT's selection step: descend every tree from its root to the first edge
     without a child, and record it in `leaves`. `tree`, `params` and `leaves` are a
     `Tree`, `PuctParams` and `Leaves` as plain tuples (see zeroplan.mcts.tree)."""
     tree, params, leaves = Tree(*tree), PuctParams(*params), Leaves(*leaves)
-    children, visits, q, prior, min_max = tree.children, tree.visits, tree.q, tree.prior, tree.min_max
+    children, visits, q, prior, min_max, legal = tree.children, tree.visits, tree.q, tree.prior, tree.min_max, \
+        tree.legal
     for b in range(children.shape[0]):
         node = 0
         depth = 1

@@ -49,6 +49,7 @@ class Tree(NamedTuple):
     prior: np.ndarray  # float64 [B, N, A]
     log_prior: np.ndarray  # float64 [B, N, A], filled only for Gumbel search (computed once per node)
     to_play: np.ndarray  # int32 [B, N]
+    legal: np.ndarray  # bool [B, N, A]: the root's legal mask; below it, the actions the model gave a finite logit
     min_max: np.ndarray  # float64 [B, 2]: smallest and largest Q seen (pUCT)
     embeddings: np.ndarray  # [B, N, F]
 
@@ -80,6 +81,7 @@ class Tree(NamedTuple):
             prior=np.zeros((batch, num_nodes, num_actions)),
             log_prior=np.empty((batch, num_nodes, num_actions)),
             to_play=np.zeros((batch, num_nodes), dtype=np.int32),
+            legal=np.zeros((batch, num_nodes, num_actions), dtype=np.bool_),
             min_max=min_max,
             embeddings=emb.reshape(batch, num_nodes, -1),
         )
@@ -150,6 +152,7 @@ def init_roots(tree: tuple, logits: np.ndarray, values: np.ndarray, legal: np.nd
     `Tree` as a plain tuple."""
     tree = Tree(*tree)
     for b in range(tree.prior.shape[0]):
+        tree.legal[b, 0, :] = legal[b]
         masked_softmax(logits[b], legal[b], tree.prior[b, 0])
         if with_log_prior:
             fill_log(tree.prior[b, 0], tree.log_prior[b, 0])
@@ -161,13 +164,21 @@ def init_roots(tree: tuple, logits: np.ndarray, values: np.ndarray, legal: np.nd
 
 @numba.njit(cache=True, inline="always")
 def _all_finite(out: ModelOutput) -> bool:
+    """Rewards and values finite; logits finite or -inf (an action the model knows to
+    be illegal, e.g. a search over the true rules), at least one finite per row."""
     rewards, values, logits = out.rewards, out.values, out.logits
     for b in range(rewards.shape[0]):
         if not (math.isfinite(rewards[b]) and math.isfinite(values[b])):
             return False
+        any_legal = False
         for a in range(logits.shape[1]):
-            if not math.isfinite(logits[b, a]):
+            x = logits[b, a]
+            if math.isfinite(x):
+                any_legal = True
+            elif x != -np.inf:
                 return False
+        if not any_legal:
+            return False
     return True
 
 
@@ -176,7 +187,8 @@ def expand_and_backup(tree: tuple, leaves: tuple, node: int, out: tuple, params:
     """Create node `node` under (leaves.parent, leaves.action) in every tree and back
     the model's value up to the root, refreshing the Q of every edge on the way.
     `out` is a `ModelOutput`, `params` a `BackupParams`, each as a plain tuple.
-    Returns False, changing nothing, if the model's outputs are not all finite."""
+    Returns False, changing nothing, if the model's outputs are not all finite (logits
+    may be -inf for illegal actions, as long as each node keeps one legal action)."""
     tree, leaves, out, params = Tree(*tree), Leaves(*leaves), ModelOutput(*out), BackupParams(*params)
     if not _all_finite(out):
         return False
@@ -187,8 +199,8 @@ def expand_and_backup(tree: tuple, leaves: tuple, node: int, out: tuple, params:
 
 @numba.njit(cache=True, inline="always")
 def _expand(tree: Tree, leaves: Leaves, node: int, out: ModelOutput, params: BackupParams) -> None:
-    all_legal = np.ones(tree.prior.shape[2], dtype=np.bool_)
     children, parent, to_play, prior, log_prior = tree.children, tree.parent, tree.to_play, tree.prior, tree.log_prior
+    legal = tree.legal
     embeddings, reward, raw_value = tree.embeddings, tree.reward, tree.raw_value
     leaf_parent, leaf_action = leaves.parent, leaves.action
     num_players = params.num_players
@@ -200,7 +212,9 @@ def _expand(tree: Tree, leaves: Leaves, node: int, out: ModelOutput, params: Bac
         reward[b, node] = out.rewards[b]
         raw_value[b, node] = out.values[b]
         to_play[b, node] = to_play[b, p] if num_players == 1 else (to_play[b, p] + 1) % num_players
-        masked_softmax(out.logits[b], all_legal, prior[b, node])
+        for a in range(legal.shape[2]):
+            legal[b, node, a] = out.logits[b, a] > -np.inf
+        masked_softmax(out.logits[b], legal[b, node], prior[b, node])
         if params.with_log_prior:
             fill_log(prior[b, node], log_prior[b, node])
 
