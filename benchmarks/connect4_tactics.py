@@ -6,10 +6,11 @@ Positions come from random play (4 to 29 random moves). "take a win": the
 mover has a move that wins at once. "block": the mover has none, and the
 opponent has exactly one column that would win at once, so the mover must
 play it. For each set: how often the agent's search (evaluation mode, no
-noise) and its prior's argmax pick the right move, and the model's predicted
-reward for the right move against the other legal ones (only meaningful for
-"take a win": a block earns no reward). These are what depth-2 alpha-beta
-never gets wrong.
+noise) and its prior's argmax pick the right move, and, for a learned model,
+its predicted reward for the right move against the other legal ones (only
+meaningful for "take a win": a block earns no reward). These are what
+depth-2 alpha-beta never gets wrong. `tactics()` is what
+benchmarks/env_presets.py reports for every connect-four run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from zeroplan.envs import alphabeta
 from zeroplan.envs.games.connect4 import COLS, Connect4
 from zeroplan.muzero.agent import load
 from zeroplan.mcts.model import plan
-from zeroplan.nets.muzero_net import SearchModel
 
 
 def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
@@ -42,7 +42,7 @@ def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
         mine_bits, theirs_bits, heights = alphabeta.position(game.board(), me)
         mine = np.flatnonzero(alphabeta.winning_columns(mine_bits, heights)).tolist()
         theirs = np.flatnonzero(alphabeta.winning_columns(theirs_bits, heights)).tolist()
-        entry = (obs.copy(), game.legal_mask().copy(), me)
+        entry = (obs.copy(), game.legal_mask().copy(), me, game.clone())
         if mine:
             kind, right = "take a win", mine
         elif len(theirs) == 1:
@@ -50,7 +50,7 @@ def positions(count: int, rng: np.random.Generator) -> dict[str, list[tuple]]:
         else:
             continue
         if len(found[kind]) < count:
-            found[kind].append(entry + (right,))
+            found[kind].append(entry + (right,))  # (obs, legal, mover, game, right moves)
     return found
 
 
@@ -59,7 +59,7 @@ def reward_figures(rewards_fn, probe: list[tuple]) -> dict:
     `probe`: how often the highest one among the legal moves is a right one, and
     the mean prediction for the right moves and for the others."""
     hits, right_r, other_r = [], [], []
-    for i, (_, legal, _, right) in enumerate(probe):
+    for i, (_, legal, _, _, right) in enumerate(probe):
         r = rewards_fn(i)
         hits.append(int(np.argmax(np.where(legal, r, -np.inf))) in right)
         right_r.append(r[right].mean())
@@ -68,6 +68,34 @@ def reward_figures(rewards_fn, probe: list[tuple]) -> dict:
             other_r.append(r[others].mean())
     return {"picks_a_win": float(np.mean(hits)), "reward_winning": float(np.mean(right_r)),
             "reward_others": float(np.mean(other_r))}
+
+
+def tactics(agent, count: int = 200, seed: int = 0) -> dict:
+    """The agent's search (as it evaluates: no noise) and its prior on `count`
+    win-in-one and `count` forced-block positions; for a learned model also the
+    predicted reward of the right moves against the others."""
+    rng = np.random.default_rng(seed)
+    model = agent.model
+    learned = not getattr(model, "steps_envs", False)
+    out = {}
+    for kind, pos in positions(count, rng).items():
+        obs = np.stack([p[0] for p in pos])
+        legal = np.stack([p[1] for p in pos])
+        to_play = np.array([p[2] for p in pos])
+        right = [p[4] for p in pos]
+        searched = plan(model, obs, legal, to_play, agent.config.search, rng, 2, 0.0, explore=False,
+                        envs=[p[3] for p in pos]).actions
+        _, _, logits = (model if learned else model.evaluator).initial(obs)
+        prior = np.where(legal, logits, -np.inf).argmax(axis=1)
+        out[kind] = {"search": float(np.mean([a in r for a, r in zip(searched, right)])),
+                     "prior": float(np.mean([a in r for a, r in zip(prior, right)])),
+                     "chance": float(np.mean([len(r) / legal[i].sum() for i, r in enumerate(right)]))}
+        if learned:
+            latent, _, _ = model.initial(obs)
+            rewards = reward_figures(
+                lambda i: model.recurrent_fn(np.repeat(latent[i:i + 1], COLS, axis=0), np.arange(COLS))[1], pos)
+            out[kind].update(reward_right=rewards["reward_winning"], reward_others=rewards["reward_others"])
+    return out
 
 
 def main() -> None:
@@ -86,24 +114,10 @@ def main() -> None:
     agent = load(args.run, search=search)
     if agent.config.env.id != "connect4":
         raise SystemExit(f"{args.run} is a {agent.config.env.id} agent, not connect4")
-    model = SearchModel(agent.net)
-    rng = np.random.default_rng(args.seed)
-    out = {"run": args.run, "seed": args.seed, "positions": args.positions, "search": search}
-    for kind, pos in positions(args.positions, rng).items():
-        obs = np.stack([p[0] for p in pos])
-        legal = np.stack([p[1] for p in pos])
-        to_play = np.array([p[2] for p in pos])
-        right = [p[3] for p in pos]
-        searched = plan(model, obs, legal, to_play, agent.config.search, rng, 2, 0.0, explore=False).actions
-        latent, _, logits = model.initial(obs)
-        prior = np.where(legal, logits, -np.inf).argmax(axis=1)
-        rewards = reward_figures(
-            lambda i: model.recurrent_fn(np.repeat(latent[i:i + 1], COLS, axis=0), np.arange(COLS))[1], pos)
-        out[kind] = {"search": float(np.mean([a in r for a, r in zip(searched, right)])),
-                     "prior": float(np.mean([a in r for a, r in zip(prior, right)])),
-                     "chance": float(np.mean([len(r) / legal[i].sum() for i, r in enumerate(right)])),
-                     "reward_right": rewards["reward_winning"], "reward_others": rewards["reward_others"]}
-        if not args.json:
+    out = {"run": args.run, "seed": args.seed, "positions": args.positions, "search": search,
+           **tactics(agent, args.positions, args.seed)}
+    if not args.json:
+        for kind in ("take a win", "block"):
             print(f"{kind}: {json.dumps(out[kind])}")
     print(json.dumps(out))
 

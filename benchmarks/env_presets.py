@@ -5,9 +5,14 @@
 Single-player presets: mean return over `--episodes` evaluation episodes (for
 FrozenLake, the success rate). Two-player presets: wins/draws/losses per side
 against random play and against the preset's expert (connect four: also
-alpha-beta at depth 2), from the empty board (`--games` per side) and once per
-side from every two-move opening (`vs_openings`). Budgets are the issue's
-targets on 2 cores; `--minutes-scale 0.5` halves them for a quick look.
+alpha-beta at depths 2 and 4), from the empty board (`--games` per side) and
+once per side from every two-move opening (`vs_openings`). Connect four also
+gets the tactics probe (benchmarks/connect4_tactics.py: wins in one taken,
+forced blocks made) and, for a MuZero run, `rules_probe`: the same network
+searching copies of the real game instead of its learned model, from the
+openings: if that plays much better, the learned model is what limits the
+agent; if not, the network (the recipe) is. Budgets are the issue's targets on
+2 cores; `--minutes-scale 0.5` halves them for a quick look.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ BUDGETS = {
     "cartpole": (5.0, "mean return >= 475"),
     "lunarlander": (60.0, "mean return >= 200"),
     "tictactoe": (10.0, "no losses against perfect play"),
-    "connect4": (30.0, ">= 95% wins vs random and >= 60% vs alpha-beta depth 2, both sides"),
+    "tictactoe-alphazero": (2.0, "no losses against perfect play"),
+    "connect4": (60.0, "from every 2-move opening, per side: >= 90% wins vs alpha-beta depth 2, >= 50% vs depth 4; "
+                 "wins in one >= 99%, blocks >= 95%"),
+    "connect4-alphazero": (60.0, "as connect4 (the upper bound for MuZero's learned model)"),
 }
 
 
@@ -40,19 +48,21 @@ def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int, 
     with tempfile.TemporaryDirectory() as scratch:
         tmp = scratch if keep is None else os.path.join(keep, name)
         agent = MuZero(name, seed=seed, run_dir=tmp, tensorboard=False)
+        out = {"torch_threads": agent.runner.torch_threads}
         start = time.perf_counter()
         result = agent.learn(max_minutes=minutes)
         seconds = time.perf_counter() - start
         agent.close()
         best = load(tmp)
-        out = {"preset": name, "seed": seed, "budget_minutes": minutes, "seconds": round(seconds, 1),
-               "env_steps": result.env_steps, "solved_at": result.solved_at}
+        out.update({"preset": name, "seed": seed, "budget_minutes": minutes, "seconds": round(seconds, 1),
+                    "env_steps": result.env_steps, "solved_at": result.solved_at})
         model, env_factory = best.model, best.env_factory
         if best.spec.num_players == 1:
             returns = evaluate_returns(model, best.config, env_factory, episodes, seed=seed + 777)
             out.update(mean_return=float(np.mean(returns)), std_return=float(np.std(returns)), episodes=episodes)
         else:
-            opponents = ["random", "expert"] + (["alphabeta:2"] if best.config.env.id == "connect4" else [])
+            connect4 = best.config.env.id == "connect4"
+            opponents = ["random", "expert"] + (["alphabeta:2", "alphabeta:4"] if connect4 else [])
             out["vs"] = {opp: evaluate_vs(model, best.config, env_factory,
                                           make_opponent(opp, best.config.env.id), games, seed + 777)
                          for opp in opponents}
@@ -62,6 +72,13 @@ def run_preset(name: str, seed: int, minutes: float, episodes: int, games: int, 
                                                    make_opponent(opp, best.config.env.id), 0, seed + 777, starts)
                                   for opp in opponents}
             out["openings"] = len(starts)
+            if connect4:
+                from connect4_strength import strength
+                from connect4_tactics import tactics
+
+                out["tactics"] = tactics(best, 200, seed)
+                if best.config.search.model == "learned":  # the same network, searching the real rules
+                    out["rules_probe"] = strength(load(tmp, search={"model": "rules"}), seed + 777)
     return out
 
 

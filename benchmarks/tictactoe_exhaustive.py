@@ -41,7 +41,7 @@ def walk(agent, agent_player: int) -> tuple[int, list[dict]]:
             moves = optimal_actions(board, mover)
         else:
             decisions += 1
-            move = int(agent.predict(env._observation(), env.legal_mask(), to_play=mover))
+            move = int(agent.predict(env._observation(), env.legal_mask(), to_play=mover, env=env))
             before = value(board, mover)
             after_env = env.clone()
             _, reward, done, _ = after_env.step(move)

@@ -1,6 +1,6 @@
 """zeroplan: model-based reinforcement learning that plans with a learned model.
 
-Public API: `MuZero`, `PETS`, `load`, `__version__`. Loaded lazily, so that
+Public API: `MuZero`, `AlphaZero`, `PETS`, `load`, `__version__`. Loaded lazily, so that
 `import zeroplan.mcts` (the torch-free search) does not import torch.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MuZero", "PETS", "load", "__version__"]
+__all__ = ["MuZero", "AlphaZero", "PETS", "load", "__version__"]
 
 
 def __getattr__(name: str):
@@ -16,6 +16,10 @@ def __getattr__(name: str):
         from zeroplan.muzero.agent import MuZero
 
         return MuZero
+    if name == "AlphaZero":
+        from zeroplan.muzero.agent import AlphaZero
+
+        return AlphaZero
     if name == "load":  # any algorithm's saved agent
         from zeroplan.agents import load
 

@@ -48,6 +48,10 @@ ALGORITHMS: dict[str, Algorithm] = {
                         "discrete actions: a learned model searched by MCTS", "max_env_steps",
                         backends=("local", "ray"), warm_start=True, search_settings=True, single_player_extras=True,
                         two_player=True),
+    "alphazero": Algorithm("alphazero", "zeroplan.muzero.agent", "AlphaZero",
+                           "board games and envs that can be copied: MCTS over the real rules", "max_env_steps",
+                           backends=("local", "ray"), warm_start=True, search_settings=True,
+                           single_player_extras=True, two_player=True),
     "pets": Algorithm("pets", "zeroplan.mbrl.pets", "PETS",
                       "continuous actions: a learned dynamics ensemble with MPC", "max_episodes"),
 }

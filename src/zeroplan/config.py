@@ -34,6 +34,10 @@ class SearchConfig(_Strict):
     """Tree search over the learned model (see docs/search.md)."""
 
     policy: Literal["puct", "gumbel"] = "puct"
+    model: Literal["learned", "rules"] = Field(
+        "learned", description="what the search steps: 'learned' = the learned dynamics (MuZero); 'rules' = copies of "
+        "the real environment, the network only evaluating positions (AlphaZero; envs with clone(): the native "
+        "games, Gymnasium envs that can be deep-copied, your own)")
     num_simulations: int = Field(50, ge=1, le=100_000)
     discount: float = Field(0.997, gt=0.0, le=1.0)
     # MuZero pUCT
@@ -244,7 +248,17 @@ class RunConfig(_Strict):
 
         parse_variants(value)  # raises ValueError naming the entry and the allowed keys
         return value
-    torch_threads: int = Field(1, ge=1, le=1024)
+    torch_threads: int | Literal["auto"] = Field(
+        "auto", description="threads of torch's pool for the updates: a count, or 'auto' = the cores free when the "
+        "run starts (the machine's cores less the work already running on them; printed), so a shared machine "
+        "does not collapse the run's speed", union_mode="left_to_right")
+
+    @field_validator("torch_threads")
+    @classmethod
+    def _thread_count(cls, value: int | str) -> int | str:
+        if value != "auto" and not 1 <= value <= 1024:
+            raise ValueError("run.torch_threads: 'auto' or a count from 1 to 1024")
+        return value
 
 
 class Config(_Strict):
@@ -273,6 +287,21 @@ class Config(_Strict):
             raise ValueError(f"net.value_prefix_horizon ({self.net.value_prefix_horizon}) is more than "
                              f"replay.unroll_steps ({self.replay.unroll_steps}): the search would step the value "
                              "prefix's LSTM further from a reset than training ever does")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_model(self) -> Config:
+        if self.search.model != "rules":
+            return self
+        if self.replay.stack_frames != 1:
+            raise ValueError("search.model 'rules' evaluates each position from its own observation: it needs "
+                             "replay.stack_frames 1")
+        if self.train.reanalyse_fraction > 0:
+            raise ValueError("search.model 'rules' searches copies of the live environments, which replay does not "
+                             "keep: train.reanalyse_fraction must be 0")
+        if self.train.bootstrap == "max_q" and self.replay.unroll_steps == 0:
+            raise ValueError("train.bootstrap 'max_q' looks ahead through the learned dynamics, which nothing "
+                             "trains with search.model 'rules' and replay.unroll_steps 0; use bootstrap 'value'")
         return self
 
     @model_validator(mode="after")

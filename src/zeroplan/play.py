@@ -47,7 +47,8 @@ class _AgentMover:
         from zeroplan.envs.frames import stack_frames
 
         obs = stack_frames(history, len(history) - 1, self.agent.config.replay.stack_frames)
-        return int(self.agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True))
+        return int(self.agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True,
+                                      env=env))
 
 
 class _ExpertMover:
@@ -171,7 +172,8 @@ def _run_episode(agent, env, seed: int, on_step: Callable[[], None]) -> tuple[fl
     total, steps = 0.0, 0
     while True:
         obs = stack_frames(history, len(history) - 1, frames)
-        action = int(agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True))
+        action = int(agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True,
+                                   env=env))
         ob, reward, terminated, truncated = env.step(action)
         history.append(ob)
         total += reward

@@ -26,6 +26,8 @@ def zeroplan(*args, cwd=None):
     (["train", "cartpole", "--set", "net.kind=resnet"], "net: kind='resnet' needs a 3-D observation shape"),
     (["train", "connect4", "--set", "net.kind=resnet", "--set", "net.action_encoding=cell"],
      "net: action encoding 'cell' needs one action per cell (6 x 7 = 42), the env has 7 actions"),
+    (["train", "LunarLander-v3", "--algo", "alphazero"], "LunarLander-v3 cannot be copied"),
+    (["train", "connect4", "--algo", "alphazero", "--set", "replay.stack_frames=2"], "stack_frames 1"),
 ])
 def test_bad_input_is_one_message_and_exit_2(args, message, tmp_path):
     code, stderr = run_cli(*args, "--run-dir", str(tmp_path / "run"))  # in this process: an escaping exception fails

@@ -36,12 +36,15 @@ def record(runner: LocalRunner) -> list:
 EFFICIENTZERO = ["train.consistency_weight=2", "net.projection_dim=16", "replay.td_shrink_every=40",
                  "net.value_prefix=true", "net.value_prefix_hidden=8", "net.value_prefix_horizon=3"]
 CONV = ["net.kind=resnet", "net.channels=8", "net.blocks=1", "replay.augment_symmetries=true"]
+# AlphaZero: the searches step copies of the real game.
+RULES = ["search.model=rules", "replay.unroll_steps=0", "replay.td_steps=9"]
 
 
 @pytest.mark.parametrize("env,sets,split,total", [("cartpole", CARTPOLE, 148, 260),
                                                    ("tictactoe", TICTACTOE, 92, 180),
                                                    ("cartpole", CARTPOLE + EFFICIENTZERO, 148, 260),
-                                                   ("tictactoe", TICTACTOE + EFFICIENTZERO + CONV, 92, 180)])
+                                                   ("tictactoe", TICTACTOE + EFFICIENTZERO + CONV, 92, 180),
+                                                   ("tictactoe", TICTACTOE + RULES, 92, 180)])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, env, sets, split, total):
     config = load_config(env, dotted=sets)
     a = LocalRunner(config, tmp_path / "a", tensorboard=False)

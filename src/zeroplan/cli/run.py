@@ -33,8 +33,9 @@ def train(
     max_env_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many environment steps in all"),
     set_: List[str] = typer.Option([], "--set", help="config override, e.g. search.num_simulations=16"),
     progress: bool = typer.Option(True, help="show a progress bar"),
-    algo: str = typer.Option("muzero", help="muzero (discrete actions) or pets (continuous actions); "
-                             "with --resume, the run's own"),
+    algo: str = typer.Option("muzero", help="muzero (discrete actions), alphazero (search over the real rules: "
+                             "board games, envs that can be copied) or pets (continuous actions); with --resume, "
+                             "the run's own"),
     max_episodes: Optional[int] = typer.Option(None, min=1, help="pets: episodes of data in all"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from this run's (or checkpoint's) "
                                              "weights, to fine-tune on a changed environment"),
@@ -64,6 +65,8 @@ def train(
         run_dir = resume
         agent = cls.resume(resume, run_overrides=merge(overrides, parse_overrides(set_)))
         typer.echo(f"resuming {run_dir} at {agent.result.env_steps} env steps", err=True)
+        for note in agent.notes:
+            typer.echo(note, err=True)
     else:
         if env is None:
             raise UserError("give an environment to train on (e.g. `zeroplan train cartpole`, or "

@@ -16,7 +16,7 @@ def tune(
     env: str = typer.Argument(..., help="a preset or a Gymnasium env id, as for train"),
     trials: int = typer.Option(20, min=1, help="trials in the study in all (a resumed study runs the rest)"),
     minutes_per_trial: float = typer.Option(2.0, min=0.001, help="training minutes of each trial"),
-    algo: str = typer.Option("muzero", help="muzero or pets"),
+    algo: str = typer.Option("muzero", help="muzero, alphazero or pets"),
     space: Optional[Path] = typer.Option(None, help="a YAML search space replacing the default one "
                                          "(see --show-space)"),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default sqlite:///OUT/study.db); "

@@ -11,6 +11,7 @@ transition.
 
 from __future__ import annotations
 
+import copy
 import difflib
 from typing import Any
 
@@ -172,6 +173,17 @@ class GymEnv:
 
     def to_play(self) -> int:
         return 0
+
+    def clone(self) -> GymEnv:
+        """An independent copy of the environment's state (its random generator included), for a
+        search over the true dynamics (search.model 'rules'): a deep copy, which works for envs
+        whose state is plain Python and numpy (classic control, toy text), not for ones that hold
+        a simulator or an emulator handle (Box2D, MuJoCo, ALE)."""
+        try:
+            return copy.deepcopy(self)
+        except Exception as err:
+            raise EnvError(f"{self.spec.name}: its state cannot be copied ({type(err).__name__}: {err}); "
+                           "search.model 'rules' needs an env that can be cloned") from None
 
     def render(self):
         return self.env.render()

@@ -57,7 +57,8 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
         obs = np.stack([history[i].stacked() for i in active])
         legal = np.stack([envs[i].legal_mask() for i in active])
         to_play = np.array([envs[i].to_play() for i in active])
-        out = plan(model, obs, legal, to_play, config.search, rng, envs[active[0]].spec.num_players, 0.0, False)
+        out = plan(model, obs, legal, to_play, config.search, rng, envs[active[0]].spec.num_players, 0.0, False,
+                   envs=[envs[i] for i in active])
         for j, i in enumerate(active):
             ob, reward, terminated, truncated = _step(envs[i], int(out.actions[j]), i)
             current[i] += reward
@@ -124,7 +125,7 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
                 obs = np.stack([current[i].stacked() for i in mine])
                 legal = np.stack([envs[i].legal_mask() for i in mine])
                 to_play = np.array([envs[i].to_play() for i in mine])
-                out = plan(model, obs, legal, to_play, config.search, rng, 2, 0.0, False)
+                out = plan(model, obs, legal, to_play, config.search, rng, 2, 0.0, False, envs=[envs[i] for i in mine])
                 actions.update({i: int(a) for i, a in zip(mine, out.actions)})
             for i in live:
                 if i not in actions:

@@ -25,7 +25,9 @@ from zeroplan.envs.spec import EnvSpec
 from zeroplan.io.checkpoint import Checkpoint, find_checkpoint, load_weights, save_checkpoint
 from zeroplan.mcts.model import plan
 from zeroplan.nets.build import build_net, net_obs_shape
-from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+from zeroplan.mcts.model import Model
+from zeroplan.muzero.search_model import search_model
+from zeroplan.nets.muzero_net import MuZeroNet
 from zeroplan.runners.local import LocalRunner, TrainResult
 
 
@@ -46,7 +48,7 @@ class MuZero:
         self.runner: LocalRunner | None = runner
         self.spec: EnvSpec = runner.spec
         self.net: MuZeroNet = runner.net
-        self.model: SearchModel = runner.model
+        self.model: Model = runner.model
         self.rng = np.random.default_rng(self.config.run.seed + 2)
         self._counters = (0, 0)
 
@@ -132,8 +134,10 @@ class MuZero:
                 runner.shutdown()
 
     def predict(self, obs: np.ndarray, legal_mask: np.ndarray | None = None, to_play: int | np.ndarray = 0,
-                deterministic: bool = True) -> int | np.ndarray:
-        """An action for one observation (or a batch [B, ...]) by searching with the learned model."""
+                deterministic: bool = True, env=None) -> int | np.ndarray:
+        """An action for one observation (or a batch [B, ...]) by searching with the learned model.
+        With search.model 'rules' (AlphaZero) the search steps copies of `env`, the environment
+        the observation came from (a list of them for a batch), which is required then."""
         obs = np.asarray(obs, dtype=np.float32)
         single = obs.shape == tuple(self.net_obs_shape())
         batch = obs[None] if single else obs
@@ -141,8 +145,9 @@ class MuZero:
         legal = np.ones((n, self.spec.num_actions), bool) if legal_mask is None else \
             np.asarray(legal_mask, bool).reshape(n, -1)
         players = np.broadcast_to(np.asarray(to_play), (n,))
+        envs = None if env is None else ([env] if single else list(env))
         out = plan(self.model, batch, legal, players, self.config.search, self.rng, self.spec.num_players,
-                   0.0 if deterministic else 1.0, explore=not deterministic)
+                   0.0 if deterministic else 1.0, explore=not deterministic, envs=envs)
         return int(out.actions[0]) if single else out.actions
 
     def net_obs_shape(self) -> tuple[int, ...]:
@@ -206,12 +211,15 @@ class MuZero:
         `search` changes settings of its search (e.g. `{"num_simulations": 64}`),
         which the weights do not depend on."""
         ckpt = Checkpoint(find_checkpoint(path))
-        if ckpt.meta.get("algo") != cls.algo:
+        if ckpt.meta.get("algo") != "muzero":  # AlphaZero saves MuZero checkpoints too
             raise ckpt.error("meta.json", f"not a MuZero checkpoint (algo={ckpt.meta.get('algo')!r})")
         try:
             config = build_config(ckpt.meta["config"])
             if search:
-                config = build_config(merge(config.model_dump(mode="json"), {"search": search}))
+                acting = {"search": search}
+                if search.get("model") == "rules":  # training-only settings the rules model refuses do not matter
+                    acting["train"] = {"reanalyse_fraction": 0.0, "value_target": "td", "bootstrap": "value"}
+                config = build_config(merge(config.model_dump(mode="json"), acting))
             spec = EnvSpec.from_json(ckpt.meta["spec"])
         except (KeyError, ValueError, TypeError) as err:
             raise ckpt.error("meta.json", f"config unusable ({err})") from None
@@ -220,10 +228,46 @@ class MuZero:
         load_weights(net, ckpt.tensors(), ckpt)
         agent = cls.__new__(cls)
         agent.config, agent.spec, agent.net, agent.runner = config, spec, net.eval(), None
-        agent.model = SearchModel(agent.net, config.net.inference)
+        agent.model = search_model(agent.net, config)
         agent.rng = np.random.default_rng(config.run.seed + 2)
         agent._counters = (ckpt.manifest["env_steps"], ckpt.manifest["train_steps"])
         return agent
+
+
+class AlphaZero(MuZero):
+    """MuZero's loop with its search over the real game instead of a learned model
+    (`search.model: rules`): the network only evaluates positions, and has no
+    dynamics to unroll (`replay.unroll_steps: 0`). For envs that can be copied
+    (`clone()`): the native games, Gymnasium envs whose state deep-copies, your own.
+
+        agent = zeroplan.AlphaZero("connect4")   # the connect4-alphazero preset
+
+    A saved AlphaZero agent is a MuZero checkpoint whose config says `rules`;
+    `zeroplan.load` gives it back as a MuZero that searches the same way.
+    """
+
+    algo = "alphazero"
+
+    def __init__(self, env: str = "connect4", *, config: Config | None = None, overrides: dict[str, Any] | None = None,
+                 set: list[str] | None = None, **kwargs: Any):
+        if config is None:
+            config = self.config_for(env, overrides, set)[0]
+        super().__init__(env, config=config, **kwargs)
+
+    @classmethod
+    def config_for(cls, env: str, overrides: dict | None = None, dotted: list[str] | None = None
+                   ) -> tuple[Config, list[str]]:
+        """The env's AlphaZero preset (`<name>-alphazero`) where there is one, else its
+        MuZero config with the search over the rules and no unroll (`overrides` win)."""
+        from zeroplan.config import preset_for
+
+        name = preset_for(f"{env}-alphazero")
+        if name is not None:
+            return load_config(name, overrides=overrides, dotted=dotted), [f"preset {name}"]
+        rules = {"search": {"model": "rules"}, "replay": {"unroll_steps": 0}}
+        config, notes = super().config_for(env, merge(rules, overrides or {}), dotted)
+        return config, notes + [f"no AlphaZero preset for {env}: its MuZero settings with search.model rules and "
+                                "replay.unroll_steps 0"]
 
 
 def load(path: str | Path, search: dict[str, Any] | None = None) -> MuZero:
@@ -232,4 +276,4 @@ def load(path: str | Path, search: dict[str, Any] | None = None) -> MuZero:
     return MuZero.load(path, search=search)
 
 
-__all__ = ["MuZero", "load"]
+__all__ = ["AlphaZero", "MuZero", "load"]

@@ -67,7 +67,7 @@ class SelfPlay:
         if moves is not None:  # past the opening, the most visited action
             temperature = np.array([temperature if len(b) < moves else 0.0 for b in self.builders])
         out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.spec.num_players, temperature,
-                   explore)
+                   explore, envs=self.envs)
         actions = self._explore(out.actions, legal) if explore else out.actions
         ended: list[tuple[int, bool]] = []
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):

@@ -34,14 +34,17 @@ from zeroplan.envs.user import check_user_env, is_user_env
 from zeroplan.eval.evaluate import evaluation_scalars
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, load_weights, npz_bytes,
                                     save_checkpoint, tensor_bytes)
+from zeroplan.io.cpu import resolve_threads
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.io.memory import available_memory
+from zeroplan.mcts.rules import clone_env
 from zeroplan.muzero.learner import TRAIN_METRICS, Learner
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay, check_capacity
+from zeroplan.muzero.search_model import search_model
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.build import build_net
-from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+from zeroplan.nets.muzero_net import MuZeroNet
 from zeroplan.runners.shell import (EpisodeEndWatch, Every, LoopShell, Rates, ReplayRatio, RunDirError, RunResult,
                                     refuse_existing_run)
 
@@ -55,6 +58,24 @@ def board_symmetries(env, config: Config) -> list[Symmetry]:
         raise ConfigError(f"replay.augment_symmetries is on, but {config.env.id} declares no symmetries "
                           "(of the shipped envs, tictactoe and connect4 do); turn it off")
     return found
+
+
+def check_copies(env, env_id: str) -> None:
+    """search.model 'rules' steps copies of the environment: try one (reset, copy,
+    step the copy) before the run starts, so an env whose copies do not work is
+    a clear error at the door, not a failure deep inside a search."""
+    try:
+        env.reset(seed=0)
+        copy = clone_env(env)
+        copy.step(int(np.flatnonzero(env.legal_mask())[0]))
+    except TypeError as err:
+        if "cannot be copied" in str(err):
+            raise ConfigError(str(err)) from None
+        raise ConfigError(f"{env_id} cannot be copied and stepped (TypeError: {err}): search.model 'rules' "
+                          "(AlphaZero) steps copies of the real environment") from None
+    except Exception as err:
+        raise ConfigError(f"{env_id} cannot be copied and stepped ({type(err).__name__}: {err}): search.model "
+                          "'rules' (AlphaZero) steps copies of the real environment") from None
 
 
 def limit_threads(torch_threads: int) -> None:
@@ -92,11 +113,14 @@ class LocalRunner:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if not _resuming:
             refuse_existing_run(self.run_dir)
-        limit_threads(config.run.torch_threads)
+        self.notes: list[str] = []  # settings this runner settled for the config; the CLI prints them
+        self.torch_threads, note = resolve_threads(config.run.torch_threads)
+        if note is not None:
+            self.notes.append(note)
+        limit_threads(self.torch_threads)
         seed_everything(config.run.seed)
         if env_factory is None and is_user_env(config.env.id) and not _resuming:
             check_user_env(config.env.id, config.env.max_episode_steps, config.env.kwargs)
-        self.notes: list[str] = []  # settings this runner settled for the config; the CLI prints them
         if env_factory is None:
             env_config, note = ensure_episode_limit(config.env)
             if note is not None:
@@ -106,6 +130,8 @@ class LocalRunner:
         probe = self.env_factory()
         self.spec = probe.spec
         self.symmetries = board_symmetries(probe, config)
+        if config.search.model == "rules":
+            check_copies(probe, config.env.id)
         for key in ("eval_openings", "eval_score"):  # settings that only mean something for two players
             if getattr(config.run, key) != type(config.run).model_fields[key].default and self.spec.num_players != 2:
                 raise ConfigError(f"run.{key} is for two-player games; {config.env.id} has one player")
@@ -114,7 +140,7 @@ class LocalRunner:
         check_capacity(config.replay, self.spec.obs_shape, self.spec.num_actions, available_memory())
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
         self.net.eval()
-        self.model = SearchModel(self.net, config.net.inference)
+        self.model = search_model(self.net, config)
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.selfplay = SelfPlay(config, self.env_factory, seed=config.run.seed)

@@ -15,10 +15,12 @@ import torch
 from zeroplan.config import Config
 from zeroplan.envs import make_env
 from zeroplan.eval.evaluate import evaluation_scalars
+from zeroplan.io.cpu import resolve_threads
 from zeroplan.muzero.episode import Episode
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay
+from zeroplan.muzero.search_model import search_model
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.build import build_net
 from zeroplan.nets.muzero_net import SearchModel
@@ -50,7 +52,7 @@ class SelfPlayActor:
         self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env)), seed=seed)
         spec = self.selfplay.spec
         self.net = build_net(config, spec.obs_shape, spec.num_actions).eval()
-        self.model = SearchModel(self.net, config.net.inference)
+        self.model = search_model(self.net, config)
         self.version = -1
 
     def play(self, moves: int, temperature: float, version: int, weights: list) -> tuple[dict, list[dict]]:
@@ -134,7 +136,7 @@ class ReplayActor:
 
 class LearnerActor:
     def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, replay):
-        limit_threads(config.run.torch_threads)
+        limit_threads(resolve_threads(config.run.torch_threads)[0])
         self.config = config
         self.replay = replay  # its actor handle
         self.net = build_net(config, obs_shape, num_actions).eval()
@@ -208,7 +210,7 @@ class EvaluatorActor:
         self.env_factory = env_factory or (lambda: make_env(config.env))
         self.num_players = num_players
         self.net = build_net(config, obs_shape, num_actions).eval()
-        self.model = SearchModel(self.net, config.net.inference)
+        self.model = search_model(self.net, config)
 
     def evaluate(self, weights: list, env_steps: int) -> dict[str, float]:
         _load(self.net, ray.get(weights[0]))

@@ -30,7 +30,9 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         "planner.population": {"choices": [100, 200, 400]},
     },
 }
-# For residual (board-game) MuZero presets the width is the channel count.
+# AlphaZero: MuZero's settings but the unroll (it has no dynamics to train).
+DEFAULT_SPACES["alphazero"] = {k: v for k, v in DEFAULT_SPACES["muzero"].items() if k != "replay.unroll_steps"}
+# For residual (board-game) MuZero and AlphaZero presets the width is the channel count.
 RESNET_WIDTH = ("net.latent_dim", "net.channels", {"choices": [32, 64, 128]})
 
 Choice = Union[bool, int, float, str]
@@ -174,7 +176,7 @@ def nested(params: dict[str, Any]) -> dict[str, Any]:
 
 def default_space(algo: str, config: Any) -> dict[str, dict[str, Any]]:
     space = {k: dict(v) for k, v in DEFAULT_SPACES[algo].items()}
-    if algo == "muzero" and config.net.kind == "resnet":
+    if algo in ("muzero", "alphazero") and config.net.kind == "resnet":
         old, new, spec = RESNET_WIDTH
         space.pop(old, None)
         space[new] = spec
