@@ -9,7 +9,7 @@ The surface every agent class offers:
     Agent.resume(run_dir, run_overrides)                            # carry on from checkpoints/last
     Agent.load(path)                                                # a saved agent, for acting only
     agent.learn(progress_bar=...) -> result                         # result.stopped_by_signal says if a signal ended it
-    agent.predict(obs, deterministic=True)
+    agent.predict(obs, deterministic=True)                         # AlphaZero: also env=, the env obs came from
     agent.evaluate(episodes, seed=...) -> dict
     agent.save(path); agent.summary(result) -> dict; agent.close()
     agent.notes                                                     # settings settled for the config, to print

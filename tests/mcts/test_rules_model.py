@@ -37,7 +37,7 @@ def game(cls, moves):
 
 def search(envs, policy, sims, model=None):
     model = model or RulesModel(Uniform(envs[0].spec.num_actions))
-    cfg = SearchConfig(policy=policy, num_simulations=sims, discount=1.0)
+    cfg = SearchConfig(policy=policy, num_simulations=sims, discount=1.0, model="rules")
     obs = np.stack([e._observation() for e in envs])
     legal = np.stack([e.legal_mask() for e in envs])
     to_play = np.array([e.to_play() for e in envs])
@@ -130,3 +130,45 @@ def test_a_gymnasium_env_is_searched_through_deep_copies():
     copy = env.clone()
     np.testing.assert_array_equal(copy.step(0)[0], env.step(0)[0])  # the same state: the same step
     assert not np.array_equal(copy.step(1)[0], env.step(0)[0])  # independent: each went its own way
+
+
+def test_copies_of_a_stochastic_env_do_not_know_its_next_draws():
+    """A deep copy carries the env's random generator; a copy must get its own
+    stream, or a search over copies would see which way the ice slips."""
+    from zeroplan.config import EnvConfig
+    from zeroplan.envs import make_env
+
+    def walk(seed):
+        env = make_env(EnvConfig(id="FrozenLake-v1"))  # slippery
+        env.reset(seed=seed)
+        same, copied = 0, []
+        for t in range(60):
+            copy = env.clone()
+            a = t % 4
+            copied.append(copy.step(a)[0])
+            real = env.step(a)
+            same += np.array_equal(copied[-1], real[0])
+            if real[2] or real[3]:
+                env.reset(seed=seed + t + 1)
+        return same, copied
+
+    same, first = walk(0)
+    assert same < 50  # moves slip 2 times in 3: independent copies agree with the real env far less often
+    _, again = walk(0)
+    for x, y in zip(first, again):  # the same position copied the same way: the same streams (resume replays them)
+        np.testing.assert_array_equal(x, y)
+
+
+def test_copies_keep_the_perturbation_of_a_wrapped_env_and_do_not_render():
+    from zeroplan.config import EnvConfig
+    from zeroplan.envs.render import make_render_env
+    from zeroplan.envs.wrappers import ObservationNoise
+
+    env = ObservationNoise(make_render_env(EnvConfig(id="CartPole-v1"), "rgb_array"), std=0.5)
+    env.reset(seed=0)
+    env.render()  # the renderer's state now exists on the real env
+    copy = env.clone()
+    assert isinstance(copy, ObservationNoise) and copy.env is not env.env
+    assert copy.env.env.unwrapped.render_mode is None
+    a, b = copy.step(0)[0], env.step(0)[0]
+    assert not np.array_equal(a, b) and np.abs(a - b).max() < 5  # noisy copies of one state, independent noise

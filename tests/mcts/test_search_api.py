@@ -132,7 +132,7 @@ def test_a_model_that_knows_the_rules_is_never_asked_an_illegal_action(policy):
         return depth + 1, np.zeros(len(actions)), -np.ones(len(actions)), logits
 
     root = SearchRoot(np.zeros((4, 1)), np.zeros((4, 3)), -np.ones(4), np.ones((4, 3), bool), np.zeros(4, int))
-    cfg = SearchConfig(policy=policy, num_simulations=40, discount=1.0)
+    cfg = SearchConfig(policy=policy, num_simulations=40, discount=1.0, model="rules")
     out = search(root, recurrent_fn, np.random.default_rng(0), cfg, explore=False)
     asked = np.concatenate(asked)
     below = asked[asked[:, 0] > 0]
@@ -146,4 +146,16 @@ def test_a_model_row_without_a_legal_action_is_refused():
 
     root = SearchRoot(np.zeros((1, 1)), np.zeros((1, 2)), np.zeros(1), np.ones((1, 2), bool), np.zeros(1, int))
     with pytest.raises(FloatingPointError, match="non-finite"):
+        search(root, recurrent_fn, np.random.default_rng(0), SearchConfig(num_simulations=3, model="rules"))
+
+
+def test_a_learned_model_may_not_mark_actions_illegal():
+    """-inf from a learned network is a fault (a diverged net), not a rule."""
+    def recurrent_fn(emb, actions):
+        logits = np.zeros((len(actions), 2))
+        logits[:, 0] = -np.inf
+        return emb, np.zeros(len(actions)), np.zeros(len(actions)), logits
+
+    root = SearchRoot(np.zeros((1, 1)), np.zeros((1, 2)), np.zeros(1), np.ones((1, 2), bool), np.zeros(1, int))
+    with pytest.raises(FloatingPointError, match="logit of -inf"):
         search(root, recurrent_fn, np.random.default_rng(0), SearchConfig(num_simulations=3))

@@ -62,7 +62,8 @@ def _compare(p, policy):
         logits, values = np.round(2 * logits) / 2, np.round(2 * values) / 2
     to_play = p["to_play"]  # in single-player games too: a constant that must not flip signs
     cfg = SearchConfig(policy=policy, num_simulations=p["sims"], discount=p["discount"],
-                       max_num_considered_actions=p["max_considered"], min_value_span=p["min_span"])
+                       max_num_considered_actions=p["max_considered"], min_value_span=p["min_span"],
+                       model="rules" if p["illegal"] else "learned")
     gumbel = None
     if policy == "gumbel" and p["gumbel_noise"]:
         gumbel = np.random.default_rng(p["seed"]).gumbel(size=(p["batch"], p["num_actions"]))

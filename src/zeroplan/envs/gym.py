@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from zeroplan.envs.copies import independent_generator
 from zeroplan.envs.flatten import flat_encoder
 from zeroplan.envs.images import ImageProcessor, image_layout
 from zeroplan.envs.spec import EnvSpec
@@ -61,6 +62,10 @@ def time_limit(env: GymEnv) -> int | None:
             return int(inner._max_episode_steps)
         inner = getattr(inner, "env", None)
     return None
+
+
+# What Gymnasium's renderers keep on the env (pygame surfaces and clocks): never copied.
+_RENDER_STATE = ("screen", "clock", "window", "window_surface", "viewer")
 
 
 class GymEnv:
@@ -116,6 +121,7 @@ class GymEnv:
         self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name)
         self._mask = np.ones(self.spec.num_actions, dtype=bool)
         self._steps = 0
+        self._copies = 0
 
     def _encode(self, obs) -> np.ndarray:
         if self._one_hot is not None:
@@ -149,12 +155,14 @@ class GymEnv:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         self._steps = 0
+        self._copies = 0  # copies made since the env last moved (envs/copies.py)
         obs, info = self.env.reset(seed=seed)
         self._read_mask(info)
         return self._encode(obs)
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
         total = 0.0
+        self._copies = 0
         for _ in range(self.action_repeat):
             self._steps += 1
             obs, reward, terminated, truncated, info = self.env.step(int(action) + self._start)
@@ -175,15 +183,25 @@ class GymEnv:
         return 0
 
     def clone(self) -> GymEnv:
-        """An independent copy of the environment's state (its random generator included), for a
-        search over the true dynamics (search.model 'rules'): a deep copy, which works for envs
-        whose state is plain Python and numpy (classic control, toy text), not for ones that hold
-        a simulator or an emulator handle (Box2D, MuJoCo, ALE)."""
+        """An independent copy of the environment's state, for a search over the true dynamics
+        (search.model 'rules'): a deep copy, which works for envs whose state is plain Python and
+        numpy (classic control, toy text), not for ones that hold a simulator or an emulator handle
+        (Box2D, MuJoCo, ALE). The copy draws from its own random stream (envs/copies.py), never
+        the real env's next draws, and does not render (a window or a clock is not copied)."""
+        inner = self.env.unwrapped
+        skip = {id(v): None for k in _RENDER_STATE if (v := getattr(inner, k, None)) is not None}
         try:
-            return copy.deepcopy(self)
+            other = copy.deepcopy(self, memo=skip)
         except Exception as err:
             raise EnvError(f"{self.spec.name}: its state cannot be copied ({type(err).__name__}: {err}); "
                            "search.model 'rules' needs an env that can be cloned") from None
+        self._copies += 1
+        copied = other.env.unwrapped
+        copied.render_mode = None
+        if getattr(inner, "_np_random", None) is not None:
+            copied.np_random = independent_generator(inner.np_random, self._copies)
+        other._copies = 0
+        return other
 
     def render(self):
         return self.env.render()

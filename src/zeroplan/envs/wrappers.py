@@ -9,9 +9,12 @@ perturbation alone.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
+
+from zeroplan.envs.copies import independent_generator
 
 
 class _Wrapper:
@@ -25,6 +28,7 @@ class _Wrapper:
         self._seed = int(seed)
         # Envs reset without a seed still get distinct, reproducible streams.
         self.rng = np.random.default_rng([self._seed, self._KIND, int(stream), 1])
+        self._copies = 0  # copies made since the env last moved (envs/copies.py)
 
     def _reseed(self, seed: int | None) -> None:
         if seed is not None:
@@ -32,9 +36,11 @@ class _Wrapper:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         self._reseed(seed)
+        self._copies = 0
         return self.env.reset(seed=seed)
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
+        self._copies = 0
         return self.env.step(action)
 
     def legal_mask(self) -> np.ndarray:
@@ -42,6 +48,16 @@ class _Wrapper:
 
     def to_play(self) -> int:
         return self.env.to_play()
+
+    def clone(self):
+        """A copy for a search over the real rules: the wrapped env's copy, perturbed
+        the same way from a random stream of its own (envs/copies.py)."""
+        other = copy.copy(self)
+        other.env = self.env.clone()  # AttributeError: the wrapped env cannot be copied
+        self._copies += 1
+        other.rng = independent_generator(self.rng, self._copies)
+        other._copies = 0
+        return other
 
     def __getattr__(self, name: str) -> Any:
         if name == "env":  # not yet set (e.g. during unpickling): avoid recursing forever
@@ -68,7 +84,7 @@ class ObservationNoise(_Wrapper):
         return self._noisy(super().reset(seed))
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
-        obs, reward, terminated, truncated = self.env.step(action)
+        obs, reward, terminated, truncated = super().step(action)
         return self._noisy(obs), reward, terminated, truncated
 
 
@@ -103,4 +119,4 @@ class StickyActions(_Wrapper):
             executed = self.previous
         self.previous = executed
         self.last_executed = executed
-        return self.env.step(executed)
+        return super().step(executed)

@@ -74,9 +74,11 @@ def check_num_players(num_players: int) -> None:
 
 
 def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: SelectFn, num_simulations: int,
-             backup: BackupParams) -> np.ndarray:
+             backup: BackupParams, knows_rules: bool = False) -> np.ndarray:
     """Run `num_simulations` simulations on every tree; return the depth statistics
-    (sum and max over all simulations and roots, int64 [2])."""
+    (sum and max over all simulations and roots, int64 [2]). Only a model that
+    `knows_rules` (search.model 'rules') may mark illegal actions with a logit of
+    -inf; from a learned network one is a fault, refused like a NaN."""
     batch, num_actions = root.prior_logits.shape
     leaf_shape, emb_dtype = root.embeddings.shape, tree.embeddings.dtype  # [B, ...]
     num_features = tree.embeddings.shape[2]
@@ -90,6 +92,9 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
         leaves = (parent, action, leaf_embeddings, depth_stats)  # a Leaves
         select(sim, leaves)
         next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape(leaf_shape), action.copy())
+        if not knows_rules and np.isneginf(logits).any():
+            raise FloatingPointError(f"recurrent_fn returned a logit of -inf at simulation {sim}: a learned model's "
+                                     "logits must be finite (only search.model 'rules' marks illegal moves so)")
         next_emb = np.asarray(next_emb, dtype=emb_dtype)
         if next_emb.shape != leaf_shape:
             raise ValueError(f"recurrent_fn returned embeddings of shape {next_emb.shape}, expected {leaf_shape}")

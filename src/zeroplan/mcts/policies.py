@@ -50,7 +50,8 @@ def puct_search(
         select_puct(fields, params, leaves)
 
     backup = BackupParams(config.discount, num_players, True, False)
-    depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup)
+    depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup,
+                           config.model == "rules")
     visit_counts = tree.root_visit_counts()
     actions = visit_count_actions(visit_counts, temps, rng)
     return search_result(tree, root, visit_counts, actions, visit_counts / config.num_simulations, depth_stats,
@@ -85,7 +86,8 @@ def gumbel_search(
         select_gumbel(fields, gumbel, considered[sim], params, leaves)
 
     backup = BackupParams(config.discount, num_players, False, True)
-    depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup)
+    depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup,
+                           config.model == "rules")
     batch, num_actions = root.prior_logits.shape
     policy_targets = np.empty((batch, num_actions))
     actions = np.empty(batch, dtype=np.int32)

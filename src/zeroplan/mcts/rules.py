@@ -10,7 +10,8 @@ the end of the game and the legal moves are the true ones. The network only
 evaluates positions, from their observations (value and prior). Illegal moves
 get a logit of -inf, which the search reads as "not a move here"
 (docs/search.md). A finished game is absorbing: every action leads back to it
-with reward 0 and value 0.
+with reward 0 and value 0. A game cut off by a time limit is absorbing too,
+worth what the network said of it, however often it is revisited.
 
 An environment qualifies when it has `clone()`, an independent copy of its
 state (the native games; Gymnasium envs whose state can be deep-copied; your
@@ -33,6 +34,7 @@ class RulesModel:
         self.evaluator = evaluator
         self._positions: list = []
         self._over: list[bool] = []
+        self._held: list[float] = []  # the value an absorbing position keeps: 0 when the game ended, else the net's
 
     def initial(self, obs: np.ndarray, envs=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The network's value and logits for `obs` [B, ...]; with `envs` (the
@@ -45,6 +47,7 @@ class RulesModel:
             raise ValueError(f"{len(envs)} environments for {len(obs)} observations")
         self._positions = [clone_env(env) for env in envs]
         self._over = [bool(env.is_over()) if hasattr(env, "is_over") else False for env in envs]
+        self._held = [0.0] * len(envs)
         return np.arange(len(envs), dtype=np.int64)[:, None], value, logits
 
     def recurrent_fn(self, ids: np.ndarray, actions: np.ndarray
@@ -63,6 +66,7 @@ class RulesModel:
                 raise ValueError("RulesModel.recurrent_fn was given no position: initial() needs the environments")
             if self._over[i]:  # absorbing: nothing more happens
                 next_ids[b, 0] = i
+                values[b] = self._held[i]
                 continue
             position = self._positions[i].clone()
             ob, reward, terminated, truncated = position.step(int(actions[b]))
@@ -70,6 +74,7 @@ class RulesModel:
             next_ids[b, 0] = len(self._positions)
             self._positions.append(position)
             self._over.append(bool(terminated or truncated))
+            self._held.append(0.0)
             if not terminated:  # a cut-off episode is worth what the network says, like self-play's
                 rows.append(b)
                 obs.append(ob)
@@ -80,6 +85,8 @@ class RulesModel:
             logits = np.zeros((batch, lg.shape[1]))
             for j, b in enumerate(rows):
                 logits[b] = lg[j] if legal[j] is None else np.where(legal[j], lg[j], -np.inf)
+                if legal[j] is None:  # cut off: it keeps this value
+                    self._held[int(next_ids[b, 0])] = float(v[j])
         if logits is None:
             logits = np.zeros((batch, self._num_actions()))
         return next_ids, rewards, values, logits

@@ -189,7 +189,7 @@ class MuZero:
         if self.runner is not None:
             return self.runner.checkpoint_meta()
         env_steps, train_steps = self._counters
-        return {"algo": self.algo, "config": self.config.model_dump(mode="json"), "spec": self.spec.to_json(),
+        return {"algo": "muzero", "config": self.config.model_dump(mode="json"), "spec": self.spec.to_json(),
                 "env_steps": env_steps, "train_steps": train_steps, "best_eval": -float("inf")}
 
     def save(self, path: str | Path) -> Path:

@@ -209,6 +209,7 @@ class LocalRunner:
         state = {
             "learner": learner_info, "selfplay": selfplay_info,
             "runner": {"rng": sample_rng, "steps_at_first_training": self.ratio.steps_at_first_training,
+                       "torch_threads": self.torch_threads,
                        "result": {"env_steps": res.env_steps, "train_steps": res.train_steps, "seconds": res.seconds,
                                   "best_eval": res.best_eval, "eval_seconds": res.eval_seconds, "evals": res.evals,
                                   "solved_at": res.solved_at}},
@@ -278,6 +279,7 @@ class LocalRunner:
             for key, value in runner["result"].items():
                 setattr(res, key, value)
             self.ratio.steps_at_first_training = runner["steps_at_first_training"]
+            self._keep_threads(runner.get("torch_threads"))
             self.net.eval()
             # RNGs last, once every object has been rebuilt (rebuilding may draw from them).
             self.rng.bit_generator.state = runner["rng"]
@@ -291,6 +293,17 @@ class LocalRunner:
             raise ckpt.error("state.json", f"inconsistent run state ({err})") from None
         if (res.env_steps, res.train_steps) != (ckpt.manifest["env_steps"], ckpt.manifest["train_steps"]):
             raise ckpt.error("state.json", "counters disagree with the manifest")
+
+    def _keep_threads(self, saved: int | None) -> None:
+        """A resumed run keeps the thread count `auto` chose when it started, so it
+        continues as it began (the same arithmetic); a count given on resume wins."""
+        if saved is None or self.config.run.torch_threads != "auto" or saved == self.torch_threads:
+            return
+        self.torch_threads = int(saved)
+        limit_threads(self.torch_threads)
+        self.notes = [n for n in self.notes if not n.startswith("run.torch_threads auto")]
+        self.notes.append(f"run.torch_threads auto: {self.torch_threads}, as when the run started "
+                          "(--set run.torch_threads=N to change it)")
 
     # ---- training ----------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from zeroplan.config import build_config, merge
 from zeroplan.envs.gym import EnvError
 from zeroplan.muzero.learner import TRAIN_METRICS
 from zeroplan.muzero.replay import Replay
@@ -131,8 +132,11 @@ class RayRunner:
         opts = {"num_cpus": 0}
         self.replay = ray.remote(ReplayActor).options(**opts, max_restarts=0).remote(
             cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed, local.symmetries)
+        # The learner takes the thread count the local runner chose (`auto` looks once, before the actors start).
+        learner_cfg = build_config(merge(cfg.model_dump(mode="json"),
+                                         {"run": {"torch_threads": local.torch_threads}}))
         self.learner = ray.remote(LearnerActor).options(**opts, max_restarts=0).remote(
-            cfg, spec.obs_shape, spec.num_actions, self.replay)
+            learner_cfg, spec.obs_shape, spec.num_actions, self.replay)
         self.evaluator = ray.remote(EvaluatorActor).options(**opts, max_restarts=-1).remote(
             cfg, env_factory, spec.obs_shape, spec.num_actions, spec.num_players)
         # Worker 0 plays with the local runner's seed, so its state is the local runner's self-play state.

@@ -136,7 +136,7 @@ class ReplayActor:
 
 class LearnerActor:
     def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, replay):
-        limit_threads(resolve_threads(config.run.torch_threads)[0])
+        limit_threads(resolve_threads(config.run.torch_threads)[0])  # the local runner's count (RayRunner)
         self.config = config
         self.replay = replay  # its actor handle
         self.net = build_net(config, obs_shape, num_actions).eval()
