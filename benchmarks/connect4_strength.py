@@ -16,12 +16,10 @@ import argparse
 import json
 import time
 
-from connect4_tactics import tactics
+from connect4_tactics import load_connect4, tactics
 
-from zeroplan.config import ConfigError, search_overrides
 from zeroplan.envs.experts import make_opponent
 from zeroplan.eval.evaluate import evaluate_vs, openings
-from zeroplan.muzero.agent import load
 
 
 def strength(agent, seed: int = 777) -> dict:
@@ -41,13 +39,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="search.KEY=VALUE")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    try:
-        search = search_overrides(args.set)
-    except ConfigError as err:
-        raise SystemExit(str(err)) from None
-    agent = load(args.run, search=search or None)
-    if agent.config.env.id != "connect4":
-        raise SystemExit(f"{args.run} is a {agent.config.env.id} agent, not connect4")
+    agent, search = load_connect4(args.run, args.set)
     start = time.perf_counter()
     out = {"run": args.run, "search": search, **strength(agent), "seconds": round(time.perf_counter() - start, 1)}
     if not args.json:

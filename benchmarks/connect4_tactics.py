@@ -98,6 +98,18 @@ def tactics(agent, count: int = 200, seed: int = 0) -> dict:
     return out
 
 
+def load_connect4(run: str, sets: list[str]):
+    """A saved connect-four agent with `--set search.KEY=VALUE` applied; exits with the message on bad input."""
+    try:
+        search = search_overrides(sets)
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None
+    agent = load(run, search=search or None)
+    if agent.config.env.id != "connect4":
+        raise SystemExit(f"{run} is a {agent.config.env.id} agent, not connect4")
+    return agent, search
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", help="a run directory (its best checkpoint) or a checkpoint directory")
@@ -107,13 +119,7 @@ def main() -> None:
                     help="search with other settings than the agent was trained with")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    try:
-        search = search_overrides(args.set)
-    except ConfigError as err:
-        raise SystemExit(str(err)) from None
-    agent = load(args.run, search=search)
-    if agent.config.env.id != "connect4":
-        raise SystemExit(f"{args.run} is a {agent.config.env.id} agent, not connect4")
+    agent, search = load_connect4(args.run, args.set)
     out = {"run": args.run, "seed": args.seed, "positions": args.positions, "search": search,
            **tactics(agent, args.positions, args.seed)}
     if not args.json:

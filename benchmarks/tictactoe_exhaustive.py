@@ -20,42 +20,12 @@ import json
 import numpy as np
 
 import zeroplan
-from zeroplan.envs.experts import optimal_actions, value
-from zeroplan.envs.games.tictactoe import TicTacToe
+from zeroplan.envs.experts import perfect_play_mistakes
 
 
 def walk(agent, agent_player: int) -> tuple[int, list[dict]]:
-    seen: set[tuple[bytes, int]] = set()
-    mistakes: list[dict] = []
-    decisions = 0
-    stack = [TicTacToe()]
-    stack[0].reset(seed=0)
-    while stack:
-        env = stack.pop()
-        board, mover = env.board(), env.to_play()
-        key = (board.tobytes(), mover)
-        if key in seen or env.is_over():
-            continue
-        seen.add(key)
-        if mover != agent_player:
-            moves = optimal_actions(board, mover)
-        else:
-            decisions += 1
-            move = int(agent.predict(env._observation(), env.legal_mask(), to_play=mover, env=env))
-            before = value(board, mover)
-            after_env = env.clone()
-            _, reward, done, _ = after_env.step(move)
-            after = (1 if reward > 0 else 0) if done else -value(after_env.board(), after_env.to_play())
-            if after < before:
-                mistakes.append({"board": board.reshape(3, 3).tolist(), "move": move,
-                                 "optimal": optimal_actions(board, mover), "value": before, "after": after})
-                continue
-            moves = [move]
-        for move in moves:
-            child = env.clone()
-            child.step(move)
-            stack.append(child)
-    return decisions, mistakes
+    return perfect_play_mistakes(
+        lambda env: agent.predict(env._observation(), env.legal_mask(), to_play=env.to_play(), env=env), agent_player)
 
 
 def main() -> None:

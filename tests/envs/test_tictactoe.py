@@ -331,3 +331,15 @@ def test_random_expert_is_uniform_over_legal_moves():
     env, _ = play([0, 3, 1, 4, 2])
     with pytest.raises(ValueError):
         RandomExpert().act(env, rng)
+
+
+def test_the_walk_over_perfect_play_finds_mistakes_and_only_mistakes():
+    from zeroplan.envs.experts import optimal_actions, perfect_play_mistakes
+
+    perfect = lambda env: optimal_actions(env.board(), env.to_play())[0]  # noqa: E731
+    lowest = lambda env: int(np.flatnonzero(env.legal_mask())[0])  # noqa: E731
+    for player in (0, 1):
+        decisions, mistakes = perfect_play_mistakes(perfect, player)
+        assert decisions > 0 and mistakes == []
+        _, mistakes = perfect_play_mistakes(lowest, player)
+        assert mistakes and all(m["after"] < m["value"] and m["move"] not in m["optimal"] for m in mistakes)

@@ -8,38 +8,15 @@ import numpy as np
 import pytest
 
 import zeroplan
-from zeroplan.envs.experts import optimal_actions, value
+from zeroplan.envs.experts import perfect_play_mistakes
 from zeroplan.envs.games.tictactoe import TicTacToe
 from zeroplan.mcts.rules import RulesModel
 from zeroplan.muzero.agent import AlphaZero, MuZero, load
 
 
-def mistakes_against_perfect_play(agent, agent_player: int) -> int:
-    """Walk every line of perfect play (each of the expert's optimal moves) against
-    the agent's one deterministic reply; count replies that lower the agent's
-    game-theoretic value (a draw thrown into a loss, a win into a draw)."""
-    found, stack, seen = 0, [TicTacToe()], set()
-    stack[0].reset()
-    while stack:
-        env = stack.pop()
-        board, mover = env.board(), env.to_play()
-        if (board.tobytes(), mover) in seen or env.is_over():
-            continue
-        seen.add((board.tobytes(), mover))
-        moves = optimal_actions(board, mover)
-        if mover == agent_player:
-            move = int(agent.predict(env._observation(), env.legal_mask(), to_play=mover, env=env))
-            after = env.clone()
-            _, reward, done, _ = after.step(move)
-            if ((1 if reward > 0 else 0) if done else -value(after.board(), after.to_play())) < value(board, mover):
-                found += 1
-                continue
-            moves = [move]
-        for move in moves:
-            child = env.clone()
-            child.step(move)
-            stack.append(child)
-    return found
+def mistakes_against_perfect_play(agent, player: int) -> int:
+    choose = lambda env: agent.predict(env._observation(), env.legal_mask(), to_play=env.to_play(), env=env)  # noqa: E731
+    return len(perfect_play_mistakes(choose, player)[1])
 
 
 @pytest.mark.slow

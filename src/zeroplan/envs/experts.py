@@ -64,6 +64,48 @@ def value(board, to_play: int) -> int:
     return _lookup(board, to_play)[0]
 
 
+def perfect_play_mistakes(choose, player: int) -> tuple[int, list[dict]]:
+    """Every tic-tac-toe position a player can meet against perfect play, checked.
+
+    From the empty board, the opponent plays each of its optimal moves in turn
+    and `choose(env) -> move` gives the player's one reply (deterministic, as
+    in evaluation). A *mistake* is a reply that lowers the player's
+    game-theoretic value (a draw thrown into a loss, a win into a draw); the
+    line stops there. Returns the number of positions the player decided and
+    the mistakes (board, move, optimal moves, value before and after). No
+    mistakes means no game against perfect play can be lost, whatever the
+    expert's tie-breaks."""
+    seen: set[tuple[bytes, int]] = set()
+    mistakes: list[dict] = []
+    decisions = 0
+    stack = [TicTacToe()]
+    stack[0].reset(seed=0)
+    while stack:
+        env = stack.pop()
+        board, mover = env.board(), env.to_play()
+        if (board.tobytes(), mover) in seen or env.is_over():
+            continue
+        seen.add((board.tobytes(), mover))
+        moves = optimal_actions(board, mover)
+        if mover == player:
+            decisions += 1
+            move = int(choose(env))
+            after_env = env.clone()
+            _, reward, done, _ = after_env.step(move)
+            before = value(board, mover)
+            after = (1 if reward > 0 else 0) if done else -value(after_env.board(), after_env.to_play())
+            if after < before:
+                mistakes.append({"board": board.reshape(3, 3).tolist(), "move": move, "optimal": moves,
+                                 "value": before, "after": after})
+                continue
+            moves = [move]
+        for move in moves:
+            child = env.clone()
+            child.step(move)
+            stack.append(child)
+    return decisions, mistakes
+
+
 def _lookup(board, to_play: int) -> tuple[int, tuple[int, ...]]:
     if not _SOLVED:
         _solve(0, 0, 0)  # the whole reachable game, once
