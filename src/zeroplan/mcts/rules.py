@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zeroplan.config import ConfigError
 from zeroplan.mcts.model import Model
 
 
@@ -103,3 +104,18 @@ def clone_env(env):
         raise TypeError(f"{name} cannot be copied (it has no clone()): search.model 'rules' (AlphaZero) steps "
                         "copies of the real environment; use search.model 'learned' for this env")
     return clone()
+
+
+def check_copies(env, env_id: str) -> None:
+    """search.model 'rules' steps copies of the environment: try one (reset, copy,
+    step the copy) before the run starts, so an env whose copies do not work is
+    a clear error at the door, not a failure deep inside a search."""
+    try:
+        env.reset(seed=0)
+        copy = clone_env(env)
+        copy.step(int(np.flatnonzero(env.legal_mask())[0]))
+    except Exception as err:
+        said = str(err)
+        raise ConfigError(said if "cannot be copied" in said else
+                          f"{env_id} cannot be copied and stepped ({type(err).__name__}: {said}): search.model "
+                          "'rules' (AlphaZero) steps copies of the real environment") from None

@@ -37,7 +37,7 @@ from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, loa
 from zeroplan.io.cpu import resolve_threads
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.io.memory import available_memory
-from zeroplan.mcts.rules import clone_env
+from zeroplan.mcts.rules import check_copies
 from zeroplan.muzero.learner import TRAIN_METRICS, Learner
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay, check_capacity
@@ -58,24 +58,6 @@ def board_symmetries(env, config: Config) -> list[Symmetry]:
         raise ConfigError(f"replay.augment_symmetries is on, but {config.env.id} declares no symmetries "
                           "(of the shipped envs, tictactoe and connect4 do); turn it off")
     return found
-
-
-def check_copies(env, env_id: str) -> None:
-    """search.model 'rules' steps copies of the environment: try one (reset, copy,
-    step the copy) before the run starts, so an env whose copies do not work is
-    a clear error at the door, not a failure deep inside a search."""
-    try:
-        env.reset(seed=0)
-        copy = clone_env(env)
-        copy.step(int(np.flatnonzero(env.legal_mask())[0]))
-    except TypeError as err:
-        if "cannot be copied" in str(err):
-            raise ConfigError(str(err)) from None
-        raise ConfigError(f"{env_id} cannot be copied and stepped (TypeError: {err}): search.model 'rules' "
-                          "(AlphaZero) steps copies of the real environment") from None
-    except Exception as err:
-        raise ConfigError(f"{env_id} cannot be copied and stepped ({type(err).__name__}: {err}): search.model "
-                          "'rules' (AlphaZero) steps copies of the real environment") from None
 
 
 def limit_threads(torch_threads: int) -> None:
