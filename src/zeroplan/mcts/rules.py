@@ -36,6 +36,7 @@ class RulesModel:
         self._positions: list = []
         self._over: list[bool] = []
         self._held: list[float] = []  # the value an absorbing position keeps: 0 when the game ended, else the net's
+        self._num_actions = 0
 
     def initial(self, obs: np.ndarray, envs=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The network's value and logits for `obs` [B, ...]; with `envs` (the
@@ -49,6 +50,7 @@ class RulesModel:
         self._positions = [clone_env(env) for env in envs]
         self._over = [bool(env.is_over()) if hasattr(env, "is_over") else False for env in envs]
         self._held = [0.0] * len(envs)
+        self._num_actions = logits.shape[1]
         return np.arange(len(envs), dtype=np.int64)[:, None], value, logits
 
     def recurrent_fn(self, ids: np.ndarray, actions: np.ndarray
@@ -59,7 +61,7 @@ class RulesModel:
         next_ids = np.empty((batch, 1), dtype=np.int64)
         rewards = np.zeros(batch)
         values = np.zeros(batch)
-        logits: np.ndarray | None = None
+        logits = np.zeros((batch, self._num_actions))  # absorbing positions: every action leads back, uniformly
         rows, obs, legal = [], [], []
         for b in range(batch):
             i = int(ids[b, 0])
@@ -83,17 +85,11 @@ class RulesModel:
         if rows:
             _, v, lg = self.evaluator.initial(np.stack(obs))
             values[rows] = v
-            logits = np.zeros((batch, lg.shape[1]))
             for j, b in enumerate(rows):
                 logits[b] = lg[j] if legal[j] is None else np.where(legal[j], lg[j], -np.inf)
                 if legal[j] is None:  # cut off: it keeps this value
                     self._held[int(next_ids[b, 0])] = float(v[j])
-        if logits is None:
-            logits = np.zeros((batch, self._num_actions()))
         return next_ids, rewards, values, logits
-
-    def _num_actions(self) -> int:
-        return int(np.asarray(self._positions[0].legal_mask()).shape[0])
 
 
 def clone_env(env):
