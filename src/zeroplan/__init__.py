@@ -1,6 +1,6 @@
 """zeroplan: model-based reinforcement learning that plans with a learned model.
 
-Public API: `MuZero`, `AlphaZero`, `PETS`, `load`, `__version__`. Loaded lazily, so that
+Public API: `MuZero`, `AlphaZero`, `PETS`, `load`, `pretrained`, `__version__`. Loaded lazily, so that
 `import zeroplan.mcts` (the torch-free search) does not import torch.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MuZero", "AlphaZero", "PETS", "load", "__version__"]
+__all__ = ["MuZero", "AlphaZero", "PETS", "load", "pretrained", "__version__"]
 
 
 def __getattr__(name: str):
@@ -24,6 +24,10 @@ def __getattr__(name: str):
         from zeroplan.agents import load
 
         return load
+    if name == "pretrained":  # an agent shipped with the package: zeroplan.pretrained("connect4")
+        from zeroplan.agents import pretrained
+
+        return pretrained
     if name == "PETS":
         from zeroplan.mbrl.pets import PETS
 

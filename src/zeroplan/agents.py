@@ -88,3 +88,11 @@ def load(path: str | Path, **kwargs: Any) -> Any:
     if name not in ALGORITHMS:
         raise ConfigError(f"{found}: a checkpoint of unknown algorithm {name!r}")
     return algorithm(name).agent_class().load(found, **kwargs)
+
+
+def pretrained(name: str, **kwargs: Any) -> Any:
+    """An agent shipped with the package, by name (`zeroplan.shipped.names()`):
+    the same as `load("pretrained:NAME")`; `search={...}` changes its search settings."""
+    from zeroplan.shipped import PREFIX, is_pretrained
+
+    return load(name if is_pretrained(name) else PREFIX + name, **kwargs)

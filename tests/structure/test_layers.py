@@ -13,7 +13,8 @@ SRC = Path(zeroplan.__file__).parent
 # Lower numbers are lower layers. A module may import modules of a lower layer,
 # and modules of its own package (zeroplan.muzero.replay -> zeroplan.muzero.episode).
 LAYERS = [
-    ("zeroplan.variant", 0), ("zeroplan.overrides", 0), ("zeroplan.config", 0.5), ("zeroplan.presets", 0.5),
+    ("zeroplan.variant", 0), ("zeroplan.overrides", 0), ("zeroplan.shipped", 0),
+    ("zeroplan.config", 0.5), ("zeroplan.presets", 0.5),
     ("zeroplan.envs", 1), ("zeroplan.nets", 1), ("zeroplan.mcts", 1), ("zeroplan.io", 1),
     ("zeroplan.muzero", 2), ("zeroplan.mbrl", 2),
     ("zeroplan.eval", 3), ("zeroplan.baselines", 3),

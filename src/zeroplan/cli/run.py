@@ -62,6 +62,9 @@ def train(
                 or init_from is not None:
             raise UserError("--resume continues a run with its own environment, config, seed and weights; "
                             "give no ENV, --config, --seed, --run-dir or --init-from with it")
+        if str(resume).startswith("pretrained:"):
+            raise UserError(f"{resume} is a shipped agent (its weights, no replay or optimizer state), not a run to "
+                            f"continue: start a new run from it with `zeroplan train ENV --init-from {resume}`")
         run_dir = resume
         agent = cls.resume(resume, run_overrides=merge(overrides, parse_overrides(set_)))
         typer.echo(f"resuming {run_dir} at {agent.result.env_steps} env steps", err=True)

@@ -30,6 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors_bytes
 from safetensors.torch import save as save_tensors_bytes
 
+from zeroplan.shipped import is_pretrained, path_of
+
 FORMAT = 2
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
@@ -128,7 +130,15 @@ def find_checkpoint(path: str | Path, name: str | None = None) -> Path:
     """The one place that picks a checkpoint: `path` itself when it is a
     checkpoint directory (and no `name` is given), else `path/checkpoints/NAME`,
     by default `best` and then `last`; `.NAME.old` stands in for a checkpoint
-    whose write was killed between its two renames (`resolve`)."""
+    whose write was killed between its two renames (`resolve`).
+    `pretrained:NAME` is an agent shipped with the package (`zeroplan.pretrained`)."""
+    if is_pretrained(path):
+        if name not in (None, "best"):
+            raise CheckpointError(f"{path}: a shipped agent has one checkpoint (best), not {name!r}")
+        try:
+            return path_of(path)
+        except KeyError as err:
+            raise CheckpointError(err.args[0]) from None
     path = Path(path)
     if name is None:
         try:
