@@ -1,5 +1,5 @@
 """The `zeroplan` command: train, eval, diagnose, play (cli/run.py), tune,
-compare, plot (cli/tools.py).
+compare, plot (cli/tools.py), explain, serve, export (cli/agent.py).
 
 Bad input (a config key, an env id, a checkpoint) ends with one message naming
 the problem and exit status 2, never a traceback.
@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from zeroplan.cli import run, tools  # noqa: F401  (their commands register on the app)
+from zeroplan.cli import agent, run, tools  # noqa: F401  (their commands register on the app)
 from zeroplan.cli.common import UserError, _run_faults, _user_errors, app
 
 __all__ = ["UserError", "app", "main"]

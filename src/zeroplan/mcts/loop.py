@@ -8,7 +8,7 @@ for the whole batch, expand and back up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Tuple
 
 import numpy as np
@@ -66,6 +66,7 @@ class SearchResult:
     policy_targets: np.ndarray  # [B, A]
     mean_depth: float
     max_depth: int
+    tree: Tree | None = field(default=None, repr=False)  # the finished trees, for reading back (mcts.describe)
 
 
 def check_num_players(num_players: int) -> None:
@@ -117,6 +118,7 @@ def search_result(tree: Tree, root: SearchRoot, visit_counts: np.ndarray, action
         policy_targets=policy_targets,
         mean_depth=float(depth_stats[0]) / (batch * num_simulations),
         max_depth=int(depth_stats[1]),
+        tree=tree,
     )
 
 
