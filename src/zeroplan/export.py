@@ -17,6 +17,7 @@ Needs `pip install 'zeroplan[onnx]'` (onnx, onnxscript, onnxruntime).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ def export_onnx(agent, out_dir: str | Path) -> dict[str, Any]:
             (pred, (latent,), ["latent"], ["policy_logits", "value_logits"])]
     for (name, path), (module, args, inputs, outputs) in zip(FILES.items(), jobs):
         shapes = {arg: {0: batch} for arg in module.forward.__code__.co_varnames[1:len(args) + 1]}
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on its own internals
             program = torch.onnx.export(module, args, dynamo=True, input_names=inputs, output_names=outputs,
                                         dynamic_shapes=shapes, opset_version=OPSET, verbose=False)
         program.save(str(out / path))

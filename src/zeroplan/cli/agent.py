@@ -77,3 +77,20 @@ def serve(
     agent = _load_muzero(run_dir, set_, "serve")
     typer.echo(f"serving {run_dir} ({agent.config.env.id}) on http://{host}:{port}/ ; Ctrl-C stops", err=True)
     run_server(agent, str(run_dir), host=host, port=port)
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run directory, a checkpoint, or pretrained:NAME"),
+    onnx: Path = typer.Option(..., "--onnx", help="the directory to write the ONNX files and search.json to"),
+) -> None:
+    """The agent's representation, dynamics and prediction networks as ONNX files, and what a search needs (docs/export.md)."""
+    from zeroplan.export import ExportError, export_onnx
+
+    agent = _load_muzero(run_dir, [], "export")
+    try:
+        spec = export_onnx(agent, onnx)
+    except ExportError as err:
+        raise UserError(str(err)) from None
+    typer.echo(f"{', '.join(spec['files'].values())} and search.json written to {onnx}", err=True)
+    typer.echo(json.dumps({"dir": str(onnx), **{k: spec[k] for k in ("env", "obs_shape", "num_actions")}}))

@@ -38,10 +38,11 @@ def describe_node(tree: Tree, b: int = 0, node: int = 0, *, top: int | None = 5,
     data: dict = {"node": node, "visits": visits, "to_play": int(tree.to_play[b, node]),
                   "value": float(tree.value_sum[b, node] / visits) if visits else None,
                   "raw_value": float(tree.raw_value[b, node]), "children": []}
-    if depth <= 0:
-        return data
     edges = _edges(tree, b, node)
-    shown = edges if top is None else [e for e in edges if e["visits"] > 0][:top]
+    if depth <= 0:
+        shown = []
+    else:
+        shown = edges if top is None else [e for e in edges if e["visits"] > 0][:top]
     for edge in shown:
         child = edge.pop("_child")
         if child >= 0 and edge["visits"] > 0:

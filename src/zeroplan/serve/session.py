@@ -131,9 +131,9 @@ class Session:
             keep = mine[-1] if mine else -1
         if keep < 0:
             raise SessionError("nothing to undo", 409)
+        values = self.values
         self._restart(self.game.moves[:keep])
-        if self.human is not None:
-            self.values = [v for v in self.values if v["ply"] < keep]
+        self.values = [v for v in values if v["ply"] < keep]
 
     def search_here(self, top: int = 0, depth: int = 3) -> dict:
         """The agent's search at the current position, without playing it (analysis)."""
