@@ -147,7 +147,10 @@ def serve(agent, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the page until interrupted (uvicorn)."""
     import uvicorn
 
-    uvicorn.run(make_app(agent, name, make_env=env_maker(agent)), host=host, port=port, log_level="warning")
+    make_env = env_maker(agent)
+    # One search before the first visitor: it compiles and caches what the first move would otherwise wait for.
+    Session(agent, 0 if agent.spec.num_players == 2 else None, 0, make_env).search_here()
+    uvicorn.run(make_app(agent, name, make_env=make_env), host=host, port=port, log_level="warning")
 
 
 def env_maker(agent):
