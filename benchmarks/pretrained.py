@@ -80,7 +80,8 @@ def figures(name: str, agent) -> tuple[dict, bool]:
 
 def commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", ":!src/zeroplan/shipped"], cwd=ROOT,
+                           capture_output=True, text=True).stdout  # agents installed by this script do not count
     return out.stdout.strip() + ("+dirty" if dirty.strip() else "")
 
 

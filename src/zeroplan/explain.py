@@ -152,9 +152,7 @@ def draw_tree(data: dict, fmt: str = "svg") -> bytes:
     node shows its visits and mean value (from its player to move); an edge its
     action, visits N, prior P, Q and reward r."""
     import matplotlib
-
-    matplotlib.use("Agg")  # no display needed; the figure is written, not shown
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend or figure registry is touched
 
     tree = data.get("tree")
     if tree is None:
@@ -163,7 +161,8 @@ def draw_tree(data: dict, fmt: str = "svg") -> bytes:
     _layout(tree, 0, [0.0], items)
     width = max(x for kind, _, x, _, _ in items if kind == "node") + 1
     levels = max(d for kind, _, _, d, _ in items if kind == "node") + 1
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.3 * width), max(3.0, 2.0 * levels)))
+    fig = Figure(figsize=(max(6.0, 2.3 * width), max(3.0, 2.0 * levels)))
+    ax = fig.subplots()
     players = {n["to_play"] for kind, n, *_ in items if kind == "node"}
     colours = ["#cfe3f7", "#f9d9b5"] if len(players) > 1 else ["#d9ead3", "#d9ead3"]
     for kind, item, x, depth, cx in items:
@@ -188,7 +187,6 @@ def draw_tree(data: dict, fmt: str = "svg") -> bytes:
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text: smaller, and searchable
         fig.savefig(buf, format=fmt, bbox_inches="tight", dpi=110)
-    plt.close(fig)
     return buf.getvalue()
 
 

@@ -16,6 +16,7 @@ Needs `pip install 'zeroplan[onnx]'` (onnx, onnxscript, onnxruntime).
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -109,7 +110,7 @@ def export_onnx(agent, out_dir: str | Path) -> dict[str, Any]:
                           "the export covers MuZero's per-step reward head only")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rep, dyn, pred = _modules(net.cpu().eval())
+    rep, dyn, pred = _modules(copy.deepcopy(net).cpu().eval())  # the caller's net stays where it is
     batch = torch.export.Dim("batch", min=1, max=65_536)
     obs = torch.zeros((2,) + tuple(net.obs_shape))
     latent = torch.zeros((2,) + tuple(net.latent_shape))

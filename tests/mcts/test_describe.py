@@ -44,7 +44,7 @@ def test_the_described_tree_agrees_with_the_search(policy, players):
             assert edge["visits"] == out.visit_counts[b, edge["action"]]
         assert full["visits"] == config.num_simulations + 1
         assert sum(e["visits"] for e in full["children"]) == config.num_simulations
-        assert full["value"] == pytest.approx(out.root_values[b]) if config.root_value == "mean" else True
+        assert config.root_value == "mean" and full["value"] == pytest.approx(out.root_values[b])
         assert abs(sum(e["prior"] for e in full["children"]) - 1) < 1e-9
 
         tree = describe_node(out.tree, b, top=2, depth=4)
@@ -93,6 +93,13 @@ def test_principal_variation_follows_the_most_visited_child(policy):
 
 def test_a_rules_model_hides_illegal_moves_below_the_root():
     out, _ = _search("puct", 2, sims=60, illegal=0.5)
-    for node in _walk(describe_node(out.tree, 0, top=None, depth=3)):
-        legal = np.flatnonzero(out.tree.legal[0, node["node"]]).tolist()
-        assert {e["action"] for e in node["children"]} <= set(legal)
+    model = hash_model(4, 3, illegal=0.5)
+    tree, checked = out.tree, 0
+    for node in range(1, tree.visits.shape[1]):
+        parent = tree.parent[0, node]
+        action = int(np.flatnonzero(tree.children[0, parent] == node)[0])
+        _, _, _, logits = model(tree.embeddings[0, parent][None], np.array([action]))
+        listed = sorted(e["action"] for e in describe_node(tree, 0, node, top=None, depth=1)["children"])
+        assert listed == np.flatnonzero(np.isfinite(logits[0])).tolist()  # the moves the model allows, no other
+        checked += int(len(listed) < 4)
+    assert checked > 10  # the model did hide moves

@@ -118,12 +118,13 @@ def _malformed(rng: random.Random, game: str) -> tuple[str, str, dict]:
     kind = rng.randrange(9)
     if kind == 0:  # bytes that are not JSON
         return "POST", rng.choice(["/api/move", "/api/new", "/api/undo", "/api/step", "/api/search"]), \
-            {"content": bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))}
+            {"headers": {"content-type": "application/json"}, "content": bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))}
     if kind == 1:  # JSON, but not an object
-        return "POST", "/api/move", {"content": json.dumps(rng.choice([[1, 2], "move", 3, None]))}
+        return "POST", "/api/move", {"headers": {"content-type": "application/json"}, "content": rng.choice([json.dumps([1, 2]), '"move"', "3", "null",
+                                                                       "[" * 5000, '{"a":' * 3000])}
     if kind == 2:  # a move with a wrong field
         body = {"game": game, "action": rng.choice(junk_values)}
-        return "POST", "/api/move", {"content": json.dumps(body, allow_nan=True)}
+        return "POST", "/api/move", {"headers": {"content-type": "application/json"}, "content": json.dumps(body, allow_nan=True)}
     if kind == 3:  # a bad game id
         return "POST", rng.choice(["/api/move", "/api/undo", "/api/step", "/api/search"]), \
             {"json": {"game": rng.choice(junk_values[:-1] + ["nope", game[::-1]]), "action": 4}}
@@ -131,8 +132,10 @@ def _malformed(rng: random.Random, game: str) -> tuple[str, str, dict]:
         return "POST", rng.choice(["/api/move", "/api/new"]), \
             {"json": rng.choice([{}, {"game": game}, {"game": game, "action": 1, "extra": 1}, {"human": 2},
                                  {"human": "0"}, {"human": 0, "seed": -5}])}
-    if kind == 5:  # an oversized body
-        return "POST", "/api/move", {"content": b'{"game": "' + b"a" * 10_000 + b'"}'}
+    if kind == 5:  # an oversized body, or one that is not declared as JSON (a cross-site form)
+        return "POST", "/api/move", rng.choice([{"headers": {"content-type": "application/json"}, "content": b'{"game": "' + b"a" * 10_000 + b'"}'},
+                                                {"content": json.dumps({"game": game, "action": 1})},
+                                                {"data": {"game": game, "action": "1"}}])
     if kind == 6:  # paths that are not served, outside the app or the run
         return "GET", rng.choice(["/../../etc/passwd", "/static/../meta.json", "/checkpoints/best", "/app.js/x",
                                   "/api/../../weights.safetensors", "/%2e%2e/%2e%2e/etc/passwd", "/api/nothing"]), {}
@@ -150,9 +153,30 @@ def test_five_hundred_malformed_requests_get_4xx_and_the_server_keeps_working(ti
         method, path, kwargs = _malformed(rng, game)
         response = tictactoe.request(method, path, **kwargs)  # a server exception would raise here
         assert 400 <= response.status_code < 500, (method, path, kwargs, response.status_code, response.text[:200])
-        if path.startswith("/api/") and response.status_code not in (404, 405):
-            assert "error" in response.json()
+        ours = path in ("/api/move", "/api/new", "/api/undo", "/api/step", "/api/search", "/api/tree.svg")
+        if ours and response.status_code != 405:  # the app's own refusals name the problem
+            assert response.json()["error"]
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-    assert len(statuses) >= 4  # the storm hit several kinds of refusal
+    assert {400, 404, 405, 409, 413, 415} <= set(statuses) or len(statuses) >= 5, statuses
     state = _ok(tictactoe.post("/api/move", json={"game": game, "action": 4}))
     assert state["moves"][0] == 4 and len(state["moves"]) == 2
+
+
+def test_the_tree_is_the_agents_last_search(tictactoe):
+    state = _ok(tictactoe.post("/api/new", json={"human": 1}))  # the agent opens
+    svg = tictactoe.get("/api/tree.svg", params={"game": state["game"], "top": 2, "depth": 2}).text
+    assert f"plays {state['search']['action']}" in svg and f"plays {state['moves'][0]}" in svg
+
+
+def test_a_server_on_loopback_answers_only_its_own_host_names():
+    agent = zeroplan.pretrained("tictactoe")
+    client = TestClient(make_app(agent, "t", hosts=["127.0.0.1", "localhost"]), base_url="http://127.0.0.1:8000")
+    assert client.get("/api/info").status_code == 200
+    assert client.get("/api/info", headers={"host": "attacker.example"}).status_code == 400
+
+
+def test_numbers_json_cannot_hold_become_null():
+    from zeroplan.serve.app import _JSON
+
+    body = json.loads(_JSON({"v": float("nan"), "w": [float("inf"), 1.5]}).body)
+    assert body == {"v": None, "w": [None, 1.5]}

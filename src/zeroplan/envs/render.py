@@ -29,9 +29,10 @@ def render_modes(config: EnvConfig) -> list[str]:
             close()
 
 
-def make_render_env(config: EnvConfig, mode: str) -> GymEnv:
-    """The config's env, made with `render_mode=mode` ("rgb_array" or "ansi")."""
-    modes = render_modes(config)
+def make_render_env(config: EnvConfig, mode: str, modes: list[str] | None = None) -> GymEnv:
+    """The config's env, made with `render_mode=mode` ("rgb_array" or "ansi");
+    `modes`, the env's render modes when the caller has them already."""
+    modes = render_modes(config) if modes is None else modes
     if mode not in modes:
         raise EnvError(f"{config.id}: cannot render as {mode!r} (it offers: {', '.join(modes) or 'nothing'})")
     kwargs = {**config.kwargs, "render_mode": mode}

@@ -44,6 +44,9 @@ def _number(cell: str | None) -> float:
 def _eval_rows(run_dir: Path) -> list[dict[str, str]]:
     path = run_dir / "metrics.csv"
     if not path.is_file():
+        if str(run_dir).startswith("pretrained:"):
+            raise CurveError(f"{run_dir}: a shipped agent has no learning curves (its card in zeroplan/shipped/"
+                             "cards.json says how it was trained)")
         raise CurveError(f"{run_dir}: no metrics.csv")
     try:
         with open(path, newline="", encoding="utf-8") as f:

@@ -9,27 +9,34 @@
     POST /api/search        {"game": id}                          -> the agent's search at the current position
     GET  /api/tree.svg?game=ID&top=3&depth=3                      -> that search's tree as a picture
 
-A request the game cannot take gets a 4xx and {"error": "..."}: malformed or
-oversized JSON, unknown or extra fields, wrong types (400); an unknown game
-(404); a move out of turn or after the end (409). Handlers are `async` and
-do not await, so requests run one at a time: the agent (its random
-generator, a rules model's positions) is never used by two at once.
+A request the game cannot take gets a 4xx and {"error": "..."}: malformed
+JSON, unknown or extra fields, wrong types (400); an unknown game (404); a
+move out of turn or after the end (409); a body over 4 KB (413); a POST that
+is not `application/json` (415: a page on another site cannot post a form
+to it). Bound to the loopback address, the app answers only Host headers
+that name it. Handlers are `async` and await only while reading the body,
+before touching a game, so the agent (its random generator, a rules model's
+positions) is never used by two requests at once. The tree picture is the
+agent's last search (before it has moved: its search at the position).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zeroplan.explain import ExplainError, draw_tree
-from zeroplan.serve.session import Session, SessionError, Sessions
+from zeroplan.serve.session import TREE_DEPTH, TREE_TOP, Session, SessionError, Sessions
 
 MAX_BODY = 4096  # bytes: every request body is a few fields
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -53,17 +60,47 @@ class Move(GameRef):
     action: StrictInt = Field(..., ge=0, le=2**31 - 1)
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers (a diverged network's value must not become a 500)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+class _JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return super().render(_finite(content))
+
+
 def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return _JSON({"error": message}, status_code=status)
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused (413) past MAX_BODY bytes without reading the rest."""
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY:
+        raise SessionError(f"request body of {declared} bytes; at most {MAX_BODY}", 413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise SessionError(f"request body over {MAX_BODY} bytes", 413)
+    return body
 
 
 async def _parse(request: Request, model: type[_Body]) -> _Body:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise SessionError(f"request body of {len(body)} bytes; at most {MAX_BODY}", 413)
+    # Only JSON: a cross-site form or text/plain POST (sent without a preflight) is refused.
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise SessionError("send the request body as JSON (Content-Type: application/json)", 415)
+    body = await _body(request)
     try:
         data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise SessionError("the request body is not JSON") from None
     if not isinstance(data, dict):
         raise SessionError("the request body must be a JSON object")
@@ -75,8 +112,10 @@ async def _parse(request: Request, model: type[_Body]) -> _Body:
         raise SessionError(f"{where}: {first['msg']}") from None
 
 
-def make_app(agent, name: str, make_env=None, limit: int = 64) -> Starlette:
-    """The application serving `agent` (a loaded MuZero-family agent) under the title `name`."""
+def make_app(agent, name: str, make_env=None, limit: int = 64, hosts: list[str] | None = None) -> Starlette:
+    """The application serving `agent` (a loaded MuZero-family agent) under the title `name`;
+    `hosts`, the Host headers it answers (None: any), so that a page on another site
+    cannot reach a server on 127.0.0.1 through a DNS name of its own."""
     sessions = Sessions(limit)
     config = agent.config
     players = agent.spec.num_players
@@ -92,7 +131,7 @@ def make_app(agent, name: str, make_env=None, limit: int = 64) -> Starlette:
         return {"game": key, **session.state()}
 
     async def info(request: Request) -> Response:
-        return JSONResponse({"name": name, "env": config.env.id, "players": players,
+        return _JSON({"name": name, "env": config.env.id, "players": players,
                              "num_actions": agent.spec.num_actions, "policy": config.search.policy,
                              "simulations": config.search.num_simulations, "search_model": config.search.model})
 
@@ -104,7 +143,7 @@ def make_app(agent, name: str, make_env=None, limit: int = 64) -> Starlette:
             raise SessionError("human: this is a single-player environment; the agent plays it (give null)")
         session = Session(agent, body.human, body.seed, make_env)
         session.start()
-        return JSONResponse(state_of(sessions.add(session), session))
+        return _JSON(state_of(sessions.add(session), session))
 
     def action(kind: str):
         async def handler(request: Request) -> Response:
@@ -117,8 +156,8 @@ def make_app(agent, name: str, make_env=None, limit: int = 64) -> Starlette:
             elif kind == "undo":
                 session.undo()
             else:
-                return JSONResponse(session.search_here())
-            return JSONResponse(state_of(body.game, session))
+                return _JSON(session.search_here())
+            return _JSON(state_of(body.game, session))
         return handler
 
     async def tree(request: Request) -> Response:
@@ -127,10 +166,10 @@ def make_app(agent, name: str, make_env=None, limit: int = 64) -> Starlette:
             top, depth = int(query.get("top", "3")), int(query.get("depth", "3"))
         except ValueError:
             raise SessionError("top and depth must be integers") from None
-        if not (1 <= top <= 10 and 1 <= depth <= 6):
-            raise SessionError("top must be 1..10 and depth 1..6")
+        if not (1 <= top <= TREE_TOP and 1 <= depth <= TREE_DEPTH):
+            raise SessionError(f"top must be 1..{TREE_TOP} and depth 1..{TREE_DEPTH}")
         session = sessions.get(query.get("game"))
-        svg = draw_tree(session.search_here(top=top, depth=depth), "svg")
+        svg = draw_tree(session.tree(top, depth), "svg")
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
     async def refused(request: Request, err: Exception) -> Response:
@@ -140,7 +179,9 @@ def make_app(agent, name: str, make_env=None, limit: int = 64) -> Starlette:
     routes += [Route("/api/info", info), Route("/api/new", new, methods=["POST"]),
                Route("/api/tree.svg", tree)]
     routes += [Route(f"/api/{kind}", action(kind), methods=["POST"]) for kind in ("move", "step", "undo", "search")]
-    return Starlette(routes=routes, exception_handlers={SessionError: refused, ExplainError: refused})
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)] if hosts else []
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={SessionError: refused, ExplainError: refused})
 
 
 def serve(agent, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -150,7 +191,9 @@ def serve(agent, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
     make_env = env_maker(agent)
     # One search before the first visitor: it compiles and caches what the first move would otherwise wait for.
     Session(agent, 0 if agent.spec.num_players == 2 else None, 0, make_env).search_here()
-    uvicorn.run(make_app(agent, name, make_env=make_env), host=host, port=port, log_level="warning")
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    hosts = ["127.0.0.1", "localhost", "[::1]"] if loopback else None  # bound wider: the user chose to open it
+    uvicorn.run(make_app(agent, name, make_env=make_env, hosts=hosts), host=host, port=port, log_level="warning")
 
 
 def env_maker(agent):
@@ -167,5 +210,5 @@ def env_maker(agent):
         return agent.env_factory
     for mode in ("rgb_array", "ansi"):
         if mode in modes:
-            return lambda: make_render_env(agent.config.env, mode)
+            return lambda: make_render_env(agent.config.env, mode, modes)
     return agent.env_factory

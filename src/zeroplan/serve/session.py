@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 
 from zeroplan.explain import ExplainError, Game, search_position
+from zeroplan.mcts.describe import prune
+
+TREE_TOP, TREE_DEPTH = 10, 6  # the most a picture asks for (app.py)
 
 
 class SessionError(ValueError):
@@ -64,12 +67,21 @@ class Session:
         self.make_env = make_env or agent.env_factory
         self._restart([])
 
+    def close(self) -> None:
+        """Close the game's environment (a rendering env may hold a window or a pygame surface)."""
+        game = getattr(self, "game", None)
+        close = getattr(game.env, "close", None) if game is not None else None
+        if callable(close):
+            close()
+
     def _restart(self, moves: list[int]) -> None:
+        self.close()
         env = self.make_env()
         self.game = Game(env, self.seed, [env.reset(seed=self.seed)])
         self.movers: list[int] = []
         self.values: list[dict] = []
         self.last_search: dict | None = None
+        self.last_tree: dict | None = None  # the tree of the agent's last search, for the picture
         self.total = 0.0
         for move in moves:
             self._play(move)
@@ -89,7 +101,8 @@ class Session:
         """The agent searches the position and plays; its search is kept."""
         if self.game.over:
             raise SessionError("the game is over: start a new one", 409)
-        data = search_position(self.agent, self.game, top=0)
+        data = search_position(self.agent, self.game, top=TREE_TOP, depth=TREE_DEPTH)
+        self.last_tree = data.pop("tree")
         ply = len(self.game.moves)
         value = data["root_value"] if data["to_play"] == 0 or self.players == 1 else -data["root_value"]
         self.values.append({"ply": ply, "value": value})
@@ -118,6 +131,8 @@ class Session:
         self._agent_replies()
 
     def step(self) -> None:
+        if self.game.over:
+            raise SessionError("the game is over: start a new one", 409)
         if self.human is not None and self.game.env.to_play() == self.human:
             raise SessionError("it is your turn: play a move", 409)
         self.agent_move()
@@ -134,6 +149,13 @@ class Session:
         values = self.values
         self._restart(self.game.moves[:keep])
         self.values = [v for v in values if v["ply"] < keep]
+
+    def tree(self, top: int, depth: int) -> dict:
+        """For the picture: the agent's last search (its tree cut to `top` and
+        `depth`), or, before it has moved, its search at the current position."""
+        if self.last_search is None:
+            return self.search_here(top=top, depth=depth)
+        return {**self.last_search, "tree": prune(self.last_tree, top, depth)}
 
     def search_here(self, top: int = 0, depth: int = 3) -> dict:
         """The agent's search at the current position, without playing it (analysis)."""
@@ -178,7 +200,7 @@ class Sessions:
         key = secrets.token_hex(8)
         self._games[key] = session
         while len(self._games) > self.limit:
-            self._games.popitem(last=False)
+            self._games.popitem(last=False)[1].close()
         return key
 
     def get(self, key: Any) -> Session:

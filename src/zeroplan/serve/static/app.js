@@ -5,7 +5,8 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 let info = null;
 let state = null;
-let running = null;
+let running = false;
+let treeToken = 0;
 
 function svg(tag, attrs, parent) {
   const el = document.createElementNS(SVG, tag);
@@ -27,21 +28,46 @@ async function api(path, body) {
   return data;
 }
 
-async function call(path, body) {
+let busy = false;
+let queue = Promise.resolve();
+
+async function send(path, body) {
+  busy = true;
+  document.body.classList.add("busy");
   $("error").textContent = "";
   try {
     const data = await api(path, body);
-    if (data.game) { state = data; show(); }
+    // A reply for a game the page has left (a step in flight when a new game began) is dropped.
+    if (data.game && (path === "/api/new" || (state && data.game === state.game))) { state = data; show(); }
     return data;
   } catch (err) {
     $("error").textContent = err.message;
     stopRunning();
     return null;
+  } finally {
+    busy = false;
+    document.body.classList.remove("busy");
   }
 }
 
+// Requests go one after another, in the order they were asked for.
+function call(path, body) {
+  const run = queue.then(() => send(path, body));
+  queue = run.catch(() => null);
+  return run;
+}
+
 function stopRunning() {
-  if (running) { clearInterval(running); running = null; $("run").textContent = "Run"; }
+  running = false;
+  $("run").textContent = "Run";
+}
+
+async function runLoop() {
+  while (running && state && !state.over) {
+    await call("/api/step", {game: state.game});
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  stopRunning();
 }
 
 // --- the board ------------------------------------------------------------------------------
@@ -166,20 +192,25 @@ function show() {
   drawSearch(state.search, "for its last move");
   drawChart();
   $("status").textContent = statusText();
-  if (!$("tree-panel").hidden) loadTree();
+  if (!$("tree-panel").hidden && !running) loadTree();
 }
 
 async function humanMove(action) {
-  if (!state) return;
+  if (!state || busy) return;  // a click while the agent thinks would play on a board not yet shown
   await call("/api/move", {game: state.game, action});
 }
 
 async function loadTree() {
-  if (!state || state.over) { $("tree").textContent = "the game is over: no position to search"; return; }
+  if (!state) return;
+  if (!state.search && state.over) { $("tree").textContent = "the game is over: no position to search"; return; }
+  const token = ++treeToken;
+  $("tree-caption").textContent = state.search ? "the agent's search for its last move"
+    : "the agent's search for this position";
   try {
     const response = await fetch(`/api/tree.svg?game=${encodeURIComponent(state.game)}&top=3&depth=3`);
     if (!response.ok) throw new Error((await response.json()).error);
-    $("tree").innerHTML = await response.text();  // an SVG drawn by the server from its own numbers
+    const picture = await response.text();
+    if (token === treeToken) $("tree").innerHTML = picture;  // an SVG the server drew from its own numbers
   } catch (err) {
     $("error").textContent = err.message;
   }
@@ -199,18 +230,15 @@ async function start() {
   $("step").addEventListener("click", () => state && call("/api/step", {game: state.game}));
   $("run").addEventListener("click", () => {
     if (running) { stopRunning(); return; }
+    running = true;
     $("run").textContent = "Pause";
-    running = setInterval(async () => {
-      if (!state || state.over) { stopRunning(); return; }
-      await call("/api/step", {game: state.game});
-    }, 150);
+    runLoop();
   });
   $("undo").addEventListener("click", () => state && call("/api/undo", {game: state.game}));
   $("analyse").addEventListener("click", async () => {
     if (!state) return;
-    $("error").textContent = "";
-    try { drawSearch(await api("/api/search", {game: state.game}), "for this position"); }
-    catch (err) { $("error").textContent = err.message; }
+    const search = await call("/api/search", {game: state.game});
+    if (search) drawSearch(search, "for this position");
   });
   $("show-tree").addEventListener("click", () => { $("tree-panel").hidden = false; loadTree(); });
   $("hide-tree").addEventListener("click", () => { $("tree-panel").hidden = true; });
