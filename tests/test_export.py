@@ -108,7 +108,7 @@ def test_an_exported_alphazero_net_evaluates_positions_for_a_search_over_the_rul
     assert len(obs) >= 40 and len({o.tobytes() for o in obs}) >= 25 and same == len(obs)
 
 
-def test_the_docs_search_loop_needs_no_torch_and_balances_the_pole(cartpole):
+def test_the_docs_search_loop_needs_no_torch_and_balances_the_pole(cartpole, tictactoe):
     _, out = cartpole
     code = re.search(r"<!-- export-example.*?```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
     script = f"""
@@ -127,6 +127,10 @@ for _ in range(200):
     if terminated or truncated:
         break
 print(total)
+board = Exported({str(tictactoe[1])!r})  # a two-player net: the root keeps to the legal moves
+legal = np.array([False, True, False, False, False, False, False, True, False])
+assert all(plan(board, np.random.default_rng(i).random(board.spec["obs_shape"]), legal, 20) in (1, 7)
+           for i in range(5))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
