@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from zeroplan.config import EnvConfig
 
-NATIVE_GAMES = ("tictactoe", "connect4")
+NATIVE_GAMES = ("tictactoe", "connect4", "2048")
 PETTINGZOO_GAMES = ("pettingzoo:tictactoe_v3", "pettingzoo:connect_four_v3")
 
 
@@ -32,6 +32,10 @@ def _make(config: EnvConfig):
         from zeroplan.envs.games.connect4 import Connect4
 
         return Connect4()
+    if config.id == "2048":
+        from zeroplan.envs.games.g2048 import Game2048
+
+        return Game2048()
     from zeroplan.envs.user import is_user_env, make_user_env
 
     if is_user_env(config.id):
