@@ -112,8 +112,9 @@ def test_adapter_rejects_illegal_actions_itself():
 
 
 def test_make_env_ids():
-    assert NATIVE_GAMES == ("tictactoe", "connect4")
+    assert NATIVE_GAMES == ("tictactoe", "connect4", "2048")
     assert isinstance(make_env(EnvConfig(id="connect4")), Connect4)
+    assert type(make_env(EnvConfig(id="2048"))).__name__ == "Game2048"
     for env_id in PETTINGZOO_GAMES:
         assert isinstance(make_env(EnvConfig(id=env_id)), PettingZooEnv)
     with pytest.raises(EnvError, match="not supported"):

@@ -36,6 +36,10 @@ def _make(config: EnvConfig):
         from zeroplan.envs.games.g2048 import Game2048
 
         return Game2048()
+    if config.id.startswith("openspiel:"):
+        from zeroplan.envs.openspiel import make_openspiel
+
+        return make_openspiel(config.id, config.kwargs)
     from zeroplan.envs.user import is_user_env, make_user_env
 
     if is_user_env(config.id):

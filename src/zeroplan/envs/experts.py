@@ -213,7 +213,8 @@ CONNECT4_IDS = ("connect4",)
 def make_opponent(name: str, env_id: str):
     """An evaluation opponent by name: "random" for any game; "expert" where one exists
     (perfect play for tic-tac-toe, alpha-beta at depth 4 for connect four); and for
-    connect four "alphabeta:N" for a search N plies deep."""
+    connect four "alphabeta:N" for a search N plies deep; for OpenSpiel games "mcts:N",
+    OpenSpiel's MCTS bot with N simulations per move."""
     if name == "random":
         return RandomExpert()
     if name == "expert":
@@ -229,7 +230,16 @@ def make_opponent(name: str, env_id: str):
         if not depth.isdigit() or int(depth) < 1:
             raise ValueError(f"opponent {name!r}: the depth after 'alphabeta:' must be a whole number >= 1")
         return ConnectFourAlphaBeta(int(depth))
-    raise ValueError(f"opponent must be 'random', 'expert' or 'alphabeta:N', got {name!r}")
+    if name.startswith("mcts:"):
+        if not env_id.startswith("openspiel:"):
+            raise ValueError(f"mcts:N opponents (OpenSpiel's MCTS bot) are for openspiel: games, not {env_id!r}")
+        sims = name.split(":", 1)[1]
+        if not sims.isdigit() or int(sims) < 1:
+            raise ValueError(f"opponent {name!r}: the simulations after 'mcts:' must be a whole number >= 1")
+        from zeroplan.envs.openspiel import OpenSpielMCTS
+
+        return OpenSpielMCTS(int(sims))
+    raise ValueError(f"opponent must be 'random', 'expert', 'alphabeta:N' or 'mcts:N', got {name!r}")
 
 
 def resolve_opponent(name: str, env_id: str) -> tuple[str, str | None]:

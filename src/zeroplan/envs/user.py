@@ -27,7 +27,7 @@ from zeroplan.envs.spec import EnvSpec, TurnBasedEnv
 
 def is_user_env(env_id: str) -> bool:
     module, _, name = env_id.partition(":")
-    return bool(module) and bool(name) and module != "pettingzoo" and "/" not in module
+    return bool(module) and bool(name) and module not in ("pettingzoo", "openspiel") and "/" not in module
 
 
 def resolve(env_id: str) -> Callable[..., Any]:
