@@ -20,7 +20,9 @@ LAYERS = [
     ("zeroplan.eval", 3), ("zeroplan.baselines", 3),
     ("zeroplan.runners", 4),
     ("zeroplan.muzero.agent", 5), ("zeroplan.mbrl.pets", 5), ("zeroplan.agents", 5.5),
-    ("zeroplan.play", 6), ("zeroplan.explain", 6), ("zeroplan.serve", 6), ("zeroplan.export", 6), ("zeroplan.compare", 6), ("zeroplan.tune", 6), ("zeroplan.cli", 6.5),
+    ("zeroplan.play", 6), ("zeroplan.explain", 6), ("zeroplan.export", 6), ("zeroplan.compare", 6), ("zeroplan.tune", 6),
+    ("zeroplan.serve", 6.2),  # the web page over explain's positions and searches
+    ("zeroplan.cli", 6.5),
     ("zeroplan", 7),  # the public API, lazily
 ]
 

@@ -147,8 +147,8 @@ def eval_(
     checkpoint: Optional[str] = typer.Option(None, help="checkpoint name under RUN_DIR/checkpoints "
                                              "(default: best, or last if the run was never evaluated)"),
     episodes: int = typer.Option(20, min=1, help="episodes (single-player)"),
-    opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert | alphabeta:N "
-                                           "(default: the game's expert, else random)"),
+    opponent: Optional[str] = typer.Option(None, help="two-player games: random | expert | alphabeta:N (connect4) | "
+                                           "mcts:N (openspiel: games; default: the game's expert, else random)"),
     games: int = typer.Option(100, min=1, help="games per side against the opponent"),
     openings: int = typer.Option(0, min=0, max=4, help="two-player games: instead of --games games from the start, "
                                  "one game per side from every opening of this many moves (connect four, 2: 49)"),
