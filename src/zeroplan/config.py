@@ -248,6 +248,9 @@ class RunConfig(_Strict):
 
         parse_variants(value)  # raises ValueError naming the entry and the allowed keys
         return value
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="where the learner (and, with it, search inference) runs: auto (the first GPU "
+                        "when torch sees one, else the CPU), cpu, cuda or cuda:N")
     torch_threads: int | Literal["auto"] = Field(
         "auto", description="threads of torch's pool for the updates: a count, or 'auto' = the cores free when the "
         "run starts (the machine's cores less the work already running on them; printed), so a shared machine "

@@ -43,6 +43,8 @@ def train(
     num_workers: int = typer.Option(2, min=1, help="ray: self-play actors"),
     address: Optional[str] = typer.Option(None, help="ray: a cluster's address (auto | HOST:PORT); "
                                           "default: start a local Ray on this machine"),
+    device: Optional[str] = typer.Option(None, help="where the learner runs: auto | cpu | cuda | cuda:N "
+                                         "(run.device; MuZero and AlphaZero)"),
 ) -> None:
     """Train an agent (MuZero by default), or continue a run with --resume RUN_DIR.
 
@@ -54,8 +56,10 @@ def train(
     entry = algorithm((algo_of(resume) or algo) if resume is not None else algo)
     _check_train_options(entry, backend, address, init_from, max_env_steps, max_episodes)
     budget = {"max_env_steps": max_env_steps, "max_episodes": max_episodes}[entry.budget]
-    overrides: dict = {"run": {k: v for k, v in (("max_minutes", max_minutes), (entry.budget, budget))
-                               if v is not None}}
+    if device is not None and entry.budget != "max_env_steps":
+        raise UserError(f"--device is for MuZero and AlphaZero; {entry.name} runs on the CPU")
+    overrides: dict = {"run": {k: v for k, v in (("max_minutes", max_minutes), (entry.budget, budget),
+                                                  ("device", device)) if v is not None}}
     cls = entry.agent_class()
     if resume is not None:
         if env is not None or config_file is not None or seed is not None or run_dir is not None \

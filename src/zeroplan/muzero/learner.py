@@ -147,7 +147,8 @@ class Learner:
     def losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """All unroll steps at once: one prediction over every step's latent, one
         cross-entropy per head over [K+1, B]. Matches tests/reference/learner_loss.py."""
-        t = {k: torch.as_tensor(getattr(batch, k)) for k in (
+        device = next(self.net.parameters()).device  # run.device: batches go where the network is
+        t = {k: torch.as_tensor(getattr(batch, k)).to(device, non_blocking=True) for k in (
             "obs", "actions", "target_values", "target_rewards", "target_policies", "value_mask", "reward_mask",
             "policy_mask", "weights")}
         s = self.support_size
@@ -156,7 +157,7 @@ class Learner:
             t["obs"], t["actions"], with_latents=consistency)  # [K+1, B, ...]
         steps = value_logits.shape[0]
         # Step k >= 1 enters the gradient with weight 1/K (the forward value is unchanged).
-        step_scale = torch.full((steps, 1), 1.0 / max(steps - 1, 1))
+        step_scale = torch.full((steps, 1), 1.0 / max(steps - 1, 1), device=device)
         step_scale[0] = 1.0
         value_target = scalar_to_support(t["target_values"].T, s)
         value_ce = _soft_ce(value_logits, value_target) * t["value_mask"].T
@@ -176,9 +177,9 @@ class Learner:
         parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(),
                  "value_prefix_loss" if prefix else "reward_loss": reward_loss.mean()}
         if consistency and steps > 1:
-            later = torch.as_tensor(batch.next_obs).transpose(0, 1).flatten(0, 1)  # [K * B, ...], step-major
+            later = torch.as_tensor(batch.next_obs).to(device).transpose(0, 1).flatten(0, 1)  # [K * B, ...]
             similarity = self.net.consistency_loss(latents[0], later).view(steps - 1, -1) \
-                * torch.as_tensor(batch.next_obs_mask).T
+                * torch.as_tensor(batch.next_obs_mask).to(device).T
             consistency_loss = scale_gradient(similarity, step_scale[1:]).sum(0)
             per_sample = per_sample + self.config.consistency_weight * consistency_loss
             parts["consistency_loss"] = consistency_loss.mean()
@@ -219,4 +220,4 @@ class Learner:
         metrics = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()},
                    "grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0],
                    "skipped_updates": self.skipped_updates}
-        return metrics, priorities.numpy()
+        return metrics, priorities.cpu().numpy()

@@ -41,7 +41,7 @@ def network_values(net: torch.nn.Module, obs: np.ndarray, support_size: int) -> 
     """Scalar values of observations under `net` (e.g. a target network's, for bootstrapping)."""
     with torch.inference_mode():
         out = net.initial_inference(torch.as_tensor(obs))
-        return support_to_scalar(out.value_logits, support_size).double().numpy()
+        return support_to_scalar(out.value_logits, support_size).double().cpu().numpy()
 
 
 def lookahead_values(net: torch.nn.Module, obs: np.ndarray, legal: np.ndarray, support_size: int, discount: float,
@@ -55,10 +55,11 @@ def lookahead_values(net: torch.nn.Module, obs: np.ndarray, legal: np.ndarray, s
     legal = legal | ~legal.any(axis=1, keepdims=True)
     with torch.inference_mode():
         latent = net.initial_inference(torch.as_tensor(obs)).latent
-        nxt = net.recurrent_inference(latent.repeat_interleave(a, dim=0), torch.arange(a).repeat(n))
+        nxt = net.recurrent_inference(latent.repeat_interleave(a, dim=0),
+                                      torch.arange(a, device=latent.device).repeat(n))
         reward = support_to_scalar(nxt.reward_logits, support_size).double()
         value = support_to_scalar(nxt.value_logits, support_size).double()
-        q = (reward + discount * (value if num_players == 1 else -value)).view(n, a).numpy()
+        q = (reward + discount * (value if num_players == 1 else -value)).view(n, a).cpu().numpy()
     return np.where(legal, q, -np.inf).max(axis=1)
 
 

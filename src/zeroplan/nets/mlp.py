@@ -76,7 +76,7 @@ class MLPCore(nn.Module):
         return self.representation_net(obs.reshape(obs.shape[0], -1))
 
     def dynamics(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        one_hot = F.one_hot(action, self.num_actions).to(latent.dtype)
+        one_hot = F.one_hot(action.to(latent.device), self.num_actions).to(latent.dtype)
         return self.dynamics_net(torch.cat([latent, one_hot], dim=1))
 
     def reward(self, latent: torch.Tensor) -> torch.Tensor:

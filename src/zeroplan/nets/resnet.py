@@ -131,7 +131,7 @@ class ResNetCore(nn.Module):
         return self.representation_net(obs)
 
     def dynamics(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.dynamics_net(torch.cat([latent, self.action_plane(action, latent.dtype)], dim=1))
+        return self.dynamics_net(torch.cat([latent, self.action_plane(action.to(latent.device), latent.dtype)], dim=1))
 
     def reward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.reward_head(latent)

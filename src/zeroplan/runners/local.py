@@ -35,6 +35,7 @@ from zeroplan.eval.evaluate import evaluation_scalars
 from zeroplan.io.checkpoint import (Checkpoint, CheckpointError, json_bytes, load_weights, npz_bytes,
                                     save_checkpoint, tensor_bytes)
 from zeroplan.io.cpu import resolve_threads
+from zeroplan.io.device import resolve_device
 from zeroplan.io.logging import MetricsLogger
 from zeroplan.io.memory import available_memory
 from zeroplan.mcts.rules import check_copies
@@ -100,6 +101,8 @@ class LocalRunner:
         if note is not None:
             self.notes.append(note)
         limit_threads(self.torch_threads)
+        self.device, note = resolve_device(config.run.device)  # a GPU asked for and missing stops the run here
+        self.notes += [note] if note else []
         seed_everything(config.run.seed)
         if env_factory is None and is_user_env(config.env.id) and not _resuming:
             check_user_env(config.env.id, config.env.max_episode_steps, config.env.kwargs)
@@ -121,7 +124,7 @@ class LocalRunner:
             config = self.config = self._settle_opponent(config)
         check_capacity(config.replay, self.spec.obs_shape, self.spec.num_actions, available_memory())
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
-        self.net.eval()
+        self.net.to(self.device).eval()
         self.model = search_model(self.net, config)
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)

@@ -22,6 +22,7 @@ from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay
 from zeroplan.muzero.search_model import search_model
 from zeroplan.muzero.selfplay import SelfPlay
+from zeroplan.io.device import resolve_device
 from zeroplan.nets.build import build_net
 from zeroplan.nets.muzero_net import SearchModel
 from zeroplan.runners.local import limit_threads
@@ -139,7 +140,7 @@ class LearnerActor:
         limit_threads(resolve_threads(config.run.torch_threads)[0])  # the local runner's count (RayRunner)
         self.config = config
         self.replay = replay  # its actor handle
-        self.net = build_net(config, obs_shape, num_actions).eval()
+        self.net = build_net(config, obs_shape, num_actions).to(resolve_device(config.run.device)[0]).eval()
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.version = 0
         # Batches come from the replay actor BATCHES_PER_REQUEST at a time, the next
