@@ -69,28 +69,18 @@ def slide(board: np.ndarray, action: int) -> tuple[np.ndarray, int]:
     """The board [4, 4] of exponents after `action` (before the spawn) and the reward."""
     oriented = _orient(board, action)
     keys = oriented.astype(np.int64) @ _WEIGHTS
-    return _unorient(_LEFT[keys], action), int(_LEFT_REWARD[keys].sum())
+    return _orient(_LEFT[keys], action, inverse=True), int(_LEFT_REWARD[keys].sum())
 
 
-def _orient(board: np.ndarray, action: int) -> np.ndarray:
-    """The board turned so that `action` slides its rows to the left."""
+def _orient(board: np.ndarray, action: int, inverse: bool = False) -> np.ndarray:
+    """The board turned so that `action` slides its rows to the left (`inverse`: turned back)."""
     if action == LEFT:
         return board
     if action == RIGHT:
         return board[:, ::-1]
     if action == UP:
         return board.T
-    return board.T[:, ::-1]  # DOWN
-
-
-def _unorient(board: np.ndarray, action: int) -> np.ndarray:
-    if action == LEFT:
-        return board
-    if action == RIGHT:
-        return board[:, ::-1]
-    if action == UP:
-        return board.T
-    return board[:, ::-1].T  # DOWN
+    return board[:, ::-1].T if inverse else board.T[:, ::-1]  # DOWN: transpose, then mirror
 
 
 _VECTORS = {UP: (-1, 0), RIGHT: (0, 1), DOWN: (1, 0), LEFT: (0, -1)}
