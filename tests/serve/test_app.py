@@ -180,3 +180,18 @@ def test_numbers_json_cannot_hold_become_null():
 
     body = json.loads(_JSON({"v": float("nan"), "w": [float("inf"), 1.5]}).body)
     assert body == {"v": None, "w": [None, 1.5]}
+
+
+def test_only_two_player_boards_are_drawn_as_stones():
+    from zeroplan.envs.games.connect4 import Connect4
+    from zeroplan.envs.games.g2048 import Game2048
+    from zeroplan.serve.session import _board
+
+    tiles = Game2048()
+    tiles.reset(seed=0)
+    assert _board(tiles, 4, players=1) is None  # 4x4 tiles and 4 moves: not a column game
+    board = Connect4()
+    board.reset()
+    board.step(3)
+    drawn = _board(board, 7, players=2)
+    assert drawn["click"] == "column" and drawn["cells"][5][3] == 1

@@ -34,11 +34,12 @@ class SessionError(ValueError):
         self.status = status
 
 
-def _board(env, num_actions: int) -> dict | None:
-    """The stones of a native board game, and what a click on it means
-    ("cell": the action is the cell's index; "column": the column's)."""
+def _board(env, num_actions: int, players: int) -> dict | None:
+    """The stones of a native two-player board game, and what a click on it
+    means ("cell": the action is the cell's index; "column": the column's).
+    A one-player env's board (2048's tiles) is not stones to click: it is shown as text."""
     board = getattr(env, "board", None)
-    if not callable(board):
+    if players != 2 or not callable(board):
         return None
     cells = np.asarray(board())
     if cells.ndim == 1:
@@ -168,7 +169,8 @@ class Session:
         out: dict[str, Any] = {
             "moves": list(game.moves), "over": game.over, "to_play": None if game.over else int(env.to_play()),
             "legal": [] if game.over else np.flatnonzero(game.legal()).tolist(), "human": self.human,
-            "values": self.values, "search": self.last_search, "board": _board(env, self.agent.spec.num_actions),
+            "values": self.values, "search": self.last_search,
+            "board": _board(env, self.agent.spec.num_actions, self.players),
             "text": None, "frame": None, "steps": len(game.moves), "return": self.total, "winner": None,
         }
         if game.over and self.players == 2 and game.moves:
