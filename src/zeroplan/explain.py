@@ -102,9 +102,11 @@ def parse_moves(text: str) -> list[int]:
         raise ExplainError(f"--position takes move numbers separated by spaces or commas, got {text!r}") from None
 
 
-def search_position(agent, game: Game, *, top: int = 3, depth: int = 3) -> dict:
+def search_position(agent, game: Game, *, top: int = 3, depth: int = 3, keep_arrays: bool = False) -> dict:
     """The agent's search at `game`'s position, as it plays (no exploration
-    noise, its search settings): the move it picks and what the search saw."""
+    noise, its search settings): the move it picks and what the search saw.
+    `keep_arrays` adds the finished trees themselves ("arrays", an `mcts.tree.Tree`),
+    to describe later at any size (not JSON)."""
     if game.over:
         raise ExplainError("the game is over: there is no decision to explain")
     config, env = agent.config, game.env
@@ -123,6 +125,8 @@ def search_position(agent, game: Game, *, top: int = 3, depth: int = 3) -> dict:
             "search_model": config.search.model, "moves": moves, "pv": principal_variation(tree, 0)}
     if top > 0:
         data["tree"] = describe_node(tree, 0, top=top, depth=depth)
+    if keep_arrays:
+        data["arrays"] = tree
     return data
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from zeroplan.nets.numpy_inference import support_scalars
 from zeroplan.nets.support import EPS
 
 FORMAT = 1
@@ -130,17 +131,6 @@ def export_onnx(agent, out_dir: str | Path) -> dict[str, Any]:
     return spec
 
 
-def support_to_scalar(logits: np.ndarray, support_size: int, eps: float = EPS) -> np.ndarray:
-    """numpy twin of nets.support.support_to_scalar (float64)."""
-    logits = np.asarray(logits, dtype=np.float64)
-    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    p /= p.sum(axis=-1, keepdims=True)
-    y = p @ np.arange(-support_size, support_size + 1, dtype=np.float64)
-    c = np.abs(y) + 1 + eps
-    root = 2 * c / (np.sqrt(1 + 4 * eps * c) + 1)
-    return np.sign(y) * (root * root - 1)
-
-
 class OnnxModel:
     """Exported networks run by onnxruntime, with a search model's face:
     `initial(obs)` and `recurrent_fn(latent, action)`, numpy in and out."""
@@ -174,11 +164,11 @@ class OnnxModel:
     def initial(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         (latent,) = self.run("representation", obs=np.ascontiguousarray(obs, dtype=np.float32))
         policy, value = self.run("prediction", latent=latent)
-        return latent, support_to_scalar(value, self.support), policy.astype(np.float64)
+        return latent, support_scalars(value, self.support), policy.astype(np.float64)
 
     def recurrent_fn(self, latent: np.ndarray, action: np.ndarray):
         nxt, reward = self.run("dynamics", latent=np.ascontiguousarray(latent, dtype=np.float32),
                                action=np.asarray(action, dtype=np.int64))
         policy, value = self.run("prediction", latent=nxt)
-        return (nxt, support_to_scalar(reward, self.support), support_to_scalar(value, self.support),
+        return (nxt, support_scalars(reward, self.support), support_scalars(value, self.support),
                 policy.astype(np.float64))

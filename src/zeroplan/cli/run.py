@@ -66,7 +66,9 @@ def train(
                 or init_from is not None:
             raise UserError("--resume continues a run with its own environment, config, seed and weights; "
                             "give no ENV, --config, --seed, --run-dir or --init-from with it")
-        if str(resume).startswith("pretrained:"):
+        from zeroplan.shipped import is_pretrained
+
+        if is_pretrained(resume):
             raise UserError(f"{resume} is a shipped agent (its weights, no replay or optimizer state), not a run to "
                             f"continue: start a new run from it with `zeroplan train ENV --init-from {resume}`")
         run_dir = resume

@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zeroplan.shipped import is_pretrained
+
 EVAL, ELAPSED, EVAL_TIME = "eval/mean_reward", "time/elapsed_s", "time/eval_s"
 # Run settings that change how long a run goes on, not what it learns.
 _LENGTH_KEYS = ("seed", "max_env_steps", "max_minutes", "checkpoint_seconds")
@@ -44,7 +46,7 @@ def _number(cell: str | None) -> float:
 def _eval_rows(run_dir: Path) -> list[dict[str, str]]:
     path = run_dir / "metrics.csv"
     if not path.is_file():
-        if str(run_dir).startswith("pretrained:"):
+        if is_pretrained(run_dir):
             raise CurveError(f"{run_dir}: a shipped agent has no learning curves (its card in zeroplan/shipped/"
                              "cards.json says how it was trained)")
         raise CurveError(f"{run_dir}: no metrics.csv")

@@ -53,21 +53,6 @@ def describe_node(tree: Tree, b: int = 0, node: int = 0, *, top: int | None = 5,
     return data
 
 
-def prune(data: dict, top: int, depth: int) -> dict:
-    """A described tree cut to `top` children per node and `depth` levels (what
-    was cut is added to each node's `others`)."""
-    node = {k: v for k, v in data.items() if k not in ("children", "others")}
-    kids = data["children"] if depth > 0 else []
-    kept = [e for e in kids if e["visits"] > 0][:top]
-    node["children"] = [{**{k: v for k, v in e.items() if k != "child"},
-                         **({"child": prune(e["child"], top, depth - 1)} if "child" in e else {})} for e in kept]
-    dropped = [e for e in data["children"] if e not in kept]
-    others = data.get("others", {"edges": 0, "visits": 0})
-    node["others"] = {"edges": others["edges"] + len(dropped),
-                      "visits": others["visits"] + sum(e["visits"] for e in dropped)}
-    return node
-
-
 def principal_variation(tree: Tree, b: int = 0) -> list[int]:
     """The actions of the most visited path from the root (ties: the higher Q)."""
     path, node = [], 0

@@ -109,6 +109,14 @@ def _support_to_scalar(logits, bias, support_size, eps, out):
         out[i] = math.copysign(root * root - 1.0, y) if y != 0.0 else 0.0
 
 
+def support_scalars(logits: np.ndarray, support_size: int) -> np.ndarray:
+    """[B, 2S+1] logits -> [B] float64 scalars: the numpy twin of nets.support.support_to_scalar."""
+    logits = np.ascontiguousarray(logits, dtype=np.float64)
+    out = np.empty(len(logits))
+    _support_to_scalar(logits, np.zeros(logits.shape[1]), support_size, H_EPS, out)
+    return out
+
+
 def _view(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 

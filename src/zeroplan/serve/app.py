@@ -36,9 +36,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zeroplan.explain import ExplainError, draw_tree
-from zeroplan.serve.session import TREE_DEPTH, TREE_TOP, Session, SessionError, Sessions
+from zeroplan.serve.session import Session, SessionError, Sessions
 
 MAX_BODY = 4096  # bytes: every request body is a few fields
+TREE_TOP, TREE_DEPTH = 10, 6  # the largest tree picture a request may ask for
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
 

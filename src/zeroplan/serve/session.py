@@ -21,9 +21,7 @@ from typing import Any
 import numpy as np
 
 from zeroplan.explain import ExplainError, Game, search_position
-from zeroplan.mcts.describe import prune
-
-TREE_TOP, TREE_DEPTH = 10, 6  # the most a picture asks for (app.py)
+from zeroplan.mcts.describe import describe_node
 
 
 class SessionError(ValueError):
@@ -82,7 +80,7 @@ class Session:
         self.movers: list[int] = []
         self.values: list[dict] = []
         self.last_search: dict | None = None
-        self.last_tree: dict | None = None  # the tree of the agent's last search, for the picture
+        self.last_arrays = None  # the trees of the agent's last search (mcts.tree.Tree), for the picture
         self.total = 0.0
         for move in moves:
             self._play(move)
@@ -102,8 +100,8 @@ class Session:
         """The agent searches the position and plays; its search is kept."""
         if self.game.over:
             raise SessionError("the game is over: start a new one", 409)
-        data = search_position(self.agent, self.game, top=TREE_TOP, depth=TREE_DEPTH)
-        self.last_tree = data.pop("tree")
+        data = search_position(self.agent, self.game, top=0, keep_arrays=True)
+        self.last_arrays = data.pop("arrays")
         ply = len(self.game.moves)
         value = data["root_value"] if data["to_play"] == 0 or self.players == 1 else -data["root_value"]
         self.values.append({"ply": ply, "value": value})
@@ -156,7 +154,7 @@ class Session:
         `depth`), or, before it has moved, its search at the current position."""
         if self.last_search is None:
             return self.search_here(top=top, depth=depth)
-        return {**self.last_search, "tree": prune(self.last_tree, top, depth)}
+        return {**self.last_search, "tree": describe_node(self.last_arrays, 0, top=top, depth=depth)}
 
     def search_here(self, top: int = 0, depth: int = 3) -> dict:
         """The agent's search at the current position, without playing it (analysis)."""
