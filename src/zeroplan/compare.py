@@ -44,6 +44,8 @@ def env_kind(env: str, dotted: list[str] | None = None) -> tuple[bool, Any]:
     spec = made.spec
     if getattr(made, "close", None):
         made.close()
+    if spec.action_dim:  # continuous: PETS's family (MuZero takes them too, with search.sampled_actions)
+        return False, algorithm("pets").agent_class().config_for(env, None, dotted)[0]
     if spec.num_players != 1:
         raise ConfigError(f"{env}: compare trains single-player environments; it has {spec.num_players} players")
     return True, muzero.config_for(env, None, dotted)[0]
@@ -57,11 +59,8 @@ def check_algos(algos: list[str], discrete: bool) -> None:
     """Every name known and able to act in the env's action space, named when not."""
     for name in algos:
         if name in OURS:
-            needs_discrete = name == "muzero"
-            if needs_discrete != discrete:
-                kind = "discrete" if needs_discrete else "continuous"
-                raise BaselineError(f"{name} needs {kind} actions; this env's actions are "
-                                    f"{'discrete' if discrete else 'continuous'}")
+            if name == "pets" and discrete:  # MuZero takes both (continuous ones with its sampled search)
+                raise BaselineError(f"{name} needs continuous actions; this env's actions are discrete")
         else:
             check_algo(name, discrete)
     if len(set(algos)) != len(algos):

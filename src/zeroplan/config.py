@@ -60,6 +60,13 @@ class SearchConfig(_Strict):
         "and priorities: 'mean' = the average return of the root's visits (MuZero); 'max_q' = the best Q among the "
         "root's visited legal actions; 'improved' (gumbel only) = the expected completed Q under the improved policy, "
         "a softened max_q. The last two make a short td_steps back up what the search saw one move ahead")
+    sampled_actions: int = Field(
+        0, ge=0, le=4096, description="Sampled MuZero: K actions drawn from the policy at every node, the tree's "
+        "children being those samples (needed for continuous actions; for discrete ones, a search of K < A children "
+        "in large action spaces); 0 = every action is a child")
+    sample_temperature: float = Field(
+        1.0, gt=0.0, le=100.0, description="Sampled MuZero: samples are drawn from the policy at this temperature "
+        "(a Gaussian's variance scaled by it; a categorical's logits divided by it), the prior corrected for it")
 
     @model_validator(mode="after")
     def _improved_needs_gumbel(self) -> SearchConfig:
@@ -157,6 +164,9 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(1e-4, ge=0.0)
     grad_clip: float = Field(5.0, gt=0.0)
     value_loss_weight: float = Field(0.25, ge=0.0)
+    policy_entropy_weight: float = Field(
+        0.0, ge=0.0, description="weight of a bonus for the policy's entropy (subtracted from the loss); keeps a "
+        "Sampled MuZero Gaussian policy from narrowing onto the few actions its searches tried")
     consistency_weight: float = Field(
         0.0, ge=0.0, description="temporal consistency (EfficientZero, SimSiam-style): weight of the negative cosine "
         "similarity between the dynamics' latent at each unroll step and the representation of the real observation "
@@ -305,6 +315,17 @@ class Config(_Strict):
         if self.train.bootstrap == "max_q" and self.replay.unroll_steps == 0:
             raise ValueError("train.bootstrap 'max_q' looks ahead through the learned dynamics, which nothing "
                              "trains with search.model 'rules' and replay.unroll_steps 0; use bootstrap 'value'")
+        return self
+
+    @model_validator(mode="after")
+    def _sampled(self) -> Config:
+        if not self.search.sampled_actions:
+            return self
+        clash = [what for what, on in (("search.model 'rules'", self.search.model == "rules"),
+                                       ("replay.augment_symmetries", self.replay.augment_symmetries),
+                                       ("train.bootstrap 'max_q'", self.train.bootstrap == "max_q")) if on]
+        if clash:
+            raise ValueError(f"search.sampled_actions (Sampled MuZero) cannot be combined with {', '.join(clash)}")
         return self
 
     @model_validator(mode="after")

@@ -172,8 +172,8 @@ def _run_episode(agent, env, seed: int, on_step: Callable[[], None]) -> tuple[fl
     total, steps = 0.0, 0
     while True:
         obs = stack_frames(history, len(history) - 1, frames)
-        action = int(agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True,
-                                   env=env))
+        action = agent.predict(obs, legal_mask=env.legal_mask(), to_play=env.to_play(), deterministic=True,
+                               env=env)  # an index, or a continuous action's vector
         ob, reward, terminated, truncated = env.step(action)
         history.append(ob)
         total += reward

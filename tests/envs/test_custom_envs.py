@@ -91,8 +91,8 @@ class WrongShape(NaNAtStep3):
         return np.zeros(3, np.float32), 0.0, term, trunc, info
 
 
-class ContinuousActions(NaNAtStep3):
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+class UnboundedActions(NaNAtStep3):
+    action_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
 
 
 class TextObservations(NaNAtStep3):
@@ -112,7 +112,7 @@ def not_an_env():
 @pytest.mark.parametrize("name,message", [
     ("NaNAtStep3", "step 3"),
     ("WrongShape", "shape"),
-    ("ContinuousActions", "--algo pets"),
+    ("UnboundedActions", "infinite bounds"),
     ("TextObservations", "cannot encode observation space"),
     ("BadReset", "Gymnasium's env checker"),
     ("not_an_env", "neither a gymnasium.Env nor"),

@@ -148,6 +148,62 @@ def test_batched_loss_matches_the_step_by_step_reference(efficientzero):
             torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("dim", [0, 2])
+def test_sampled_policy_loss_matches_the_reference(dim):
+    """Sampled MuZero: the policy term over each state's sampled actions (Gaussian
+    codes for continuous actions, indices for discrete ones), with the entropy
+    bonus, equals the step-by-step reference in value and gradient."""
+    from tests.reference.learner_loss import reference_loss
+
+    torch.manual_seed(0)
+    net = MuZeroNet((3,), 1 if dim else 4, support_size=5, latent_dim=8, hidden=(16,), action_dim=dim)
+    lrn = Learner(net, TrainConfig(policy_entropy_weight=0.1), support_size=5, unroll_steps=3)
+    for p in lrn.net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    rng = np.random.default_rng(2)
+    b = make_batch(n=5, k=3)
+    samples = 6
+    b.target_policies = rng.dirichlet(np.ones(samples), size=(5, 4)).astype(np.float32)
+    if dim:
+        b.actions = rng.normal(size=(5, 3, dim)).astype(np.float32)
+        b.policy_codes = rng.normal(size=(5, 4, samples, dim)).astype(np.float32)
+    else:
+        b.actions = rng.integers(0, 4, (5, 3))
+        b.policy_codes = rng.integers(0, 4, (5, 4, samples))
+    b.policy_mask[3, 2:] = 0
+
+    def run(fn):
+        lrn.net.zero_grad()
+        loss, parts, _ = fn()
+        loss.backward()
+        return loss.detach(), parts["policy_loss"].detach(), [p.grad.clone() for p in lrn.net.parameters()
+                                                               if p.grad is not None]
+
+    fast = run(lambda: lrn.losses(b))
+    slow = run(lambda: reference_loss(lrn.net, b, 5, 3, lrn.config.value_loss_weight, entropy_weight=0.1))
+    torch.testing.assert_close(fast[0], slow[0])
+    torch.testing.assert_close(fast[1], slow[1])
+    for g_fast, g_slow in zip(fast[2], slow[2]):
+        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
+
+
+def test_sampled_policy_gradient_by_hand():
+    """One state, one dimension, two samples u1 = 1, u2 = -1 with targets 0.75 / 0.25,
+    a head saying mean m and log std s: the loss -sum_j t_j log N(u_j; m, e^s) has
+    d/dm = -sum_j t_j (u_j - m) / e^(2s) and d/ds = sum_j t_j (1 - (u_j - m)^2 / e^(2s))."""
+    from zeroplan.muzero.learner import sampled_policy_ce
+
+    m, s = 0.2, -0.3
+    params = torch.tensor([[m, s]], dtype=torch.float64, requires_grad=True)
+    codes = torch.tensor([[[1.0], [-1.0]]], dtype=torch.float64)
+    target = torch.tensor([[0.75, 0.25]], dtype=torch.float64)
+    sampled_policy_ce(params, codes, target, 1).sum().backward()
+    var = np.exp(2 * s)
+    d_m = -(0.75 * (1 - m) + 0.25 * (-1 - m)) / var
+    d_s = 0.75 * (1 - (1 - m) ** 2 / var) + 0.25 * (1 - (-1 - m) ** 2 / var)
+    np.testing.assert_allclose(params.grad.numpy()[0], [d_m, d_s], rtol=1e-12)
+
+
 def test_batchnorm_nets_train_in_training_mode_and_search_in_eval_mode():
     """The conv net's BatchNorm must see training mode during the loss (batch
     statistics, running averages updated) and be back in eval mode afterwards;

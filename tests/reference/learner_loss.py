@@ -16,8 +16,35 @@ def _soft_ce(logits, target):
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
+def _policy_term(net, logits, batch, t, k: int, entropy_weight: float):
+    """The policy loss of unroll step k: cross-entropy over all actions, or with a
+    sampled search (batch.policy_codes) -sum_j target_j log pi(a_j) over each
+    state's samples, one sample at a time (torch.distributions for a Gaussian);
+    minus `entropy_weight` times the policy's entropy."""
+    from zeroplan.mcts.sampled import LOG_STD_MAX, LOG_STD_MIN
+
+    target = t["target_policies"][:, k]
+    dim = getattr(net, "action_dim", 0)
+    if batch.policy_codes is None:
+        term = _soft_ce(logits, target)
+        dist = torch.distributions.Categorical(logits=logits)
+    else:
+        codes = torch.as_tensor(batch.policy_codes[:, k])
+        if dim:
+            dist = torch.distributions.Independent(torch.distributions.Normal(
+                logits[:, :dim], logits[:, dim:].clamp(LOG_STD_MIN, LOG_STD_MAX).exp()), 1)
+        else:
+            dist = torch.distributions.Categorical(logits=logits)
+        term = 0.0
+        for j in range(codes.shape[1]):
+            term = term - target[:, j] * dist.log_prob(codes[:, j])
+    if entropy_weight:
+        term = term - entropy_weight * dist.entropy()
+    return term * t["policy_mask"][:, k]
+
+
 def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_weight: float,
-                   consistency_weight: float = 0.0):
+                   consistency_weight: float = 0.0, entropy_weight: float = 0.0):
     """With a value prefix, the reward head's LSTM is stepped here with its state
     carried by hand (reset before steps 1, H + 1, ...) against running reward
     sums; with `consistency_weight`, each step adds the negative cosine between
@@ -30,15 +57,16 @@ def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_
     out = net.initial_inference(t["obs"])
     value0 = support_to_scalar(out.value_logits.detach(), s)
     value_loss = _soft_ce(out.value_logits, scalar_to_support(t["target_values"][:, 0], s)) * t["value_mask"][:, 0]
-    policy_loss = _soft_ce(out.policy_logits, t["target_policies"][:, 0]) * t["policy_mask"][:, 0]
+    policy_loss = _policy_term(net, out.policy_logits, batch, t, 0, entropy_weight)
     reward_loss = torch.zeros_like(value_loss)
     consistency = torch.zeros_like(value_loss)
     latent = out.latent
     state, running = None, None
     for k in range(1, unroll_steps + 1):
-        step = net.recurrent_inference(latent, t["actions"][:, k - 1])
+        action = t["actions"][:, k - 1]
+        step = net.recurrent_inference(latent, torch.tanh(action) if getattr(net, "action_dim", 0) else action)
         v = _soft_ce(step.value_logits, scalar_to_support(t["target_values"][:, k], s)) * t["value_mask"][:, k]
-        p = _soft_ce(step.policy_logits, t["target_policies"][:, k]) * t["policy_mask"][:, k]
+        p = _policy_term(net, step.policy_logits, batch, t, k, entropy_weight)
         if net.value_prefix is None:
             reward_logits, reward_target = step.reward_logits, t["target_rewards"][:, k]
         else:

@@ -440,3 +440,35 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
         "action": int(action),
         "depths": depths,
     }
+
+
+# ----------------------------------------------------------------------------
+# Sampled MuZero: K sampled actions per node (zeroplan.mcts.sampled)
+# ----------------------------------------------------------------------------
+
+
+def reference_sampled_search(embedding, policy_params, value, to_play, recurrent_fn, sampler, **kwargs) -> dict:
+    """One root of a Sampled MuZero search, written over `reference_search`: every
+    node's children are the K samples `sampler` draws from that node's policy
+    parameters (the root's `policy_params`, below it what `recurrent_fn` returns),
+    searched with the sampler's prior logits; an edge is given the sampler's
+    action input for its sample. `sampler` must be deterministic in its
+    parameters (it is called with rng=None), so that the order in which the
+    batched engine draws cannot matter. Nodes are told apart by their
+    embeddings, which the toy models make unique per path. Returns
+    `reference_search`'s dict plus the root's codes."""
+    codes_at: dict[bytes, np.ndarray] = {}
+    root_codes, root_logits = sampler.sample(np.asarray(policy_params)[None], None, None)
+    codes_at[np.asarray(embedding).tobytes()] = root_codes[0]
+
+    def sampled_fn(emb, child):
+        code = codes_at[np.asarray(emb[0]).tobytes()][int(child[0])]
+        nxt, rewards, values, params = recurrent_fn(emb, sampler.inputs(code[None]))
+        codes, logits = sampler.sample(np.asarray(params), None, None)
+        codes_at[np.asarray(nxt[0]).tobytes()] = codes[0]
+        return nxt, rewards, values, logits
+
+    legal = np.isfinite(root_logits[0])
+    out = reference_search(embedding, root_logits[0], value, legal, to_play, sampled_fn, **kwargs)
+    out["codes"] = root_codes[0]
+    return out

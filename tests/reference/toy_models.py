@@ -105,3 +105,23 @@ def hash_model(num_actions: int, seed: int, reward_scale: float = 1.0, illegal: 
         return nxt[:, None], scale * reward, value, logits
 
     return recurrent_fn
+
+
+def hash_model_continuous(dim: int, seed: int, reward_scale: float = 1.0):
+    """`hash_model` for continuous actions: ``recurrent_fn(embeddings [B, 1] uint64,
+    actions [B, dim] float32)``, the next hash mixing in the actions' bits; its last
+    output is ``[B, 2 * dim]`` Gaussian policy parameters in ``[-3, 3]``."""
+    key = _seed_key(seed)
+    inner = hash_model(2 * dim, seed, reward_scale)
+
+    def recurrent_fn(embeddings, actions):
+        h = np.asarray(embeddings, dtype=np.uint64).reshape(-1)
+        bits = np.ascontiguousarray(actions, dtype=np.float32).view(np.uint32).astype(np.uint64)
+        if bits.shape != (len(h), dim):
+            raise ValueError(f"actions must be [B, {dim}], got {np.shape(actions)}")
+        code = np.zeros(len(h), dtype=np.uint64)
+        for d in range(dim):
+            code = _mix(code ^ bits[:, d] ^ key)
+        return inner(embeddings, code)
+
+    return recurrent_fn

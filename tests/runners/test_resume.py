@@ -38,13 +38,20 @@ EFFICIENTZERO = ["train.consistency_weight=2", "net.projection_dim=16", "replay.
 CONV = ["net.kind=resnet", "net.channels=8", "net.blocks=1", "replay.augment_symmetries=true"]
 # AlphaZero: the searches step copies of the real game.
 RULES = ["search.model=rules", "replay.unroll_steps=0", "replay.td_steps=9"]
+# Sampled MuZero over continuous actions, with reanalyse rewriting stored samples.
+SAMPLED = ["env.max_episode_steps=30", "search.num_simulations=6", "search.sampled_actions=4", "train.num_envs=4",
+           "train.min_replay_size=32", "replay.batch_size=16", "net.hidden=[32]", "net.latent_dim=16",
+           "run.eval_interval=64", "run.eval_episodes=1", "run.log_interval=32", "train.reanalyse_fraction=0.5",
+           "train.policy_entropy_weight=0.01", "search.sample_temperature=2", "run.stop_at_return=null"]
 
 
 @pytest.mark.parametrize("env,sets,split,total", [("cartpole", CARTPOLE, 148, 260),
                                                    ("tictactoe", TICTACTOE, 92, 180),
                                                    ("cartpole", CARTPOLE + EFFICIENTZERO, 148, 260),
                                                    ("tictactoe", TICTACTOE + EFFICIENTZERO + CONV, 92, 180),
-                                                   ("tictactoe", TICTACTOE + RULES, 92, 180)])
+                                                   ("tictactoe", TICTACTOE + RULES, 92, 180),
+                                                   ("pendulum", SAMPLED, 100, 200),
+                                                   ("pendulum", SAMPLED + ["search.policy=puct"], 100, 200)])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, env, sets, split, total):
     config = load_config(env, dotted=sets)
     a = LocalRunner(config, tmp_path / "a", tensorboard=False)

@@ -22,8 +22,8 @@ def _default_run_dir(name: str, seed: int) -> Path:
 
 @app.command()
 def train(
-    env: Optional[str] = typer.Argument(None, help="a preset (cartpole, tictactoe, connect4; Pendulum-v1 with "
-                                        "--algo pets) or a Gymnasium env id"),
+    env: Optional[str] = typer.Argument(None, help="a preset (cartpole, tictactoe, connect4, "
+                                        "Pendulum-v1, ...) or a Gymnasium env id"),
     resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="a YAML file of config settings "
                                                "(applied over the preset, before --set)"),
@@ -33,9 +33,9 @@ def train(
     max_env_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many environment steps in all"),
     set_: List[str] = typer.Option([], "--set", help="config override, e.g. search.num_simulations=16"),
     progress: bool = typer.Option(True, help="show a progress bar"),
-    algo: str = typer.Option("muzero", help="muzero (discrete actions), alphazero (search over the real rules: "
-                             "board games, envs that can be copied) or pets (continuous actions); with --resume, "
-                             "the run's own"),
+    algo: str = typer.Option("muzero", help="muzero (continuous actions with its sampled search), alphazero "
+                             "(search over the real rules: board games, envs that can be copied) or pets "
+                             "(model-predictive control, continuous actions); with --resume, the run's own"),
     max_episodes: Optional[int] = typer.Option(None, min=1, help="pets: episodes of data in all"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from this run's (or checkpoint's) "
                                              "weights, to fine-tune on a changed environment"),

@@ -17,6 +17,7 @@ from zeroplan.config import EnvConfig
 from zeroplan.envs.gym import GymEnv, time_limit
 
 EPISODE_LIMIT = 1000  # steps, for an environment that sets no time limit of its own
+SAMPLED_ACTIONS = 16  # actions sampled per node of the search, for continuous actions
 
 
 def _h(x: float) -> float:
@@ -31,7 +32,10 @@ def random_returns(env, episodes: int = 5, max_steps: int = 2000, seed: int = 0)
         env.reset(seed=seed + e)
         total = 0.0
         for _ in range(max_steps):
-            action = int(rng.choice(np.flatnonzero(env.legal_mask())))
+            if env.spec.action_dim:  # continuous: uniform over the (scaled) box
+                action = rng.uniform(-1.0, 1.0, env.spec.action_dim)
+            else:
+                action = int(rng.choice(np.flatnonzero(env.legal_mask())))
             _, reward, terminated, truncated = env.step(action)
             total += reward
             biggest = max(biggest, abs(reward))
@@ -72,8 +76,12 @@ def derive_defaults(env_config: EnvConfig, episodes: int = 5) -> tuple[dict[str,
     env = make_env(limited)
     spec = env.spec
     image = len(spec.obs_shape) == 3
-    out["net"]["kind"] = "resnet" if image else "mlp"
+    out["net"]["kind"] = "resnet" if image and not spec.action_dim else "mlp"
     why.append(f"net.kind={out['net']['kind']} (observation shape {spec.obs_shape})")
+    if spec.action_dim:
+        out["search"]["sampled_actions"] = SAMPLED_ACTIONS
+        why.append(f"search.sampled_actions={SAMPLED_ACTIONS} (continuous actions, {spec.action_dim} dimensions: "
+                   "Sampled MuZero)")
     if spec.num_players == 2:
         out["search"]["discount"] = 1.0
         out["net"]["support_size"] = 1

@@ -1,4 +1,7 @@
-"""Any Gymnasium environment with a Discrete action space -> the turn-based contract.
+"""Any Gymnasium environment with a Discrete or a bounded Box action space -> the turn-based contract.
+
+Box actions (Sampled MuZero) are taken as vectors in [-1, 1]^D, D the number of
+elements of the space, and scaled to its bounds, which must be finite.
 
 Single-player: `to_play()` is always 0. Observations are float32 arrays: vector
 Box observations as they are, Discrete ones one-hot, structured ones (Tuple,
@@ -54,6 +57,21 @@ def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str
     return gym.make(env_id, max_episode_steps=max_episode_steps, **(kwargs or {}))
 
 
+def _box_bounds(space, name: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.dtype]:
+    """(low, high) flattened to float64, the shape and dtype of a Box action space whose
+    bounds are finite and ordered; an EnvError otherwise."""
+    low = np.asarray(space.low, dtype=np.float64).reshape(-1)
+    high = np.asarray(space.high, dtype=np.float64).reshape(-1)
+    if low.size == 0:
+        raise EnvError(f"{name}: the Box action space {space} has no elements")
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise EnvError(f"{name}: the Box action space {space} has infinite bounds; MuZero's sampled search needs "
+                       "finite ones (wrap the env to rescale its actions, e.g. gymnasium.wrappers.RescaleAction)")
+    if not (high > low).all():
+        raise EnvError(f"{name}: the Box action space {space} has a dimension whose high is not above its low")
+    return low, high, tuple(space.shape), np.dtype(space.dtype)
+
+
 def time_limit(env: GymEnv) -> int | None:
     """The step limit Gymnasium's TimeLimit puts on the wrapped env's episodes, or None."""
     inner = env.env
@@ -86,11 +104,15 @@ class GymEnv:
             raise EnvError(f"{name or 'environment'}: action_repeat must be >= 1, got {action_repeat}")
         self.action_repeat = int(action_repeat)
         act = env.action_space
-        if not isinstance(act, gym.spaces.Discrete):
-            hint = " Use the model-predictive-control algorithm (--algo pets) for continuous actions." \
-                if isinstance(act, gym.spaces.Box) else ""
-            raise EnvError(f"{name or 'environment'}: MuZero needs a Discrete action space, got {act}.{hint}")
-        self._start = int(act.start)
+        self._box = None
+        if isinstance(act, gym.spaces.Box):
+            self._box = _box_bounds(act, name or "environment")
+            self._start = 0
+        elif isinstance(act, gym.spaces.Discrete):
+            self._start = int(act.start)
+        else:
+            raise EnvError(f"{name or 'environment'}: MuZero needs a Discrete or a bounded Box action space, "
+                           f"got {act}")
         obs_space = env.observation_space
         self._image: ImageProcessor | None = None
         self._flat = None
@@ -118,7 +140,11 @@ class GymEnv:
         if self._image is None and (image_size is not None or grayscale):
             raise EnvError(f"{name or 'environment'}: env.image_size and env.grayscale apply to image observations "
                            f"(uint8 Box in 0..255, shaped (H, W), (H, W, C) or (C, H, W)); this one is {obs_space}")
-        self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name)
+        if self._box is not None:
+            self.spec = EnvSpec(obs_shape=shape, num_actions=1, num_players=1, name=name,
+                                action_dim=self._box[0].size)
+        else:
+            self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name)
         self._mask = np.ones(self.spec.num_actions, dtype=bool)
         self._steps = 0
         self._copies = 0
@@ -160,19 +186,33 @@ class GymEnv:
         self._read_mask(info)
         return self._encode(obs)
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
+    def _env_action(self, action):
+        """What the wrapped env is given: a Discrete index, or a Box action scaled from [-1, 1]."""
+        if self._box is None:
+            return int(action) + self._start
+        low, high, shape, dtype = self._box
+        vec = np.asarray(action, dtype=np.float64).reshape(-1)
+        if vec.size != low.size:
+            raise EnvError(f"{self.spec.name}: an action has {vec.size} elements, the action space {low.size}")
+        if not np.isfinite(vec).all():
+            raise EnvError(f"{self.spec.name}: step {self._steps + 1} was given a non-finite action {vec}")
+        vec = np.clip(vec, -1.0, 1.0)
+        return (low + (vec + 1.0) * 0.5 * (high - low)).reshape(shape).astype(dtype)
+
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool]:
         total = 0.0
         self._copies = 0
+        given = self._env_action(action)
         for _ in range(self.action_repeat):
             self._steps += 1
-            obs, reward, terminated, truncated, info = self.env.step(int(action) + self._start)
+            obs, reward, terminated, truncated, info = self.env.step(given)
             reward = float(reward)
             if not np.isfinite(reward):
                 raise EnvError(f"{self.spec.name}: step {self._steps} returned a non-finite reward {reward}")
             total += reward
             self._read_mask(info)
             encoded = self._encode(obs)  # every frame is checked, not only the one the agent sees
-            if terminated or truncated or not self._mask[int(action)]:
+            if terminated or truncated or (self._box is None and not self._mask[int(action)]):
                 break
         return encoded, total, bool(terminated), bool(truncated)
 

@@ -26,6 +26,9 @@ class EnvSpec:
     num_actions: int
     num_players: int  # 1 or 2
     name: str = ""
+    # Continuous actions: D > 0 dimensions, each in [-1, 1] (the adapter scales them to
+    # the env's bounds); `num_actions` is then 1 and the legal mask a single True.
+    action_dim: int = 0
 
     def __post_init__(self) -> None:
         shape = tuple(int(d) for d in self.obs_shape)
@@ -37,15 +40,27 @@ class EnvSpec:
         object.__setattr__(self, "num_actions", int(self.num_actions))
         if self.num_players not in (1, 2):
             raise ValueError(f"EnvSpec {self.name!r}: num_players must be 1 or 2, got {self.num_players}")
+        object.__setattr__(self, "action_dim", int(self.action_dim))
+        if self.action_dim < 0 or (self.action_dim > 0 and self.num_actions != 1):
+            raise ValueError(f"EnvSpec {self.name!r}: action_dim must be >= 0, and continuous actions come with "
+                             f"num_actions 1; got action_dim {self.action_dim}, num_actions {self.num_actions}")
+
+    @property
+    def continuous(self) -> bool:
+        return self.action_dim > 0
 
     def to_json(self) -> dict:
         """As a checkpoint's meta.json keeps it."""
-        return {"obs_shape": list(self.obs_shape), "num_actions": self.num_actions, "num_players": self.num_players,
-                "name": self.name}
+        out = {"obs_shape": list(self.obs_shape), "num_actions": self.num_actions, "num_players": self.num_players,
+               "name": self.name}
+        if self.action_dim:
+            out["action_dim"] = self.action_dim
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> EnvSpec:
-        return cls(tuple(data["obs_shape"]), int(data["num_actions"]), int(data["num_players"]), data.get("name", ""))
+        return cls(tuple(data["obs_shape"]), int(data["num_actions"]), int(data["num_players"]), data.get("name", ""),
+                   int(data.get("action_dim", 0)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -60,7 +60,8 @@ def evaluate_returns(model: Model, config: Config, env_factory: Callable[[], obj
         out = plan(model, obs, legal, to_play, config.search, rng, envs[active[0]].spec.num_players, 0.0, False,
                    envs=[envs[i] for i in active])
         for j, i in enumerate(active):
-            ob, reward, terminated, truncated = _step(envs[i], int(out.actions[j]), i)
+            action = out.env_actions[j]
+            ob, reward, terminated, truncated = _step(envs[i], action if np.ndim(action) else int(action), i)
             current[i] += reward
             history[i].push(ob)
             if terminated or truncated:

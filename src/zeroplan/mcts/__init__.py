@@ -14,6 +14,7 @@ import numpy as np
 from zeroplan.config import SearchConfig
 from zeroplan.mcts.loop import RecurrentFn, SearchResult, SearchRoot
 from zeroplan.mcts.policies import gumbel_search, puct_search
+from zeroplan.mcts.sampled import SampledActions
 
 __all__ = ["SearchRoot", "SearchResult", "RecurrentFn", "search", "puct_search", "gumbel_search"]
 
@@ -28,6 +29,7 @@ def search(
     temperature: float | np.ndarray = 1.0,
     explore: bool = True,
     gumbel: np.ndarray | None = None,
+    sampled: SampledActions | None = None,
 ) -> SearchResult:
     """Search B roots at once with the policy `config.policy` names.
 
@@ -37,10 +39,12 @@ def search(
     takes the best action of the improved policy). `gumbel` overrides the
     Gumbel noise [B, A] (already scaled: neither `gumbel_scale` nor
     `temperature` applies), for tests and for replaying a search; pUCT
-    ignores it.
+    ignores it. `sampled` makes it a Sampled MuZero search (mcts.sampled):
+    the roots' actions are their K samples, and `recurrent_fn` returns policy
+    parameters instead of logits.
     """
     if config.policy == "gumbel":
         return gumbel_search(root, recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
-                             explore=explore, gumbel=gumbel)
+                             explore=explore, gumbel=gumbel, sampled=sampled)
     return puct_search(root, recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
-                       explore=explore)
+                       explore=explore, sampled=sampled)

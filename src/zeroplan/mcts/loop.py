@@ -13,6 +13,7 @@ from typing import Callable, Tuple
 
 import numpy as np
 
+from zeroplan.mcts.sampled import SampledActions
 from zeroplan.mcts.tree import BackupParams, Tree, expand_and_backup
 
 RecurrentFn = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
@@ -67,6 +68,16 @@ class SearchResult:
     mean_depth: float
     max_depth: int
     tree: Tree | None = field(default=None, repr=False)  # the finished trees, for reading back (mcts.describe)
+    # Sampled search (mcts.sampled): the roots' K action codes [B, K, ...]; `actions`,
+    # `visit_counts` and `policy_targets` index them.
+    codes: np.ndarray | None = field(default=None, repr=False)
+    # What the environments are given (set by mcts.model.plan): `actions` themselves, or with
+    # sampled search the chosen samples' actions (indices, or [B, D] vectors in [-1, 1]).
+    env_actions: np.ndarray | None = field(default=None, repr=False)
+
+    def chosen_codes(self) -> np.ndarray:
+        """The action code of each root's chosen child [B, ...] (sampled search only)."""
+        return self.codes[np.arange(len(self.actions)), self.actions]
 
 
 def check_num_players(num_players: int) -> None:
@@ -75,11 +86,15 @@ def check_num_players(num_players: int) -> None:
 
 
 def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: SelectFn, num_simulations: int,
-             backup: BackupParams, knows_rules: bool = False) -> np.ndarray:
+             backup: BackupParams, knows_rules: bool = False, sampled: SampledActions | None = None) -> np.ndarray:
     """Run `num_simulations` simulations on every tree; return the depth statistics
     (sum and max over all simulations and roots, int64 [2]). Only a model that
     `knows_rules` (search.model 'rules') may mark illegal actions with a logit of
-    -inf; from a learned network one is a fault, refused like a NaN."""
+    -inf; from a learned network one is a fault, refused like a NaN.
+
+    With `sampled` (Sampled MuZero), an edge's action is an index into its parent's
+    K samples: the model is given the sample's action input and returns policy
+    parameters, from which the new node's samples and prior logits are drawn."""
     batch, num_actions = root.prior_logits.shape
     leaf_shape, emb_dtype = root.embeddings.shape, tree.embeddings.dtype  # [B, ...]
     num_features = tree.embeddings.shape[2]
@@ -92,13 +107,18 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
         leaf_embeddings = np.empty((batch, num_features), dtype=emb_dtype)
         leaves = (parent, action, leaf_embeddings, depth_stats)  # a Leaves
         select(sim, leaves)
-        next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape(leaf_shape), action.copy())
+        edge = action.copy() if sampled is None else sampled.edge_inputs(parent, action)
+        next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape(leaf_shape), edge)
         if not knows_rules and np.isneginf(logits).any():
             raise FloatingPointError(f"recurrent_fn returned a logit of -inf at simulation {sim}: a learned model's "
                                      "logits must be finite (only search.model 'rules' marks illegal moves so)")
         next_emb = np.asarray(next_emb, dtype=emb_dtype)
         if next_emb.shape != leaf_shape:
             raise ValueError(f"recurrent_fn returned embeddings of shape {next_emb.shape}, expected {leaf_shape}")
+        if sampled is not None:
+            if not np.isfinite(logits).all():
+                raise FloatingPointError(f"recurrent_fn returned non-finite policy parameters at simulation {sim}")
+            logits = sampled.expand(sim + 1, logits)
         out = (next_emb.reshape(batch, -1), _as_f64(rewards, (batch,)), _as_f64(values, (batch,)),
                _as_f64(logits, (batch, num_actions)))  # a ModelOutput
         if not expand_and_backup(fields, leaves, sim + 1, out, backup):
@@ -107,7 +127,8 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
 
 
 def search_result(tree: Tree, root: SearchRoot, visit_counts: np.ndarray, actions: np.ndarray,
-                  policy_targets: np.ndarray, depth_stats: np.ndarray, root_value: str) -> SearchResult:
+                  policy_targets: np.ndarray, depth_stats: np.ndarray, root_value: str,
+                  sampled: SampledActions | None = None) -> SearchResult:
     """Package a finished search; `root_value` is `search.root_value`."""
     batch = tree.batch_size
     num_simulations = tree.visits.shape[1] - 1
@@ -119,6 +140,7 @@ def search_result(tree: Tree, root: SearchRoot, visit_counts: np.ndarray, action
         mean_depth=float(depth_stats[0]) / (batch * num_simulations),
         max_depth=int(depth_stats[1]),
         tree=tree,
+        codes=None if sampled is None else sampled.root_codes(),
     )
 
 

@@ -2,7 +2,12 @@
 and the batched search. Self-play, reanalyse, evaluation and `predict` all
 plan through `plan`. A model that steps copies of the real environments
 (`mcts.rules.RulesModel`, AlphaZero) says so with `steps_envs` and is handed
-the environments the observations came from."""
+the environments the observations came from.
+
+With `search.sampled_actions` K > 0 (Sampled MuZero, mcts.sampled) the roots'
+children are K actions drawn from the network's policy, the model's
+`action_dim` (0 = discrete) saying what kind; the result's `codes` are those
+samples and `env_actions` what the environments are to be given."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import numpy as np
 
 from zeroplan.config import SearchConfig
 from zeroplan.mcts import SearchResult, SearchRoot, search
+from zeroplan.mcts.sampled import SampledActions, make_sampler
 
 
 class Model(Protocol):
@@ -34,6 +40,20 @@ def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, 
         latent, value, logits = model.initial(obs, envs)
     else:
         latent, value, logits = model.initial(obs)
-    root = SearchRoot(latent, logits, value, legal, to_play)
-    return search(root, model.recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
-                  explore=explore)
+    action_dim = int(getattr(model, "action_dim", 0))
+    if not config.sampled_actions:
+        if action_dim:
+            raise ValueError("continuous actions need a sampled search: set search.sampled_actions (e.g. 16)")
+        root = SearchRoot(latent, logits, value, legal, to_play)
+        out = search(root, model.recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
+                     explore=explore)
+        out.env_actions = out.actions
+        return out
+    sampler = make_sampler(config.sampled_actions, config.sample_temperature, action_dim, np.shape(legal)[1])
+    table = SampledActions(sampler, len(obs), config.num_simulations + 1, rng, explore)
+    root_logits, root_legal = table.root(logits, None if action_dim else legal)
+    root = SearchRoot(latent, root_logits, value, root_legal, to_play)
+    out = search(root, model.recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
+                 explore=explore, sampled=table)
+    out.env_actions = sampler.inputs(out.chosen_codes())
+    return out

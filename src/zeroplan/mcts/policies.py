@@ -15,6 +15,7 @@ from zeroplan.config import SearchConfig
 from zeroplan.mcts.gumbel import GumbelParams, considered_visit_table, root_improved_policy, select_gumbel
 from zeroplan.mcts.loop import (RecurrentFn, SearchResult, SearchRoot, check_num_players, search_result,
                                 simulate)
+from zeroplan.mcts.sampled import SampledActions
 from zeroplan.mcts.puct import PuctParams, add_dirichlet_noise, select_puct, visit_count_actions
 from zeroplan.mcts.tree import BackupParams, Tree, init_roots
 
@@ -28,6 +29,7 @@ def puct_search(
     num_players: int = 1,
     temperature: float | np.ndarray = 1.0,
     explore: bool = True,
+    sampled: SampledActions | None = None,
 ) -> SearchResult:
     """MuZero's pUCT search of B roots at once (docs/search.md).
 
@@ -51,11 +53,11 @@ def puct_search(
 
     backup = BackupParams(config.discount, num_players, True, False)
     depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup,
-                           config.model == "rules")
+                           config.model == "rules", sampled)
     visit_counts = tree.root_visit_counts()
     actions = visit_count_actions(visit_counts, temps, rng)
     return search_result(tree, root, visit_counts, actions, visit_counts / config.num_simulations, depth_stats,
-                         config.root_value)
+                         config.root_value, sampled)
 
 
 def gumbel_search(
@@ -68,6 +70,7 @@ def gumbel_search(
     temperature: float | np.ndarray = 1.0,
     explore: bool = True,
     gumbel: np.ndarray | None = None,
+    sampled: SampledActions | None = None,
 ) -> SearchResult:
     """Gumbel MuZero's search of B roots at once (docs/search.md).
 
@@ -87,13 +90,13 @@ def gumbel_search(
 
     backup = BackupParams(config.discount, num_players, False, True)
     depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup,
-                           config.model == "rules")
+                           config.model == "rules", sampled)
     batch, num_actions = root.prior_logits.shape
     policy_targets = np.empty((batch, num_actions))
     actions = np.empty(batch, dtype=np.int32)
     root_improved_policy(fields, gumbel, params, policy_targets, actions)
     return search_result(tree, root, tree.root_visit_counts(), actions, policy_targets, depth_stats,
-                         config.root_value)
+                         config.root_value, sampled)
 
 
 def _init_trees(root: SearchRoot, config: SearchConfig, num_players: int, temperature: float | np.ndarray,

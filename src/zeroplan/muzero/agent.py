@@ -136,6 +136,8 @@ class MuZero:
     def predict(self, obs: np.ndarray, legal_mask: np.ndarray | None = None, to_play: int | np.ndarray = 0,
                 deterministic: bool = True, env=None) -> int | np.ndarray:
         """An action for one observation (or a batch [B, ...]) by searching with the learned model.
+        Continuous actions come back as vectors in [-1, 1]^D, which the env adapter scales to the
+        action space's bounds (GymEnv.step).
         With search.model 'rules' (AlphaZero) the search steps copies of `env`, the environment
         the observation came from (a list of them for a batch), which is required then."""
         obs = np.asarray(obs, dtype=np.float32)
@@ -148,7 +150,10 @@ class MuZero:
         envs = None if env is None else ([env] if single else list(env))
         out = plan(self.model, batch, legal, players, self.config.search, self.rng, self.spec.num_players,
                    0.0 if deterministic else 1.0, explore=not deterministic, envs=envs)
-        return int(out.actions[0]) if single else out.actions
+        played = out.env_actions  # an index, or with continuous actions a vector in [-1, 1]^D
+        if single:
+            return played[0] if self.spec.action_dim else int(played[0])
+        return played
 
     def net_obs_shape(self) -> tuple[int, ...]:
         return net_obs_shape(self.config, self.spec.obs_shape)
@@ -224,7 +229,7 @@ class MuZero:
         except (KeyError, ValueError, TypeError) as err:
             raise ckpt.error("meta.json", f"config unusable ({err})") from None
         with torch.random.fork_rng(devices=[]):  # the fresh weights are overwritten: leave torch's generator as it was
-            net = build_net(config, spec.obs_shape, spec.num_actions)
+            net = build_net(config, spec.obs_shape, spec.num_actions, spec.action_dim)
         load_weights(net, ckpt.tensors(), ckpt)
         agent = cls.__new__(cls)
         agent.config, agent.spec, agent.net, agent.runner = config, spec, net.eval(), None

@@ -3,6 +3,11 @@
 Replay, reanalyse, checkpoints and Ray move these arrays and nothing else.
 Index t runs over states 0..T; the action at t leads to state t + 1 and earns
 rewards[t], from the point of view of the player who moved (to_play[t]).
+
+With Sampled MuZero (search.sampled_actions K), `codes[t]` are the K actions the
+search at t sampled (mcts.sampled) and `policy_targets[t]` is over them;
+`actions[t]` is the action played, as an index (discrete) or a code
+(continuous; the env was given tanh(code)).
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import numpy as np
 @dataclass
 class Episode:
     obs: np.ndarray  # [T+1, *obs_shape]
-    actions: np.ndarray  # int64 [T]
+    actions: np.ndarray  # int64 [T], or float32 [T, D]: continuous actions' codes u (the action is tanh(u))
     rewards: np.ndarray  # float32 [T]
     to_play: np.ndarray  # int8 [T+1]
     legal_masks: np.ndarray  # bool [T+1, A]
     root_values: np.ndarray  # float32 [T+1]; at T: 0 if terminated, else the network's value of obs[T]
     policy_targets: np.ndarray  # float32 [T+1, A]; row T is unused (no search at the last state)
     terminated: bool  # False when the episode was cut by a time limit (the value past T is not 0)
+    codes: np.ndarray | None = None  # [T+1, K, ...] sampled search only; row T is unused
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -34,19 +40,26 @@ class Episode:
         t = len(self.actions)
         expected = {"obs": t + 1, "rewards": t, "to_play": t + 1, "legal_masks": t + 1, "root_values": t + 1,
                     "policy_targets": t + 1}
+        if self.codes is not None:
+            expected["codes"] = t + 1
+            if self.codes.shape[1:2] != self.policy_targets.shape[1:]:
+                raise ValueError(f"episode codes have shape {self.codes.shape}, the policy targets "
+                                 f"{self.policy_targets.shape}: one code per target")
         for name, n in expected.items():
             if len(getattr(self, name)) != n:
                 raise ValueError(f"episode field {name} has length {len(getattr(self, name))}, expected {n}")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays, for .npz files (no pickle) and transport."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "terminated"}
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name != "terminated" and getattr(self, f.name) is not None}
         out["terminated"] = np.array(self.terminated)
         return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Episode:
-        kwargs = {f.name: np.asarray(arrays[f.name]) for f in fields(cls) if f.name != "terminated"}
+        kwargs = {f.name: np.asarray(arrays[f.name]) for f in fields(cls)
+                  if f.name != "terminated" and f.name in arrays}
         ep = cls(**kwargs, terminated=bool(arrays["terminated"]))
         ep.validate()
         return ep
@@ -63,13 +76,16 @@ class EpisodeBuilder:
         self.rewards: list[float] = []
         self.values: list[float] = []
         self.policies: list[np.ndarray] = []
+        self.codes: list[np.ndarray] = []  # sampled search only
 
     def __len__(self) -> int:
         return len(self.actions)
 
-    def record_search(self, root_value: float, policy: np.ndarray) -> None:
+    def record_search(self, root_value: float, policy: np.ndarray, codes: np.ndarray | None = None) -> None:
         self.values.append(root_value)
         self.policies.append(policy)
+        if codes is not None:
+            self.codes.append(codes)
 
     def record_step(self, action: int, reward: float, obs: np.ndarray, legal_mask: np.ndarray, to_play: int) -> None:
         self.actions.append(action)
@@ -82,15 +98,24 @@ class EpisodeBuilder:
         """Forget the last recorded move (search and step)."""
         for seq in (self.values, self.policies, self.actions, self.rewards, self.obs, self.legal, self.to_play):
             seq.pop()
+        if self.codes:
+            self.codes.pop()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The episode so far as plain arrays (for resuming)."""
         num_actions = len(self.legal[0])
-        return {"obs": np.stack(self.obs), "legal": np.stack(self.legal).astype(bool),
-                "to_play": np.asarray(self.to_play, dtype=np.int8), "actions": np.asarray(self.actions, np.int64),
+        extra = {"codes": np.stack(self.codes)} if self.codes else {}
+        return {**extra, "obs": np.stack(self.obs), "legal": np.stack(self.legal).astype(bool),
+                "to_play": np.asarray(self.to_play, dtype=np.int8), "actions": self._actions(),
                 "rewards": np.asarray(self.rewards, np.float64), "values": np.asarray(self.values, np.float64),
                 "policies": np.stack(self.policies).astype(np.float32) if self.policies
                 else np.zeros((0, num_actions), np.float32)}
+
+    def _actions(self) -> np.ndarray:
+        """int64 indices, or float32 codes [T, D] for continuous actions."""
+        if self.actions and np.ndim(self.actions[0]):
+            return np.stack(self.actions).astype(np.float32)
+        return np.asarray(self.actions, dtype=np.int64)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> EpisodeBuilder:
@@ -103,24 +128,30 @@ class EpisodeBuilder:
         b.obs = list(arrays["obs"])
         b.legal = list(arrays["legal"])
         b.to_play = [int(p) for p in arrays["to_play"]]
-        b.actions = [int(a) for a in arrays["actions"]]
+        b.actions = list(arrays["actions"]) if arrays["actions"].ndim > 1 else [int(a) for a in arrays["actions"]]
         b.rewards = [float(r) for r in arrays["rewards"]]
         b.values = [float(v) for v in arrays["values"]]
         b.policies = list(arrays["policies"])
+        if "codes" in arrays:
+            if len(arrays["codes"]) != t:
+                raise ValueError(f"partial episode field codes has length {len(arrays['codes'])}, expected {t}")
+            b.codes = list(arrays["codes"])
         return b
 
     def finish(self, terminated: bool, final_value: float) -> Episode:
-        num_actions = len(self.legal[0])
+        num_actions = len(self.policies[0]) if self.policies else len(self.legal[0])
         policies = self.policies + [np.full(num_actions, 1.0 / num_actions)]
+        codes = np.stack(self.codes + [np.zeros_like(self.codes[0])]) if self.codes else None
         ep = Episode(
             obs=np.stack(self.obs),
-            actions=np.asarray(self.actions, dtype=np.int64),
+            actions=self._actions(),
             rewards=np.asarray(self.rewards, dtype=np.float32),
             to_play=np.asarray(self.to_play, dtype=np.int8),
             legal_masks=np.stack(self.legal).astype(bool),
             root_values=np.asarray(self.values + [0.0 if terminated else final_value], dtype=np.float32),
             policy_targets=np.stack(policies).astype(np.float32),
             terminated=terminated,
+            codes=codes,
         )
         ep.validate()
         return ep

@@ -16,6 +16,13 @@ joins the sum: at each unrolled step k >= 1 where a real observation exists,
 the negative cosine similarity between the dynamics' latent (projected, then
 predicted) and the projected representation of that observation, which is a
 target (no gradient), scaled by 1/K like the other unrolled terms.
+
+With a sampled search (Sampled MuZero, mcts.sampled) the policy target at a
+state is over the S actions its search sampled (`Batch.policy_codes`), and
+the policy term is -sum_j target_j log pi(a_j): the Gaussian's log density of
+each code for continuous actions, the log softmax at each index for discrete
+ones (`sampled_policy_ce`). `train.policy_entropy_weight` subtracts that
+much of the policy's entropy per step.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from zeroplan.config import TrainConfig
+from zeroplan.mcts.sampled import LOG_STD_MAX, LOG_STD_MIN
 from zeroplan.muzero.replay import Batch
 from zeroplan.nets.muzero_net import scale_gradient
 from zeroplan.nets.support import scalar_to_support, support_to_scalar
@@ -40,6 +48,33 @@ TRAIN_METRICS = ("loss", "value_loss", "policy_loss", "reward_loss", "value_pref
 
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
+
+
+def gaussian_parts(params: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A Gaussian head's [..., 2D] output -> (mean, log std clamped as mcts.sampled clips it)."""
+    return params[..., :dim], params[..., dim:].clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+
+def sampled_policy_ce(policy: torch.Tensor, codes: torch.Tensor, target: torch.Tensor, action_dim: int
+                      ) -> torch.Tensor:
+    """-sum_j target_j log pi(code_j) [...]: `policy` [..., P] the head's output, `codes`
+    [..., S, D] (continuous, pre-squash) or [..., S] indices, `target` [..., S]."""
+    if action_dim:
+        mean, log_std = gaussian_parts(policy, action_dim)
+        z = (codes - mean.unsqueeze(-2)) * torch.exp(-log_std).unsqueeze(-2)
+        log_prob = (-0.5 * z * z - log_std.unsqueeze(-2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    else:
+        log_prob = torch.gather(F.log_softmax(policy, dim=-1), -1, codes.long())
+    return -(target * log_prob).sum(-1)
+
+
+def policy_entropy(policy: torch.Tensor, action_dim: int) -> torch.Tensor:
+    """The entropy of the head's policy [...]: a Gaussian's (before the squash), or the softmax's."""
+    if action_dim:
+        _, log_std = gaussian_parts(policy, action_dim)
+        return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1)
+    logp = F.log_softmax(policy, dim=-1)
+    return -(logp.exp() * logp).sum(-1)
 
 
 def value_prefix_targets(rewards: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -153,15 +188,26 @@ class Learner:
             "policy_mask", "weights")}
         s = self.support_size
         consistency = self.config.consistency_weight > 0 and batch.next_obs is not None
+        action_dim = getattr(self.net, "action_dim", 0)
+        sampled = batch.policy_codes is not None
+        actions = torch.tanh(t["actions"]) if action_dim else t["actions"]  # continuous: codes -> actions
         value_logits, policy_logits, reward_logits, *latents = self.net.unroll(
-            t["obs"], t["actions"], with_latents=consistency)  # [K+1, B, ...]
+            t["obs"], actions, with_latents=consistency)  # [K+1, B, ...]
         steps = value_logits.shape[0]
         # Step k >= 1 enters the gradient with weight 1/K (the forward value is unchanged).
         step_scale = torch.full((steps, 1), 1.0 / max(steps - 1, 1), device=device)
         step_scale[0] = 1.0
         value_target = scalar_to_support(t["target_values"].T, s)
         value_ce = _soft_ce(value_logits, value_target) * t["value_mask"].T
-        policy_ce = _soft_ce(policy_logits, t["target_policies"].transpose(0, 1)) * t["policy_mask"].T
+        if sampled:
+            policy_codes = torch.as_tensor(batch.policy_codes).to(device).transpose(0, 1)  # [K+1, B, S, ...]
+            policy_ce = sampled_policy_ce(policy_logits, policy_codes, t["target_policies"].transpose(0, 1),
+                                          action_dim) * t["policy_mask"].T
+        else:
+            policy_ce = _soft_ce(policy_logits, t["target_policies"].transpose(0, 1)) * t["policy_mask"].T
+        if self.config.policy_entropy_weight > 0:
+            entropy = policy_entropy(policy_logits, action_dim) * t["policy_mask"].T
+            policy_ce = policy_ce - self.config.policy_entropy_weight * entropy
         value_loss = scale_gradient(value_ce, step_scale).sum(0)
         policy_loss = scale_gradient(policy_ce, step_scale).sum(0)
         if steps > 1:

@@ -116,7 +116,9 @@ class Reanalyze:
             if target == "mixed" else None
         for j, (i, k) in enumerate(where):
             batch.target_policies[i, k] = out.policy_targets[j]
+            if out.codes is not None:  # a sampled search's fresh targets are over its fresh samples
+                batch.policy_codes[i, k] = out.codes[j]
             if target == "search" or (old is not None and old[j]):
                 batch.target_values[i, k] = out.root_values[j]
-        replay.write_search(np.asarray(eids), np.asarray(steps), out.policy_targets, out.root_values)
+        replay.write_search(np.asarray(eids), np.asarray(steps), out.policy_targets, out.root_values, out.codes)
         return len(where)

@@ -11,7 +11,10 @@ Targets for a sample starting at state t, unroll steps k = 0..K (idx = t + k):
   value 0 and reward 0 after a real end; no target (masked) after a time limit.
 - reward (k >= 1): rewards[idx - 1], the reward of the action that led to idx.
 - policy: the search's policy at idx, for idx < T; masked at and past the end.
-- action fed to the dynamics at step k: actions[idx], random past the end.
+- action fed to the dynamics at step k: actions[idx], random past the end
+  (a continuous action's code [D] drawn from a standard normal).
+  With a sampled search (Episode.codes) the policy target at idx is over the
+  actions its search sampled, codes[idx] (`Batch.policy_codes`).
 
 The n-step sums that do not depend on the network are computed once, when an
 episode is added, so sampling is array slicing.
@@ -34,7 +37,7 @@ PRIORITY_EPS = 1e-6
 @dataclass
 class Batch:
     obs: np.ndarray  # [B, *stacked_obs_shape], the observation at t
-    actions: np.ndarray  # int64 [B, K]
+    actions: np.ndarray  # int64 [B, K], or float32 [B, K, D] codes of continuous actions
     target_values: np.ndarray  # float32 [B, K+1]
     target_rewards: np.ndarray  # float32 [B, K+1] (column 0 unused)
     target_policies: np.ndarray  # float32 [B, K+1, A]
@@ -49,6 +52,9 @@ class Batch:
     # (Replay.future_obs; for the consistency loss, else None).
     next_obs: np.ndarray | None = None  # [B, K, *stacked_obs_shape]
     next_obs_mask: np.ndarray | None = None  # float32 [B, K]
+    # Sampled search only (Episode.codes): the sampled actions each policy target is over,
+    # [B, K+1, S] indices or [B, K+1, S, D] codes (S samples per state).
+    policy_codes: np.ndarray | None = None
 
 
 def replay_bytes(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int) -> int:
@@ -74,16 +80,17 @@ class Replay:
     """Bounded by `capacity` transitions: a ring of sample starts over the
     stored episodes; an episode is dropped once none of its starts remain."""
 
-    def __init__(self, config: ReplayConfig, num_actions: int, discount: float):
+    def __init__(self, config: ReplayConfig, num_actions: int, discount: float, policy_size: int | None = None):
         self.config = config
         self.num_actions = num_actions
+        self.policy_size = num_actions if policy_size is None else policy_size  # K with a sampled search
         self.discount = discount
         cap = config.capacity
         self._episode_of = np.full(cap, -1, dtype=np.int64)
         self._start_of = np.zeros(cap, dtype=np.int64)
         self._row_of = np.zeros(cap, dtype=np.int64)
         self._priority = np.zeros(cap)
-        self._store = EpisodeStore(num_actions, discount, config.td_steps)
+        self._store = EpisodeStore(num_actions, discount, config.td_steps, self.policy_size)
         self._refs: dict[int, int] = {}
         self._added_at: dict[int, int] = {}  # episode id -> total_added when it was added (its age's origin)
         self._next_slot = 0
@@ -169,11 +176,14 @@ class Replay:
         """The targets of the module docstring for every sampled start at once
         (checked against tests/reference/replay_targets.py, which loops over them)."""
         unroll = self.config.unroll_steps
-        a = self.num_actions
+        a = self.policy_size
         st = self._store
         slots = np.asarray(slots, dtype=np.int64)
         n = len(slots)
-        actions = rng.integers(0, a, size=(n, unroll))
+        if st.actions.ndim > 1:  # continuous: codes, whose actions tanh(u) cover [-1, 1]
+            actions = rng.standard_normal((n, unroll) + st.actions.shape[1:]).astype(st.actions.dtype)
+        else:
+            actions = rng.integers(0, self.num_actions, size=(n, unroll))
         row0 = self._row_of[slots]
         left = st.left[row0][:, None]  # T - t >= 1
         terminated = st.terminated[row0][:, None]
@@ -200,9 +210,12 @@ class Replay:
         policies = np.where(searched[..., None], st.policy_targets[rows], np.float32(1.0 / a))
         acted = searched[:, :unroll]
         actions[acted] = st.actions[rows[:, :unroll][acted]]
-        return Batch(st.stacked_obs(row0, self.config.stack_frames), actions, values.astype(np.float32), rewards,
-                     policies.astype(np.float32), value_mask.astype(np.float32), reward_mask,
-                     searched.astype(np.float32), weights, slots, self._episode_of[slots], self._start_of[slots])
+        batch = Batch(st.stacked_obs(row0, self.config.stack_frames), actions, values.astype(np.float32), rewards,
+                      policies.astype(np.float32), value_mask.astype(np.float32), reward_mask,
+                      searched.astype(np.float32), weights, slots, self._episode_of[slots], self._start_of[slots])
+        if "codes" in st.arrays:
+            batch.policy_codes = st.codes[rows]
+        return batch
 
     def td_horizons(self, episode_ids: np.ndarray) -> np.ndarray:
         """Each sample's bootstrap horizon: replay.td_steps, shrunk by the age of
@@ -250,12 +263,16 @@ class Replay:
         return st.stacked_obs(rows, self.config.stack_frames), (k <= left).astype(np.float32)
 
     def write_search(self, episode_ids: np.ndarray, steps: np.ndarray, policies: np.ndarray,
-                     root_values: np.ndarray) -> None:
+                     root_values: np.ndarray, codes: np.ndarray | None = None) -> None:
         """Replace the stored search results of states with fresher ones (reanalyse);
-        a state given twice keeps the last."""
+        a state given twice keeps the last. A sampled search gives its samples' `codes`."""
         rows = self._rows(episode_ids, steps)
+        if ("codes" in self._store.arrays) != (codes is not None):
+            raise ValueError("a sampled search's results come with their codes, and only those")
         self._store.policy_targets[rows] = policies
         self._store.root_values[rows] = root_values
+        if codes is not None:
+            self._store.codes[rows] = codes
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         self._priority[slots] = np.asarray(priorities, dtype=np.float64) + PRIORITY_EPS
@@ -284,7 +301,7 @@ class Replay:
             "counters": np.asarray([self._next_slot, self._size, self._next_id, self.total_added], dtype=np.int64),
             "added_at": np.asarray([self._added_at[i] for i in ids], dtype=np.int64)}
         states, transitions = st.live_row_index(), st.live_row_index(states=False)
-        for name in self._FIELDS:
+        for name in self._FIELDS + (("codes",) if "codes" in st.arrays else ()):
             rows = transitions if name in ("actions", "rewards") else states
             out[f"ep.{name}"] = getattr(st, name)[rows] if ids else np.zeros((0,), np.float32)
         return out
@@ -299,11 +316,12 @@ class Replay:
         ids = arrays["episode_ids"].astype(np.int64)
         if len(ids) != len(lengths) or len(ids) != len(arrays["terminated"]) or (lengths < 0).any():
             raise ValueError("episode_ids, lengths and terminated disagree")
-        store = EpisodeStore(self.num_actions, self.discount, self.config.td_steps)
+        store = EpisodeStore(self.num_actions, self.discount, self.config.td_steps, self.policy_size)
         offset_t = offset_s = 0  # transitions [T] and states [T+1]
+        fields = self._FIELDS + (("codes",) if "ep.codes" in arrays else ())
         for eid, length, terminated in zip(ids.tolist(), lengths.tolist(), arrays["terminated"].tolist()):
             kw = {}
-            for name in self._FIELDS:
+            for name in fields:
                 data = arrays[f"ep.{name}"]
                 lo, n = (offset_t, length) if name in ("actions", "rewards") else (offset_s, length + 1)
                 if lo + n > len(data):

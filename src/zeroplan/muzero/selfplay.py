@@ -68,12 +68,16 @@ class SelfPlay:
             temperature = np.array([temperature if len(b) < moves else 0.0 for b in self.builders])
         out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.spec.num_players, temperature,
                    explore, envs=self.envs)
-        actions = self._explore(out.actions, legal) if explore else out.actions
+        sampled = out.codes is not None
+        root_legal = out.tree.legal[:, 0] if sampled else legal  # a sampled search's root children are its samples
+        actions = self._explore(out.actions, root_legal) if explore else out.actions
         ended: list[tuple[int, bool]] = []
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
-            action = int(actions[i])
+            # What is stored: the action's index, or a continuous action's code (the env gets tanh(code)).
+            action = out.codes[i, actions[i]] if sampled else int(actions[i])
+            action = int(action) if np.ndim(action) == 0 else action
             try:
-                next_obs, reward, terminated, truncated = env.step(action)
+                next_obs, reward, terminated, truncated = env.step(self.env_action(action))
                 _check_finite(next_obs, reward)
             except Exception as err:
                 # Undo this move everywhere: the state saved after a fault is
@@ -86,12 +90,17 @@ class SelfPlay:
                 what = str(err) if isinstance(err, NonFinite) else f"raised {type(err).__name__}: {err}"
                 raise EnvError(f"{where} ({self.spec.name or 'env'}), episode step {len(builder) + 1}: "
                                f"{what}") from err
-            builder.record_search(float(out.root_values[i]), out.policy_targets[i].astype(np.float32))
+            builder.record_search(float(out.root_values[i]), out.policy_targets[i].astype(np.float32),
+                                  out.codes[i] if sampled else None)
             builder.record_step(action, reward, next_obs, env.legal_mask().copy(), env.to_play())
             if terminated or truncated:
                 ended.append((i, terminated))
         self.env_steps += len(self.envs)
         return self._finish(model, ended)
+
+    def env_action(self, action):
+        """A stored action as the env takes it: an index, or a continuous action's code u -> tanh(u)."""
+        return np.tanh(action) if self.spec.action_dim else action
 
     def _explore(self, actions: np.ndarray, legal: np.ndarray) -> np.ndarray:
         """`train.random_action_fraction` of the moves replaced by uniformly random legal actions."""
@@ -160,7 +169,7 @@ class SelfPlay:
         if not np.array_equal(env.reset(seed=self.reset_seeds[i]), saved.obs[0]):
             return False
         for t, action in enumerate(saved.actions):
-            obs, reward, terminated, truncated = env.step(action)
+            obs, reward, terminated, truncated = env.step(self.env_action(action))
             if not np.array_equal(obs, saved.obs[t + 1]) or reward != saved.rewards[t] or terminated or truncated:
                 return False
         self.builders[i] = saved

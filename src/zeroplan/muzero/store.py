@@ -43,8 +43,9 @@ class EpisodeStore:
 
     STATE_FIELDS = ("obs", "to_play", "legal_masks", "root_values", "policy_targets")
 
-    def __init__(self, num_actions: int, discount: float, td_steps: int):
+    def __init__(self, num_actions: int, discount: float, td_steps: int, policy_size: int | None = None):
         self.num_actions = num_actions
+        self.policy_size = num_actions if policy_size is None else policy_size  # K with a sampled search
         self.discount = discount
         self.td_steps = td_steps
         self.rows = 0  # rows in use (live or dead)
@@ -54,15 +55,30 @@ class EpisodeStore:
         self.moves = 0  # compactions so far; rows kept their place between two
         self.remap = np.zeros(0, np.int64)  # old row -> new row, for the last compaction
 
-    def _allocate(self, obs_shape: tuple[int, ...], obs_dtype: np.dtype, capacity: int) -> dict[str, np.ndarray]:
+    def _allocate(self, capacity: int, rows: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, np.ndarray]:
+        """Arrays of `capacity` rows. `rows` gives the per-row shape and dtype of the
+        fields that depend on the env: observations, actions (an index, or a
+        continuous action's code vector) and, with a sampled search, codes."""
         a = self.num_actions
-        return {"obs": np.zeros((capacity,) + obs_shape, obs_dtype),
-                "to_play": np.zeros(capacity, np.int8), "legal_masks": np.zeros((capacity, a), bool),
-                "root_values": np.zeros(capacity, np.float32), "policy_targets": np.zeros((capacity, a), np.float32),
-                "actions": np.zeros(capacity, np.int64), "rewards": np.zeros(capacity, np.float32),
+        out = {name: np.zeros((capacity,) + shape, dtype) for name, (shape, dtype) in rows.items()}
+        return {**out, "to_play": np.zeros(capacity, np.int8), "legal_masks": np.zeros((capacity, a), bool),
+                "root_values": np.zeros(capacity, np.float32),
+                "policy_targets": np.zeros((capacity, self.policy_size), np.float32),
+                "rewards": np.zeros(capacity, np.float32),
                 "t": np.zeros(capacity, np.int64), "left": np.zeros(capacity, np.int64),
                 "terminated": np.zeros(capacity, bool), "prefix": np.zeros(capacity),
                 "boot_steps": np.zeros(capacity, np.int64), "boot_discount": np.zeros(capacity)}
+
+    @staticmethod
+    def _row_layout(ep: Episode) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        layout = {"obs": (ep.obs.shape[1:], ep.obs.dtype), "actions": (ep.actions.shape[1:], ep.actions.dtype)}
+        if ep.codes is not None:
+            layout["codes"] = (ep.codes.shape[1:], ep.codes.dtype)
+        return layout
+
+    def _layout(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {name: (self.arrays[name].shape[1:], self.arrays[name].dtype) for name in ("obs", "actions", "codes")
+                if name in self.arrays}
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -74,21 +90,28 @@ class EpisodeStore:
         """Append an episode; returns its first row and its per-state (prefix, m, boot discount)."""
         n = len(ep) + 1
         # Everything that can be wrong with the episode is checked before the store changes.
-        for name in ("legal_masks", "policy_targets"):
-            if getattr(ep, name).shape[1:] != (self.num_actions,):
+        for name, width in (("legal_masks", self.num_actions), ("policy_targets", self.policy_size)):
+            if getattr(ep, name).shape[1:] != (width,):
                 raise ValueError(f"episode field {name} has shape {getattr(ep, name).shape}, "
-                                 f"expected ({n}, {self.num_actions})")
+                                 f"expected ({n}, {width})")
         if not self.arrays:
-            self.arrays = self._allocate(ep.obs.shape[1:], ep.obs.dtype, max(1024, 2 * n))
+            self.arrays = self._allocate(max(1024, 2 * n), self._row_layout(ep))
         elif ep.obs.shape[1:] != self.obs.shape[1:]:
             raise ValueError(f"episode observations have shape {ep.obs.shape[1:]}, "
                              f"the stored ones {self.obs.shape[1:]}")
+        layout = {name: shape for name, (shape, _) in self._row_layout(ep).items()}
+        if layout != {name: shape for name, (shape, _) in self._layout().items()}:
+            raise ValueError(f"episode actions and sampled-action codes have shapes {layout}, the stored ones "
+                             f"{ {name: shape for name, (shape, _) in self._layout().items()} } (a sampled "
+                             "search's episodes carry codes, others do not)")
         if self.rows + n > len(self.obs):
             self._make_room(n)
         lo, hi = self.rows, self.rows + n
         arr = self.arrays
         for name in self.STATE_FIELDS:
             arr[name][lo:hi] = getattr(ep, name)
+        if ep.codes is not None:
+            arr["codes"][lo:hi] = ep.codes
         arr["actions"][lo:hi - 1] = ep.actions
         arr["actions"][hi - 1] = 0
         arr["rewards"][lo:hi - 1] = ep.rewards
@@ -130,7 +153,7 @@ class EpisodeStore:
             capacity = max(capacity + capacity // 2, 3 * (self.live_rows + n) // 2)
         keep = self.live_row_index()
         if capacity != len(self.obs):  # into new arrays: no temporary copy of the live rows
-            grown = self._allocate(self.obs.shape[1:], self.obs.dtype, capacity)
+            grown = self._allocate(capacity, self._layout())
             for name, values in self.arrays.items():
                 np.take(values, keep, axis=0, out=grown[name][:len(keep)])
             self.arrays = grown
@@ -159,7 +182,8 @@ class EpisodeStore:
         return Episode(obs=self.obs[lo:hi], actions=self.actions[lo:hi - 1], rewards=self.rewards[lo:hi - 1],
                        to_play=self.to_play[lo:hi], legal_masks=self.legal_masks[lo:hi],
                        root_values=self.root_values[lo:hi], policy_targets=self.policy_targets[lo:hi],
-                       terminated=bool(self.terminated[lo]))
+                       terminated=bool(self.terminated[lo]),
+                       codes=self.arrays["codes"][lo:hi] if "codes" in self.arrays else None)
 
     def stacked_obs(self, rows: np.ndarray, frames: int) -> np.ndarray:
         """Observations at `rows` with the frames before them within their episode, as `stack_frames` does."""

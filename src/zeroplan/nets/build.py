@@ -11,9 +11,10 @@ def net_obs_shape(config: Config, obs_shape: tuple[int, ...]) -> tuple[int, ...]
     return (obs_shape[0] * config.replay.stack_frames,) + tuple(obs_shape[1:])
 
 
-def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> MuZeroNet:
+def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int, action_dim: int = 0) -> MuZeroNet:
     """The config's network for this env; a ConfigError if the two do not fit
-    (a resnet on vector observations, an action encoding the actions do not match)."""
+    (a resnet on vector observations, an action encoding the actions do not match).
+    `action_dim` > 0: continuous actions of that many dimensions (Sampled MuZero)."""
     n = config.net
     try:
         return MuZeroNet(net_obs_shape(config, obs_shape), num_actions, kind=n.kind, support_size=n.support_size,
@@ -21,6 +22,6 @@ def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> M
                          action_encoding=n.action_encoding, head_hidden=n.head_hidden,
                          projection_dim=n.projection_dim if config.train.consistency_weight > 0 else 0,
                          value_prefix_hidden=n.value_prefix_hidden if n.value_prefix else 0,
-                         value_prefix_horizon=n.value_prefix_horizon)
+                         value_prefix_horizon=n.value_prefix_horizon, action_dim=action_dim)
     except ValueError as err:
         raise ConfigError(f"net: {err} ({config.env.id})") from None

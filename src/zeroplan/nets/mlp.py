@@ -56,26 +56,33 @@ class MLPCore(nn.Module):
     Any observation shape is accepted and flattened. The reward head reads
     the (scaled) next latent, like the value head, so both see the same
     kind of input.
+
+    With continuous actions (`action_dim` D > 0) the dynamics takes the action
+    vector [B, D] instead of a one-hot index, and the policy head gives the 2D
+    parameters of a Gaussian (mean, then log standard deviation; mcts.sampled).
     """
 
     def __init__(self, obs_dim: int, num_actions: int, support_size: int, latent_dim: int,
-                 hidden: Sequence[int]):
+                 hidden: Sequence[int], action_dim: int = 0):
         super().__init__()
         hidden = tuple(hidden)
         support = 2 * support_size + 1
         self.num_actions = num_actions
+        self.action_dim = action_dim
         self.latent_shape: tuple[int, ...] = (latent_dim,)
         self.representation_net = MLP(obs_dim, hidden, latent_dim)
-        self.dynamics_net = MLP(latent_dim + num_actions, hidden, latent_dim)
+        self.dynamics_net = MLP(latent_dim + (action_dim or num_actions), hidden, latent_dim)
         self.reward_net = MLP(latent_dim, hidden[-1:], support, zero_last=True)
         self.prediction_trunk, width = hidden_layers(latent_dim, hidden)
-        self.policy_head = zero_(nn.Linear(width, num_actions))
+        self.policy_head = zero_(nn.Linear(width, 2 * action_dim if action_dim else num_actions))
         self.value_head = zero_(nn.Linear(width, support))
 
     def representation(self, obs: torch.Tensor) -> torch.Tensor:
         return self.representation_net(obs.reshape(obs.shape[0], -1))
 
     def dynamics(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        if self.action_dim:
+            return self.dynamics_net(torch.cat([latent, action.to(latent.device, latent.dtype)], dim=1))
         one_hot = F.one_hot(action.to(latent.device), self.num_actions).to(latent.dtype)
         return self.dynamics_net(torch.cat([latent, one_hot], dim=1))
 

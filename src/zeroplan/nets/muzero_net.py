@@ -103,7 +103,8 @@ class MuZeroNet(nn.Module):
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, *, kind: str = "mlp",
                  support_size: int = 10, latent_dim: int = 64, hidden: tuple[int, ...] = (128, 128),
                  channels: int = 32, blocks: int = 2, action_encoding: str = "auto", head_hidden: int = 0,
-                 projection_dim: int = 0, value_prefix_hidden: int = 0, value_prefix_horizon: int = 5):
+                 projection_dim: int = 0, value_prefix_hidden: int = 0, value_prefix_horizon: int = 5,
+                 action_dim: int = 0):
         super().__init__()
         obs_shape = tuple(int(d) for d in obs_shape)
         if kind not in KINDS:
@@ -119,12 +120,17 @@ class MuZeroNet(nn.Module):
         self.num_actions = int(num_actions)
         self.support_size = int(support_size)
         self.kind = kind
+        _check_positive("action_dim", action_dim, minimum=0)
+        self.action_dim = int(action_dim)
+        if action_dim and kind != "mlp":
+            raise ValueError("continuous actions (Sampled MuZero) are built for kind='mlp' only so far")
         if kind == "mlp":
             _check_positive("latent_dim", latent_dim)
             for width in hidden:
                 _check_positive("every hidden width", width)
             self.core: MLPCore | ResNetCore = MLPCore(math.prod(obs_shape), self.num_actions, self.support_size,
-                                                      int(latent_dim), tuple(int(w) for w in hidden))
+                                                      int(latent_dim), tuple(int(w) for w in hidden),
+                                                      self.action_dim)
         else:
             _check_positive("channels", channels)
             _check_positive("blocks", blocks, minimum=0)
@@ -161,12 +167,17 @@ class MuZeroNet(nn.Module):
             raise ValueError(f"observations must have shape [B, {', '.join(map(str, self.obs_shape))}], "
                              f"got {list(shape)}")
 
+    def _action(self, action: torch.Tensor) -> torch.Tensor:
+        """Discrete actions as long indices; continuous ones as vectors in the weights' dtype."""
+        return action.to(self._param().dtype) if self.action_dim else action.long()
+
     def recurrent_inference(self, latent: torch.Tensor, action: torch.Tensor) -> NetOutput:
-        """latent [B, *latent_shape], action [B] integer (cast to long)."""
-        if tuple(latent.shape[1:]) != self.latent_shape or action.shape != latent.shape[:1]:
-            raise ValueError(f"expected latent [B, {', '.join(map(str, self.latent_shape))}] and action [B], "
-                             f"got {list(latent.shape)} and {list(action.shape)}")
-        next_latent = scale_latent(self.core.dynamics(latent, action.long()))
+        """latent [B, *latent_shape], action [B] integer (cast to long), or [B, D] with continuous actions."""
+        shape = latent.shape[:1] + ((self.action_dim,) if self.action_dim else ())
+        if tuple(latent.shape[1:]) != self.latent_shape or action.shape != shape:
+            raise ValueError(f"expected latent [B, {', '.join(map(str, self.latent_shape))}] and action "
+                             f"{list(shape)}, got {list(latent.shape)} and {list(action.shape)}")
+        next_latent = scale_latent(self.core.dynamics(latent, self._action(action)))
         if self.value_prefix is not None:  # one step from a fresh state: the prefix is that step's reward
             reward_logits, _ = self.value_prefix(next_latent, None)
         else:
@@ -196,7 +207,7 @@ class MuZeroNet(nn.Module):
         gradient into each step's input latent halved (as in the paper), with
         the prediction and reward heads run once over all steps' latents.
 
-        obs [B, *obs_shape], actions [B, K] -> value logits [K+1, B, S'],
+        obs [B, *obs_shape], actions [B, K] (or [B, K, D] continuous) -> value logits [K+1, B, S'],
         policy logits [K+1, B, A], reward logits [K, B, S'] (S' = 2S+1), and
         with `with_latents` the dynamics' latents [K * B, *latent_shape], step-major.
         """
@@ -206,7 +217,7 @@ class MuZeroNet(nn.Module):
         latents = [latent]
         x = latent
         for k in range(actions.shape[1]):
-            nxt = scale_latent(self.core.dynamics(x, actions[:, k].long()))
+            nxt = scale_latent(self.core.dynamics(x, self._action(actions[:, k])))
             latents.append(nxt)
             x = scale_gradient(nxt, 0.5)
         steps, batch = len(latents), latent.shape[0]
@@ -284,6 +295,11 @@ class SearchModel:
         self._fast: NumpyMLPInference | None = None
         self._fast_engine()
 
+    @property
+    def action_dim(self) -> int:
+        """0 for discrete actions; D for continuous ones (the search then samples them, mcts.sampled)."""
+        return self.net.action_dim
+
     def _fast_engine(self) -> NumpyMLPInference | None:
         """The numpy engine, rebuilt if the network's parameters moved; None for torch."""
         if self.inference == "torch" or (self._fast is not None and self._fast.is_current()):
@@ -327,7 +343,7 @@ class SearchModel:
         prefix, depth = embedding[:, -2].double(), embedding[:, -1]
         reset = torch.remainder(depth, net.value_prefix_horizon) == 0
         keep = (~reset).to(h.dtype)[:, None]
-        nxt = scale_latent(net.core.dynamics(latent, action))
+        nxt = scale_latent(net.core.dynamics(latent, net._action(action)))
         logits, (h, c) = net.value_prefix(nxt, (h * keep, c * keep))
         new_prefix = net.reward(logits.double())
         reward = new_prefix - torch.where(reset, torch.zeros_like(prefix), prefix)
@@ -335,10 +351,13 @@ class SearchModel:
         row = torch.cat([nxt.flatten(1), h, c, new_prefix.to(h.dtype)[:, None], (depth + 1)[:, None]], dim=1)
         return row, reward, net.value(value_logits.double()), policy_logits.double()
 
+    def _action_tensor(self, action: np.ndarray, param: torch.Tensor) -> torch.Tensor:
+        return _as_tensor(action, param, None if self.net.action_dim else torch.long)
+
     def recurrent_fn(self, latent: np.ndarray, action: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(latent [B, ...], action [B] int) -> (next latent float32, reward float64 [B],
-        value float64 [B], policy logits float64 [B, A])."""
+        """(latent [B, ...], action [B] int, or [B, D] continuous) -> (next latent float32, reward
+        float64 [B], value float64 [B], policy logits float64 [B, A], or Gaussian parameters [B, 2D])."""
         fast = self._fast_engine()
         if fast is not None:
             return fast.recurrent_prefix(latent, action) if fast.prefix is not None else fast.recurrent(latent, action)
@@ -346,9 +365,9 @@ class SearchModel:
             param = self._ready()
             if self.net.value_prefix is not None:
                 row, reward, value, logits = self._prefix_recurrent(_as_tensor(latent, param),
-                                                                    _as_tensor(action, param, torch.long))
+                                                                    self._action_tensor(action, param))
                 return row.cpu().numpy(), reward.cpu().numpy(), value.cpu().numpy(), logits.cpu().numpy()
-            out = self.net.recurrent_inference(_as_tensor(latent, param), _as_tensor(action, param, torch.long))
+            out = self.net.recurrent_inference(_as_tensor(latent, param), self._action_tensor(action, param))
             reward = self.net.reward(out.reward_logits.double())
             value = self.net.value(out.value_logits.double())
             return (out.latent.cpu().numpy(), reward.cpu().numpy(), value.cpu().numpy(),

@@ -212,6 +212,7 @@ class NumpyMLPInference:
             raise Unsupported("numpy inference needs float32/float64 parameters on the CPU")
         self.net = net
         self.num_actions = core.num_actions
+        self.action_dim = core.action_dim
         self.support_size = net.support_size
         self.latent_dim = core.latent_shape[0]
         self.dtype = _view(params[0]).dtype
@@ -259,12 +260,18 @@ class NumpyMLPInference:
         return latent, value, logits
 
     def _next_latent(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
-        action = np.asarray(action, dtype=np.intp)
-        if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
-            raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
         first = self.dynamics.hidden[0]
         y = x @ self.dyn_latent_w
-        y += self.dyn_action_w[action]
+        if self.action_dim:  # continuous: the action vector's share of the first layer
+            action = np.asarray(action, dtype=self.dtype)
+            if action.shape != (len(x), self.action_dim):
+                raise ValueError(f"actions must be [B, {self.action_dim}] vectors, got shape {action.shape}")
+            y += action @ self.dyn_action_w
+        else:
+            action = np.asarray(action, dtype=np.intp)
+            if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
+                raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
+            y += self.dyn_action_w[action]
         bias_layernorm_elu(y, first.dense.b, first.gamma, first.beta, first.eps)
         for layer in self.dynamics.hidden[1:]:
             y = layer(y)

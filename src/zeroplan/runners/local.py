@@ -88,6 +88,16 @@ class TrainingDiverged(RuntimeError):
 STATE_FILES = ("train_state.safetensors", "replay.npz", "selfplay.npz", "state.json")
 
 
+def check_sampled(config: Config, spec) -> None:
+    """Continuous actions need a sampled search (Sampled MuZero); said at start, not mid-run."""
+    if spec.action_dim and not config.search.sampled_actions:
+        raise ConfigError(f"{config.env.id} has continuous actions ({spec.action_dim} dimensions): MuZero searches "
+                          "them by sampling; set search.sampled_actions (e.g. --set search.sampled_actions=16), "
+                          "or train it with --algo pets")
+    if spec.num_players != 1 and config.search.sampled_actions:
+        raise ConfigError("search.sampled_actions (Sampled MuZero) is for single-player environments so far")
+
+
 class LocalRunner:
     def __init__(self, config: Config, run_dir: str | Path | None, net: MuZeroNet | None = None,
                  env_factory: Callable[[], object] | None = None, tensorboard: bool = True,
@@ -122,11 +132,14 @@ class LocalRunner:
                 raise ConfigError(f"run.{key} is for two-player games; {config.env.id} has one player")
         if self.spec.num_players == 2:
             config = self.config = self._settle_opponent(config)
+        check_sampled(config, self.spec)
         check_capacity(config.replay, self.spec.obs_shape, self.spec.num_actions, available_memory())
-        self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions)
+        self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions,
+                                                         self.spec.action_dim)
         self.net.to(self.device).eval()
         self.model = search_model(self.net, config)
-        self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount)
+        self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount,
+                             config.search.sampled_actions or None)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.selfplay = SelfPlay(config, self.env_factory, seed=config.run.seed)
         self.reanalyze = Reanalyze(config, self.spec.num_players, seed=config.run.seed + 3,

@@ -48,7 +48,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from zeroplan.config import build_config, merge
+from zeroplan.config import ConfigError, build_config, merge
 from zeroplan.envs.gym import EnvError
 from zeroplan.muzero.learner import TRAIN_METRICS
 from zeroplan.muzero.replay import Replay
@@ -125,6 +125,8 @@ class RayRunner:
                  env_factory: Callable | None = None):
         if num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        if local.config.search.sampled_actions:
+            raise ConfigError("search.sampled_actions (Sampled MuZero) trains on the local backend only so far")
         init_ray(address)
         self.local = local
         self.config = cfg = local.config
