@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-start", type=int, default=0)
     parser.add_argument("--eval-interval", type=int, default=1000)
-    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-env-steps", type=int, default=None, help="per run (default: per env, past the target)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="per run")
     parser.add_argument("--set", dest="dotted", action="append", default=[],

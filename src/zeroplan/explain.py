@@ -44,6 +44,9 @@ class Game:
 
     @classmethod
     def start(cls, agent, seed: int = 0) -> Game:
+        if agent.spec.action_dim:
+            raise ConfigError(f"{agent.spec.name or 'this env'} has continuous actions: explain and serve show "
+                              "searches over discrete moves only so far (play --record and eval work)")
         env = agent.env_factory()
         return cls(env, seed, [env.reset(seed=seed)])
 

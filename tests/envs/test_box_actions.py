@@ -92,3 +92,7 @@ def test_a_trained_continuous_agent_acts_in_bounds_and_round_trips(tmp_path):
     assert loaded.spec.action_dim == 1 and loaded.net.core.policy_head.out_features == 2  # a Gaussian's mean, log std
     np.testing.assert_array_equal(loaded.predict(obs), again.predict(obs))  # same weights, same draws
     assert "mean_return" in loaded.evaluate(episodes=1)
+    from zeroplan.explain import Game
+
+    with pytest.raises(ConfigError, match="continuous actions: explain and serve"):
+        Game.start(loaded)

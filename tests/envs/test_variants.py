@@ -174,3 +174,16 @@ def test_declared_variants_replace_builtins_of_the_same_name():
     merged = merge_variants(builtin, [mine])
     assert len(merged) == len(builtin) and merged[-1] is mine
     assert [v.name for v in merged].count("sticky 0.25") == 1
+
+
+def test_sticky_actions_repeat_a_continuous_action():
+    """A Box action (Sampled MuZero) is repeated as the vector it was."""
+    from zeroplan.config import EnvConfig
+
+    pendulum = EnvConfig(id="Pendulum-v1")
+    env = variant_factory(pendulum, Variant("sticky", sticky_actions=1.0), 0)()
+    env.reset(seed=3)
+    for a in ([0.5], [-1.0], [1.0]):
+        env.step(np.array(a, np.float32))
+        np.testing.assert_array_equal(env.last_executed, [0.5])
+    assert env.env.env.unwrapped.last_u == pytest.approx(1.0)  # 0.5 of the torque bound 2

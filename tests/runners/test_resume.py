@@ -51,7 +51,8 @@ SAMPLED = ["env.max_episode_steps=30", "search.num_simulations=6", "search.sampl
                                                    ("tictactoe", TICTACTOE + EFFICIENTZERO + CONV, 92, 180),
                                                    ("tictactoe", TICTACTOE + RULES, 92, 180),
                                                    ("pendulum", SAMPLED, 100, 200),
-                                                   ("pendulum", SAMPLED + ["search.policy=puct"], 100, 200)])
+                                                   ("pendulum", SAMPLED + ["search.policy=puct"], 100, 200),
+                                                   ("cartpole", CARTPOLE + ["search.sampled_actions=3"], 148, 260)])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, env, sets, split, total):
     config = load_config(env, dotted=sets)
     a = LocalRunner(config, tmp_path / "a", tensorboard=False)

@@ -111,11 +111,13 @@ class StickyActions(_Wrapper):
         self.previous = None
         return super().reset(seed)
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
-        chosen = int(action)
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool]:
+        continuous = bool(getattr(self.env.spec, "action_dim", 0))  # a vector, which is always legal
+        chosen = np.array(action, dtype=np.float32) if continuous else int(action)
         draw = self.rng.random()  # drawn every step, so the stream does not depend on the actions
         executed = chosen
-        if self.previous is not None and draw < self.p and bool(self.env.legal_mask()[self.previous]):
+        if self.previous is not None and draw < self.p and (
+                continuous or bool(self.env.legal_mask()[self.previous])):
             executed = self.previous
         self.previous = executed
         self.last_executed = executed
