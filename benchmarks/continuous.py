@@ -10,7 +10,10 @@ data, its unit of training), and stops at the target or at its budget.
 
 - muzero: `zeroplan train ENV` (the env's preset: Sampled MuZero).
 - pets: `zeroplan train ENV --algo pets` (its preset, CEM over the learned
-  ensemble with the env's known reward function).
+  ensemble with the env's known reward function), evaluated after every
+  episode on --pets-eval-episodes episodes (default 5, as benchmarks/pets.py:
+  its planning costs ~30 ms a step, so 20 episodes per evaluation would take
+  two minutes each).
 - sac: Stable-Baselines3 SAC with rl-baselines3-zoo's settings where the zoo has
   them (Pendulum-v1: learning rate 1e-3), its defaults otherwise
   (`zeroplan.baselines`). Needs `pip install 'zeroplan[baselines]'`.
@@ -62,7 +65,8 @@ def run_pets(env_id: str, seed: int, target: float, episodes: int, eval_episodes
     from zeroplan.mbrl.pets import PETS
 
     agent = PETS(env_id, seed=seed, tensorboard=False,
-                 set=["run.eval_interval=1", f"run.eval_episodes={eval_episodes}", f"run.max_episodes={episodes}"])
+                 set=["run.eval_interval=1", f"run.eval_episodes={eval_episodes}", f"run.max_episodes={episodes}",
+                      f"run.stop_at_return={target}"])
     t0 = time.perf_counter()
     res = agent.learn()
     total = time.perf_counter() - t0
@@ -80,25 +84,45 @@ def run_pets(env_id: str, seed: int, target: float, episodes: int, eval_episodes
 
 def run_sac(env_id: str, seed: int, target: float, budget: int, interval: int, episodes: int,
             max_minutes: float) -> dict:
-    from zeroplan.baselines import Protocol, gym_env_factory, train_baseline
+    """SAC with `zeroplan.baselines`' settings, evaluated every `interval` env steps as
+    `zeroplan compare` evaluates it, stopped at the target (as the other two stop)."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from zeroplan.baselines import evaluate_policy, gym_env_factory, settings
     from zeroplan.config import EnvConfig
 
     make = gym_env_factory(EnvConfig(id=env_id), 1000)
-    state = {"hit": None}
-    t0 = time.perf_counter()
+    kwargs, source = settings("sac", env_id)
+    kwargs.pop("n_envs", None)
+    model = SAC("MlpPolicy", make_vec_env(make, n_envs=1, seed=seed), seed=seed, device="cpu", verbose=0, **kwargs)
+    state = {"next": interval, "eval": 0.0, "hit": None, "curve": []}
+    start = time.perf_counter()
 
-    def progress(row: dict) -> None:
-        if state["hit"] is None and row["eval/mean_reward"] >= target:
-            state["hit"] = row["env_steps"]
+    class Evaluate(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= state["next"]:
+                state["next"] += interval
+                seconds = time.perf_counter() - start - state["eval"]
+                t0 = time.perf_counter()
+                mean = evaluate_policy(lambda obs: model.predict(obs, deterministic=True)[0], make, episodes,
+                                       seed=10_000 + self.num_timesteps)
+                state["eval"] += time.perf_counter() - t0
+                state["curve"].append((self.num_timesteps, round(mean, 1)))
+                if mean >= target:
+                    state["hit"] = {"env_steps": self.num_timesteps, "seconds": seconds,
+                                    "seconds_with_eval": time.perf_counter() - start}
+                    return False
+            return time.perf_counter() - start < max_minutes * 60
 
-    out = train_baseline("sac", make, env_id, seed, Protocol(interval, episodes), budget, max_minutes, progress)
-    total = time.perf_counter() - t0
-    hit = first_reaching(out["evals"], target)
-    return {"algo": "sac", "seed": seed, "settings": out["settings"], "solved": hit is not None,
+    model.learn(total_timesteps=budget, callback=Evaluate())
+    hit = state["hit"]
+    return {"algo": "sac", "seed": seed, "settings": source, "solved": hit is not None,
             "env_steps": hit["env_steps"] if hit else None, "seconds": round(hit["seconds"], 1) if hit else None,
-            "best_eval": round(max(e["mean_return"] for e in out["evals"]), 1) if out["evals"] else None,
-            "env_steps_run": out["env_steps"], "seconds_run": round(total, 1),
-            "curve": [(e["env_steps"], round(e["mean_return"], 1)) for e in out["evals"]]}
+            "seconds_with_eval": round(hit["seconds_with_eval"], 1) if hit else None,
+            "best_eval": max((m for _, m in state["curve"]), default=None), "env_steps_run": model.num_timesteps,
+            "seconds_run": round(time.perf_counter() - start, 1), "curve": state["curve"]}
 
 
 def median(rows: list[dict], key: str):
@@ -119,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed-start", type=int, default=0)
     parser.add_argument("--eval-interval", type=int, default=1000)
     parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--pets-eval-episodes", type=int, default=5)
+    parser.add_argument("--pets-episodes", type=int, default=None, help="episodes of data per PETS run (default 15)")
     parser.add_argument("--max-env-steps", type=int, default=None, help="per run (default: per env, past the target)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="per run")
     parser.add_argument("--set", dest="dotted", action="append", default=[],
@@ -138,7 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
                     row = run_muzero(env_id, seed, target, budget, args.eval_interval, args.eval_episodes,
                                      args.max_minutes, args.dotted)
                 elif algo == "pets":
-                    row = run_pets(env_id, seed, target, PETS_EPISODES[env_id], args.eval_episodes)
+                    row = run_pets(env_id, seed, target, args.pets_episodes or PETS_EPISODES[env_id],
+                                   args.pets_eval_episodes)
                 elif algo == "sac":
                     row = run_sac(env_id, seed, target, budget, args.eval_interval, args.eval_episodes,
                                   args.max_minutes)
