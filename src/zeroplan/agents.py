@@ -45,7 +45,7 @@ class Algorithm:
 
 ALGORITHMS: dict[str, Algorithm] = {
     "muzero": Algorithm("muzero", "zeroplan.muzero.agent", "MuZero",
-                        "discrete actions: a learned model searched by MCTS", "max_env_steps",
+                        "a learned model searched by MCTS (continuous actions by sampling them)", "max_env_steps",
                         backends=("local", "ray"), warm_start=True, search_settings=True, single_player_extras=True,
                         two_player=True),
     "alphazero": Algorithm("alphazero", "zeroplan.muzero.agent", "AlphaZero",

@@ -44,9 +44,10 @@ class Game:
 
     @classmethod
     def start(cls, agent, seed: int = 0) -> Game:
-        if agent.spec.action_dim:
-            raise ConfigError(f"{agent.spec.name or 'this env'} has continuous actions: explain and serve show "
-                              "searches over discrete moves only so far (play --record and eval work)")
+        if agent.spec.action_dim or agent.config.search.sampled_actions:
+            raise ConfigError(f"{agent.spec.name or 'this env'}: explain and serve show searches over every "
+                              "discrete move; this agent samples its actions (Sampled MuZero), which they do not "
+                              "show yet (play --record and eval work)")
         env = agent.env_factory()
         return cls(env, seed, [env.reset(seed=seed)])
 

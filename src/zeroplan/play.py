@@ -195,7 +195,8 @@ def record_episode(agent, env_id: str | None, path: str | Path, seed: int = 0) -
 
     config = agent.config.env if env_id in (None, agent.config.env.id) else EnvConfig(id=env_id)
     env = make_render_env(config, "rgb_array")
-    if env.spec.obs_shape != agent.spec.obs_shape or env.spec.num_actions != agent.spec.num_actions:
+    if env.spec.obs_shape != agent.spec.obs_shape or env.spec.num_actions != agent.spec.num_actions \
+            or env.spec.action_dim != agent.spec.action_dim:
         raise PlayError(f"{config.id}: observations {env.spec.obs_shape} and {env.spec.num_actions} actions, "
                         f"the agent was trained on {agent.spec.obs_shape} and {agent.spec.num_actions}")
     frames: list[np.ndarray] = []

@@ -94,5 +94,30 @@ def test_a_trained_continuous_agent_acts_in_bounds_and_round_trips(tmp_path):
     assert "mean_return" in loaded.evaluate(episodes=1)
     from zeroplan.explain import Game
 
-    with pytest.raises(ConfigError, match="continuous actions: explain and serve"):
+    with pytest.raises(ConfigError, match="explain and serve show searches"):
         Game.start(loaded)
+
+
+def test_an_integer_box_is_refused():
+    class IntegerBox(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.action_space = gym.spaces.Box(0, 5, (2,), np.int64)
+
+    with pytest.raises(EnvError, match="holds integers"):
+        GymEnv(IntegerBox(), "integers")
+
+
+def test_sampled_search_is_single_player_for_now():
+    from zeroplan.config import SearchConfig
+    from zeroplan.mcts.model import plan
+
+    class Model:
+        action_dim = 0
+
+        def initial(self, obs):
+            return np.zeros((1, 1)), np.zeros(1), np.zeros((1, 9))
+
+    with pytest.raises(ValueError, match="single-player"):
+        plan(Model(), np.zeros((1, 3)), np.ones((1, 9), bool), np.zeros(1, int), SearchConfig(sampled_actions=4),
+             np.random.default_rng(0), 2, 0.0, False)

@@ -74,7 +74,7 @@ def test_sampled_search_equals_the_reference(p):
                           max_num_considered_actions=p["max_considered"], sampled_actions=k)
     gumbel = np.random.default_rng(p["seed"]).gumbel(size=(batch, k)) \
         if p["policy"] == "gumbel" and p["gumbel_noise"] else None
-    table = SampledActions(sampler, batch, p["sims"] + 1, rng=None, explore=False)
+    table = SampledActions(sampler, batch, p["sims"] + 1, rng=None)
     logits, legal = table.root(params, None)
     root = SearchRoot(hashes, logits, values, legal, np.zeros(batch, np.int64))
     out = search(root, model, np.random.default_rng(0), config, temperature=0.0, explore=False, gumbel=gumbel,

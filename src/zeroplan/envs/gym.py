@@ -60,6 +60,9 @@ def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str
 def _box_bounds(space, name: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.dtype]:
     """(low, high) flattened to float64, the shape and dtype of a Box action space whose
     bounds are finite and ordered; an EnvError otherwise."""
+    if np.dtype(space.dtype).kind in "iub":
+        raise EnvError(f"{name}: the Box action space {space} holds integers; MuZero takes them as a Discrete or "
+                       "MultiDiscrete space, or a float Box")
     low = np.asarray(space.low, dtype=np.float64).reshape(-1)
     high = np.asarray(space.high, dtype=np.float64).reshape(-1)
     if low.size == 0:

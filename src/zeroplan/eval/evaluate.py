@@ -127,7 +127,7 @@ def evaluate_vs(model: Model, config: Config, env_factory: Callable[[], object],
                 legal = np.stack([envs[i].legal_mask() for i in mine])
                 to_play = np.array([envs[i].to_play() for i in mine])
                 out = plan(model, obs, legal, to_play, config.search, rng, 2, 0.0, False, envs=[envs[i] for i in mine])
-                actions.update({i: int(a) for i, a in zip(mine, out.actions)})
+                actions.update({i: int(a) for i, a in zip(mine, out.env_actions)})
             for i in live:
                 if i not in actions:
                     actions[i] = opponent.act(envs[i], rng)

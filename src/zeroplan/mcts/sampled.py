@@ -148,17 +148,17 @@ class SampledActions:
     filled as the search creates nodes (node 0 at the root)."""
 
     def __init__(self, sampler: Sampler, batch: int, num_nodes: int, rng: np.random.Generator,
-                 explore: bool = True):
+                 include_mode: bool = False):
         self.sampler = sampler
         self.rng = rng
-        self.explore = explore
+        self.include_mode = include_mode  # the roots' first slot holds the policy's mode (acting without noise)
         self.codes = np.zeros((batch, num_nodes, sampler.num_samples) + tuple(sampler.code_shape),
                               dtype=sampler.code_dtype)
         self._rows = np.arange(batch)
 
     def root(self, params: np.ndarray, legal: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Draw the roots' samples: (prior logits [B, K], legal [B, K])."""
-        codes, logits = self.sampler.sample(params, legal, self.rng, include_mode=not self.explore)
+        codes, logits = self.sampler.sample(params, legal, self.rng, include_mode=self.include_mode)
         self.codes[:, 0] = codes
         return logits, np.isfinite(logits)
 
@@ -173,7 +173,8 @@ class SampledActions:
         return logits
 
     def root_codes(self) -> np.ndarray:
-        return self.codes[:, 0]
+        """The roots' codes [B, K, ...], a copy: kept with the data, they must not hold the whole table alive."""
+        return self.codes[:, 0].copy()
 
 
 def make_sampler(num_samples: int, temperature: float, action_dim: int, num_actions: int) -> Sampler:

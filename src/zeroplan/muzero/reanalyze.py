@@ -110,7 +110,7 @@ class Reanalyze:
             return 0
         obs, legal, to_play = replay.search_inputs(np.asarray(eids), np.asarray(steps))
         out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.num_players, temperature=0.0,
-                   explore=False)
+                   explore=False, include_mode=False)
         target = self.config.train.value_target
         old = replay.ages(batch.episode_ids[[i for i, _ in where]]) > self.config.train.mixed_value_age \
             if target == "mixed" else None

@@ -57,19 +57,23 @@ class Batch:
     policy_codes: np.ndarray | None = None
 
 
-def replay_bytes(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int) -> int:
+def replay_bytes(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int, sampled: int = 0,
+                 action_dim: int = 0) -> int:
     """About what a full buffer holds in memory: per transition, the ring's
     slot (4 x 8 bytes) and twice a stored row (the store keeps up to about
     twice the live rows between compactions): float32 observations, the legal
-    mask and policy target, and the per-row target parts (58 bytes)."""
-    row = 4 * int(np.prod(obs_shape, dtype=np.int64)) + 5 * num_actions + 58
+    mask and policy target, and the per-row target parts (58 bytes). With
+    `sampled` K actions per search, the policy target has K entries and the
+    row keeps the K codes (8 bytes each, or 4 x `action_dim` continuous)."""
+    codes = sampled * (4 * action_dim if action_dim else 8) + 4 * action_dim
+    row = 4 * int(np.prod(obs_shape, dtype=np.int64)) + num_actions + 4 * (sampled or num_actions) + codes + 58
     return config.capacity * (32 + 2 * row)
 
 
 def check_capacity(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int,
-                   available: int | None) -> None:
+                   available: int | None, sampled: int = 0, action_dim: int = 0) -> None:
     """Refuse a buffer that cannot fit, before anything is allocated."""
-    needed = replay_bytes(config, obs_shape, num_actions)
+    needed = replay_bytes(config, obs_shape, num_actions, sampled, action_dim)
     if available is not None and needed > available:
         raise ConfigError(f"replay.capacity {config.capacity:,} transitions of {tuple(obs_shape)} observations "
                           f"need about {needed / 2**30:,.1f} GiB of memory; {available / 2**30:,.1f} GiB is "
