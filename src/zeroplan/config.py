@@ -64,6 +64,9 @@ class SearchConfig(_Strict):
         0, ge=0, le=4096, description="Sampled MuZero: K actions drawn from the policy at every node, the tree's "
         "children being those samples (needed for continuous actions; for discrete ones, a search of K < A children "
         "in large action spaces); 0 = every action is a child")
+    sample_mode: bool = Field(
+        True, description="Sampled MuZero: a search without exploration (evaluation, predict) puts the policy's "
+        "mode (a Gaussian's mean, the likeliest discrete action) among its samples; reanalyse never does")
     sample_temperature: float = Field(
         1.0, gt=0.0, le=100.0, description="Sampled MuZero: samples are drawn from the policy at this temperature "
         "(a Gaussian's variance scaled by it; a categorical's logits divided by it), the prior corrected for it")

@@ -30,7 +30,7 @@ class Model(Protocol):
 
 def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, config: SearchConfig,
          rng: np.random.Generator, num_players: int, temperature: float | np.ndarray, explore: bool,
-         envs: list | None = None, include_mode: bool | None = None) -> SearchResult:
+         envs: list | None = None) -> SearchResult:
     """One batched search from observations (already frame-stacked); `envs`, the
     environments they came from, for a model that steps them."""
     if getattr(model, "steps_envs", False):
@@ -52,10 +52,10 @@ def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, 
     if num_players != 1:
         raise ValueError("search.sampled_actions (Sampled MuZero) searches single-player environments only so far")
     sampler = make_sampler(config.sampled_actions, config.sample_temperature, action_dim, np.shape(legal)[1])
-    # Acting without exploration puts the policy's own choice among the samples; a search for
-    # targets (reanalyse) draws them all, so that beta_hat is an honest sample of beta.
+    # Acting without exploration puts the policy's own choice among the samples (search.sample_mode);
+    # reanalyse turns that off, so that its targets' beta_hat is an honest sample of beta.
     table = SampledActions(sampler, len(obs), config.num_simulations + 1, rng,
-                           include_mode=not explore if include_mode is None else include_mode)
+                           include_mode=config.sample_mode and not explore)
     root_logits, root_legal = table.root(logits, None if action_dim else legal)
     root = SearchRoot(latent, root_logits, value, root_legal, to_play)
     out = search(root, model.recurrent_fn, rng, config, num_players=num_players, temperature=temperature,

@@ -79,6 +79,8 @@ class Reanalyze:
         self.value_fn = bootstrap_fn(target_net, config, num_players) if target_net is not None else None
         self.rng = np.random.default_rng(seed)
         self.searches = config.train.reanalyse_fraction > 0  # re-searched policies are on
+        # Targets from sampled searches draw every sample from the policy (no mode slot, mcts.sampled).
+        self.search_config = config.search.model_copy(update={"sample_mode": False})
 
     def batch(self, replay: Replay, batch_size: int, rng: np.random.Generator, model: Model | None = None,
               symmetries: Sequence[Symmetry] = ()) -> Batch:
@@ -109,8 +111,8 @@ class Reanalyze:
         if not where:
             return 0
         obs, legal, to_play = replay.search_inputs(np.asarray(eids), np.asarray(steps))
-        out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.num_players, temperature=0.0,
-                   explore=False, include_mode=False)
+        out = plan(model, obs, legal, to_play, self.search_config, self.rng, self.num_players, temperature=0.0,
+                   explore=False)
         target = self.config.train.value_target
         old = replay.ages(batch.episode_ids[[i for i, _ in where]]) > self.config.train.mixed_value_age \
             if target == "mixed" else None
