@@ -42,7 +42,7 @@ from zeroplan.mcts.rules import check_copies
 from zeroplan.muzero.learner import TRAIN_METRICS, Learner
 from zeroplan.muzero.reanalyze import Reanalyze
 from zeroplan.muzero.replay import Replay, check_capacity
-from zeroplan.muzero.search_model import search_model
+from zeroplan.muzero.search_model import check_sampled, search_model
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.nets.build import build_net
 from zeroplan.nets.muzero_net import MuZeroNet
@@ -86,16 +86,6 @@ class TrainingDiverged(RuntimeError):
 
 
 STATE_FILES = ("train_state.safetensors", "replay.npz", "selfplay.npz", "state.json")
-
-
-def check_sampled(config: Config, spec) -> None:
-    """Continuous actions need a sampled search (Sampled MuZero); said at start, not mid-run."""
-    if spec.action_dim and not config.search.sampled_actions:
-        raise ConfigError(f"{config.env.id} has continuous actions ({spec.action_dim} dimensions): MuZero searches "
-                          "them by sampling; set search.sampled_actions (e.g. --set search.sampled_actions=16), "
-                          "or train it with --algo pets")
-    if spec.num_players != 1 and config.search.sampled_actions:
-        raise ConfigError("search.sampled_actions (Sampled MuZero) is for single-player environments so far")
 
 
 class LocalRunner:
