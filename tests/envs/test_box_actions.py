@@ -107,17 +107,3 @@ def test_an_integer_box_is_refused():
     with pytest.raises(EnvError, match="holds integers"):
         GymEnv(IntegerBox(), "integers")
 
-
-def test_sampled_search_is_single_player_for_now():
-    from zeroplan.config import SearchConfig
-    from zeroplan.mcts.model import plan
-
-    class Model:
-        action_dim = 0
-
-        def initial(self, obs):
-            return np.zeros((1, 1)), np.zeros(1), np.zeros((1, 9))
-
-    with pytest.raises(ValueError, match="single-player"):
-        plan(Model(), np.zeros((1, 3)), np.ones((1, 9), bool), np.zeros(1, int), SearchConfig(sampled_actions=4),
-             np.random.default_rng(0), 2, 0.0, False)

@@ -166,15 +166,24 @@ def test_actions_stay_in_bounds():
     assert np.abs(actions).max() <= 1.0
 
 
-def test_a_continuous_model_without_a_sampled_search_is_refused():
+class ConstantModel:
+    """Only what plan() reads before it searches: the kind of action and the root's outputs."""
+
+    def __init__(self, action_dim: int, policy_size: int):
+        self.action_dim, self.policy_size = action_dim, policy_size
+
+    def initial(self, obs):
+        return np.zeros((1, 1)), np.zeros(1), np.zeros((1, self.policy_size))
+
+
+@pytest.mark.parametrize("action_dim,actions,config,players,message", [
+    (1, 1, SearchConfig(), 1, "search.sampled_actions"),  # continuous actions without a sampled search
+    (0, 9, SearchConfig(sampled_actions=4), 2, "single-player"),  # a sampled search of a two-player game
+])
+def test_plan_refuses_what_the_sampled_search_cannot_do(action_dim, actions, config, players, message):
     from zeroplan.mcts.model import plan
 
-    class Model:
-        action_dim = 1
-
-        def initial(self, obs):
-            return np.zeros((1, 1)), np.zeros(1), np.zeros((1, 2))
-
-    with pytest.raises(ValueError, match="search.sampled_actions"):
-        plan(Model(), np.zeros((1, 3)), np.ones((1, 1), bool), np.zeros(1, int), SearchConfig(),
-             np.random.default_rng(0), 1, 0.0, False)
+    model = ConstantModel(action_dim, 2 * action_dim or actions)
+    with pytest.raises(ValueError, match=message):
+        plan(model, np.zeros((1, 3)), np.ones((1, actions), bool), np.zeros(1, int), config,
+             np.random.default_rng(0), players, 0.0, False)
