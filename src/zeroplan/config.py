@@ -123,6 +123,10 @@ class NetConfig(_Strict):
     projection_dim: int = Field(
         64, ge=1, le=65_536, description="width of the projection and prediction heads of the temporal consistency "
         "loss (built only when train.consistency_weight > 0)")
+    chance_codes: int = Field(
+        0, ge=0, le=4096, description="Stochastic MuZero: C chance codes; each step of the model goes through an "
+        "afterstate (value Q(s, a) and a distribution over the codes) and a code to the next state, and the search "
+        "has chance nodes; the code of each real transition is learned by an encoder of the observations; 0 = off")
     inference: Literal["auto", "numpy", "torch"] = Field(
         "auto", description="engine for the network's calls during search: 'numpy' (MLP networks on the CPU; "
         "several times faster at search batch sizes), 'torch', or 'auto' = numpy where it applies")
@@ -174,6 +178,12 @@ class TrainConfig(_Strict):
         0.0, ge=0.0, description="temporal consistency (EfficientZero, SimSiam-style): weight of the negative cosine "
         "similarity between the dynamics' latent at each unroll step and the representation of the real observation "
         "there (through projection and prediction heads; no gradient into the observation's branch); 0 = off")
+    chance_loss_weight: float = Field(
+        1.0, ge=0.0, description="Stochastic MuZero (net.chance_codes): weight of the cross-entropy between each "
+        "afterstate's predicted code distribution and the encoder's code of the real outcome")
+    commitment_weight: float = Field(
+        0.25, ge=0.0, description="Stochastic MuZero: weight of the commitment loss ||one_hot(code) - c_e||^2 that "
+        "keeps the chance encoder's softmax c_e close to the one-hot code it hands the dynamics")
     replay_ratio: float = Field(0.25, gt=0.0, description="training steps per environment step")
     min_replay_size: int = Field(500, ge=1, description="transitions before training starts")
     target_update_interval: int = Field(100, ge=0, description="0 = no target network; bootstrap from stored values")
@@ -329,6 +339,25 @@ class Config(_Strict):
                                        ("train.bootstrap 'max_q'", self.train.bootstrap == "max_q")) if on]
         if clash:
             raise ValueError(f"search.sampled_actions (Sampled MuZero) cannot be combined with {', '.join(clash)}")
+        return self
+
+    @model_validator(mode="after")
+    def _chance(self) -> Config:
+        if not self.net.chance_codes:
+            return self
+        clash = [what for what, on in (("search.model 'rules'", self.search.model == "rules"),
+                                       ("search.sampled_actions", self.search.sampled_actions > 0),
+                                       ("net.value_prefix", self.net.value_prefix),
+                                       ("net.kind 'resnet'", self.net.kind == "resnet")) if on]
+        if clash:
+            raise ValueError(f"net.chance_codes (Stochastic MuZero) cannot be combined with {', '.join(clash)} yet")
+        if self.replay.unroll_steps < 1:
+            raise ValueError("net.chance_codes (Stochastic MuZero) learns its chance codes from unrolled steps: "
+                             "replay.unroll_steps must be >= 1")
+        if self.replay.td_steps < 1:
+            raise ValueError("net.chance_codes (Stochastic MuZero): an afterstate's value Q(s, a) learns from the "
+                             "value target at s, which must be a return that starts with the action taken: "
+                             "replay.td_steps must be >= 1")
         return self
 
     @model_validator(mode="after")

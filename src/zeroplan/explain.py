@@ -48,6 +48,9 @@ class Game:
             raise ConfigError(f"{agent.spec.name or 'this env'}: explain and serve show searches over every "
                               "discrete move; this agent samples its actions (Sampled MuZero), which they do not "
                               "show yet (play --record and eval work)")
+        if agent.config.net.chance_codes:
+            raise ConfigError(f"{agent.spec.name or 'this env'}: explain and serve do not show chance nodes "
+                              "(net.chance_codes, Stochastic MuZero) yet; play --record and eval work")
         env = agent.env_factory()
         return cls(env, seed, [env.reset(seed=seed)])
 

@@ -109,6 +109,9 @@ def export_onnx(agent, out_dir: str | Path) -> dict[str, Any]:
     if agent.spec.action_dim or agent.config.search.sampled_actions:
         raise ExportError("this agent samples its actions (Sampled MuZero: search.sampled_actions); the export "
                           "covers searches over every discrete action only")
+    if net.chance is not None:
+        raise ExportError("this agent has chance codes (net.chance_codes, Stochastic MuZero); the export covers "
+                          "MuZero's one-step dynamics only")
     if net.value_prefix is not None:
         raise ExportError("this agent predicts value prefixes (net.value_prefix, an LSTM across the unroll); "
                           "the export covers MuZero's per-step reward head only")

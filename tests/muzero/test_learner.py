@@ -148,6 +148,62 @@ def test_batched_loss_matches_the_step_by_step_reference(efficientzero):
             torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("consistency", [0.0, 1.5])
+def test_chance_loss_matches_the_step_by_step_reference(consistency):
+    """Stochastic MuZero: afterstates, encoder codes (straight-through), the
+    afterstate value, code and commitment terms, masked past an episode's end,
+    in value and gradient (the encoder's included)."""
+    from tests.reference.learner_loss import reference_loss
+
+    torch.manual_seed(0)
+    net = MuZeroNet((3,), 2, support_size=5, latent_dim=8, hidden=(16,), chance_codes=4,
+                    projection_dim=6 if consistency else 0)
+    lrn = Learner(net, TrainConfig(chance_loss_weight=0.7, commitment_weight=0.3, consistency_weight=consistency),
+                  support_size=5, unroll_steps=3)
+    for p in lrn.net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    rng = np.random.default_rng(3)
+    b = make_batch(n=6, k=3)
+    b.next_obs = rng.normal(size=(6, 3, 3)).astype(np.float32)
+    b.next_obs_mask = np.ones((6, 3), np.float32)
+    b.next_obs_mask[1, 1:] = 0
+    b.target_values[:] = rng.normal(0, 3, b.target_values.shape)
+    b.actions[:] = rng.integers(0, 2, b.actions.shape)
+    b.weights[:] = rng.uniform(0.2, 1.0, 6)
+
+    def run(fn):
+        lrn.net.zero_grad()
+        loss, parts, _ = fn()
+        loss.backward()
+        return loss.detach(), {k: v.detach() for k, v in parts.items()}, \
+            {n: p.grad.clone() for n, p in lrn.net.named_parameters() if p.grad is not None}
+
+    fast = run(lambda: lrn.losses(b))
+    slow = run(lambda: reference_loss(lrn.net, b, 5, 3, lrn.config.value_loss_weight, consistency,
+                                      chance_weights=(0.7, 0.3)))
+    torch.testing.assert_close(fast[0], slow[0])
+    assert fast[1].keys() == slow[1].keys() >= {"afterstate_value_loss", "chance_loss", "commitment_loss"}
+    for k in fast[1]:
+        torch.testing.assert_close(fast[1][k], slow[1][k])
+    assert fast[2].keys() == slow[2].keys()
+    assert any(n.startswith("chance.encoder") for n in fast[2])  # the straight-through path reaches the encoder
+    for n in fast[2]:
+        torch.testing.assert_close(fast[2][n], slow[2][n], rtol=1e-4, atol=1e-6)
+
+
+def test_straight_through_code_is_one_hot_with_the_softmax_gradient():
+    from zeroplan.nets.chance import straight_through_one_hot
+
+    logits = torch.tensor([[0.2, 1.5, -0.3], [2.0, 0.0, 0.1]], requires_grad=True)
+    probs = torch.softmax(logits, dim=-1)
+    code = straight_through_one_hot(probs)
+    assert torch.equal(code.detach(), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
+    w = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]])
+    (code * w).sum().backward()
+    expected = torch.autograd.grad((torch.softmax(logits, dim=-1) * w).sum(), logits)[0]
+    torch.testing.assert_close(logits.grad, expected)
+
+
 @pytest.mark.parametrize("dim", [0, 2])
 def test_sampled_policy_loss_matches_the_reference(dim):
     """Sampled MuZero: the policy term over each state's sampled actions (Gaussian

@@ -115,3 +115,36 @@ def test_bad_actions_are_rejected(bad):
     latent, _, _ = engine.initial(inputs(net, 3)[0])
     with pytest.raises(ValueError, match="actions must be"):
         engine.recurrent(latent, bad)
+
+
+@pytest.mark.parametrize("num_actions,codes", [(4, 32), (5, 3)])
+def test_numpy_engine_matches_torch_with_chance_codes(num_actions, codes):
+    """Stochastic MuZero's search step: a batch mixing rows from states (-> afterstates:
+    Q and code logits) and rows from afterstates (-> states), twice in a row; the
+    padding past each row's width is zero in both engines."""
+    torch.manual_seed(0)
+    net = MuZeroNet((6,), num_actions, support_size=6, latent_dim=12, hidden=(24, 24), chance_codes=codes)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.3)
+    fast, ref = SearchModel(net, "numpy"), SearchModel(net, "torch")
+    assert fast._fast is not None and ref._fast is None
+    rng = np.random.default_rng(4)
+    obs = rng.normal(size=(7, 6)).astype(np.float32)
+    from_chance = np.array([False, True, False, True, True, False, False])
+    edges = np.where(from_chance, rng.integers(0, codes, 7), rng.integers(0, num_actions, 7))
+
+    def run(model):
+        latent, _, _ = model.initial(obs)
+        first = model.recurrent_fn(latent, edges, from_chance)
+        second = model.recurrent_fn(first[0], edges[::-1].copy() % min(codes, num_actions), ~from_chance)
+        return list(first) + list(second)
+
+    got, want = run(fast), run(ref)
+    assert_same(got, want, 2e-5)
+    width = max(codes, num_actions)
+    assert got[3].shape == (7, width) and np.all(got[1][~from_chance] == 0.0)
+    assert np.all(got[3][~from_chance, codes:] == 0) and np.all(got[3][from_chance, num_actions:] == 0)
+    assert np.abs(want[2]).max() > 0.01 and np.abs(want[1]).max() > 0.01
+    with pytest.raises(ValueError, match="from_chance"):
+        ref.recurrent_fn(np.zeros((1, 12), np.float32), np.array([0]))

@@ -43,13 +43,29 @@ def _policy_term(net, logits, batch, t, k: int, entropy_weight: float):
     return term * t["policy_mask"][:, k]
 
 
+def _chance_step(net, latent, action, batch, t, k: int, s: int):
+    """Stochastic MuZero's step k (1-based): the afterstate of the action, the
+    encoder's code from the observations before and after it, the next state;
+    and that step's afterstate value, code and commitment terms (masked where
+    the transition is not real)."""
+    after, q_logits, code_logits = net.afterstate_inference(latent, action)
+    before = t["obs"] if k == 1 else torch.as_tensor(batch.next_obs[:, k - 2])
+    code, probs = net.chance.encode(before, torch.as_tensor(batch.next_obs[:, k - 1]))
+    real = torch.as_tensor(batch.next_obs_mask[:, k - 1])
+    q = _soft_ce(q_logits, scalar_to_support(t["target_values"][:, k - 1], s)) * real
+    c = -(code.detach() * F.log_softmax(code_logits, dim=-1)).sum(-1) * real
+    commit = ((code.detach() - probs) ** 2).sum(-1) * real
+    return net.chance_inference(after, code), (q, c, commit)
+
+
 def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_weight: float,
-                   consistency_weight: float = 0.0, entropy_weight: float = 0.0):
+                   consistency_weight: float = 0.0, entropy_weight: float = 0.0, chance_weights=(1.0, 0.25)):
     """With a value prefix, the reward head's LSTM is stepped here with its state
     carried by hand (reset before steps 1, H + 1, ...) against running reward
     sums; with `consistency_weight`, each step adds the negative cosine between
     the predicted projection of its latent and the projection of the real
-    observation there (computed without gradient)."""
+    observation there (computed without gradient). A network with chance codes
+    steps through `_chance_step`; `chance_weights` are (chance, commitment)."""
     t = {k: torch.as_tensor(getattr(batch, k)) for k in (
         "obs", "actions", "target_values", "target_rewards", "target_policies", "value_mask", "reward_mask",
         "policy_mask", "weights")}
@@ -62,9 +78,14 @@ def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_
     consistency = torch.zeros_like(value_loss)
     latent = out.latent
     state, running = None, None
+    chance_terms = [torch.zeros_like(value_loss) for _ in range(3)]
     for k in range(1, unroll_steps + 1):
         action = t["actions"][:, k - 1]
-        step = net.recurrent_inference(latent, torch.tanh(action) if getattr(net, "action_dim", 0) else action)
+        if getattr(net, "chance", None) is not None:
+            step, terms = _chance_step(net, latent, action, batch, t, k, s)
+            chance_terms = [a + scale_gradient(b, 1.0 / unroll_steps) for a, b in zip(chance_terms, terms)]
+        else:
+            step = net.recurrent_inference(latent, torch.tanh(action) if getattr(net, "action_dim", 0) else action)
         v = _soft_ce(step.value_logits, scalar_to_support(t["target_values"][:, k], s)) * t["value_mask"][:, k]
         p = _policy_term(net, step.policy_logits, batch, t, k, entropy_weight)
         if net.value_prefix is None:
@@ -88,9 +109,13 @@ def reference_loss(net, batch, support_size: int, unroll_steps: int, value_loss_
             consistency = consistency + scale_gradient(c, 1.0 / unroll_steps)
         latent = scale_gradient(step.latent, 0.5)
     per_sample = policy_loss + value_loss_weight * value_loss + reward_loss + consistency_weight * consistency
-    loss = (per_sample * t["weights"]).mean()
     reward_name = "reward_loss" if net.value_prefix is None else "value_prefix_loss"
     parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(), reward_name: reward_loss.mean()}
+    if getattr(net, "chance", None) is not None:
+        q, c, commit = chance_terms
+        per_sample = per_sample + value_loss_weight * q + chance_weights[0] * c + chance_weights[1] * commit
+        parts.update(afterstate_value_loss=q.mean(), chance_loss=c.mean(), commitment_loss=commit.mean())
+    loss = (per_sample * t["weights"]).mean()
     if consistency_weight:
         parts["consistency_loss"] = consistency.mean()
     return loss, parts, (value0 - t["target_values"][:, 0]).abs()

@@ -26,6 +26,7 @@ __all__ = [
     "MinMaxStats",
     "Node",
     "backpropagate",
+    "chance_select",
     "completed_q",
     "considered_visits_schedule",
     "expand_node",
@@ -128,6 +129,7 @@ class Node:
         self.legal: list[bool] = []  # the root's legal mask; below, the actions with a finite logit
         self.embedding = None
         self.parent: Node | None = None
+        self.is_chance = False  # an afterstate (Stochastic MuZero): its children are chance codes
 
     def expanded(self) -> bool:
         """A node is expanded once the model has evaluated it (it has priors)."""
@@ -144,10 +146,15 @@ class Node:
         return 0 if child is None else child.visit_count
 
 
+def edge_discount(child: Node, discount: float) -> float:
+    """The edge into an afterstate is no step in time: it is not discounted."""
+    return 1.0 if child.is_chance else discount
+
+
 def q_value(parent: Node, child: Node, discount: float) -> float:
     """``Q(p, a) = reward[c] + discount * sign * value(c)`` from p's player's view."""
     sign = 1.0 if child.to_play == parent.to_play else -1.0
-    return child.reward + discount * sign * child.value()
+    return child.reward + edge_discount(child, discount) * sign * child.value()
 
 
 def next_to_play(to_play: int, num_players: int) -> int:
@@ -163,14 +170,16 @@ def next_to_play(to_play: int, num_players: int) -> int:
 
 
 def expand_node(parent: Node, action: int, embedding, reward: float, value: float,
-                logits, num_players: int) -> Node:
-    """Create the child of ``parent`` through ``action`` from one model output."""
+                logits, num_players: int, is_chance: bool = False) -> Node:
+    """Create the child of ``parent`` through ``action`` from one model output;
+    ``is_chance``: the child is an afterstate (the acting player stays to move)."""
     child = Node(prior=parent.child_priors[action])
     child.parent = parent
     child.embedding = embedding
     child.reward = reward
     child.raw_value = value
-    child.to_play = next_to_play(parent.to_play, num_players)
+    child.is_chance = is_chance
+    child.to_play = parent.to_play if is_chance else next_to_play(parent.to_play, num_players)
     # A model that knows the rules (a search over copies of the real game) gives
     # illegal actions a logit of -inf; a learned model's logits are all finite.
     child.legal = [math.isfinite(float(x)) for x in logits]
@@ -190,9 +199,10 @@ def backpropagate(leaf: Node, value: float, discount: float, min_max: MinMaxStat
         if p is None:  # n is the root
             return
         sign = 1.0 if n.to_play == p.to_play else -1.0
+        d = edge_discount(n, discount)
         if min_max is not None:
-            min_max.update(n.reward + discount * sign * n.value())
-        g = n.reward + discount * sign * g
+            min_max.update(n.reward + d * sign * n.value())
+        g = n.reward + d * sign * g
         n = p
 
 
@@ -218,6 +228,14 @@ def select_child(node: Node, actions, min_max: MinMaxStats, discount: float,
     """First highest pUCT score over ``actions`` (the node's legal actions)."""
     scores = {a: ucb_score(node, a, min_max, discount, pb_c_init, pb_c_base) for a in actions}
     return _first_argmax(scores, actions)
+
+
+def chance_select(node: Node) -> int:
+    """At an afterstate: the first code with the highest ``prior / (visits + 1)``
+    (Stochastic MuZero's quasi-random sampling of the outcome)."""
+    codes = [c for c in range(len(node.child_priors)) if node.legal[c]]
+    scores = {c: node.child_priors[c] / (node.child_visits(c) + 1) for c in codes}
+    return _first_argmax(scores, codes)
 
 
 # ----------------------------------------------------------------------------
@@ -366,9 +384,15 @@ def gumbel_root_action(root: Node, legal_mask, gumbel, discount: float, c_visit:
 def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurrent_fn, *,
                      policy, num_simulations, discount, num_players, pb_c_init=1.25,
                      pb_c_base=19652.0, max_num_considered_actions=16, gumbel=None,
-                     c_visit=50.0, c_scale=0.1, noise=None, dirichlet_fraction=0.25, min_value_span=0.0) -> dict:
+                     c_visit=50.0, c_scale=0.1, noise=None, dirichlet_fraction=0.25, min_value_span=0.0,
+                     chance_codes=0) -> dict:
     """Search one root; see docs/search.md.  Returns visit_counts, root_value,
-    policy_target, action (temperature 0 for pUCT) and depths."""
+    policy_target, action (temperature 0 for pUCT) and depths.
+
+    With ``chance_codes`` C > 0 every action leads to an afterstate whose children
+    are C chance codes; ``recurrent_fn(emb, edge, from_chance)`` then answers both
+    kinds of expansion, its logits read over C columns for a new afterstate and
+    over A for a new state."""
     if policy not in ("puct", "gumbel"):
         raise ValueError(f"unknown policy {policy!r}")
     num_actions = len(prior_logits)
@@ -404,7 +428,9 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
         node = root
         depth = 0
         while True:
-            if policy == "puct":
+            if node.is_chance:
+                action = chance_select(node)
+            elif policy == "puct":
                 actions = [a for a in range(num_actions) if node.legal[a]]
                 action = select_child(node, actions, min_max, discount, pb_c_init, pb_c_base)
             elif node is root:
@@ -415,9 +441,16 @@ def reference_search(embedding, prior_logits, value, legal_mask, to_play, recurr
             if action not in node.children:
                 break
             node = node.children[action]
-        next_emb, rewards, values, next_logits = recurrent_fn(node.embedding[None], np.array([action]))
+        if chance_codes:
+            next_emb, rewards, values, next_logits = recurrent_fn(node.embedding[None], np.array([action]),
+                                                                  np.array([node.is_chance]))
+            width = num_actions if node.is_chance else chance_codes
+            next_logits = np.asarray(next_logits)[:, :width]
+        else:
+            next_emb, rewards, values, next_logits = recurrent_fn(node.embedding[None], np.array([action]))
         leaf = expand_node(node, action, np.asarray(next_emb)[0], float(np.asarray(rewards)[0]),
-                           float(np.asarray(values)[0]), np.asarray(next_logits)[0], num_players)
+                           float(np.asarray(values)[0]), np.asarray(next_logits)[0], num_players,
+                           is_chance=bool(chance_codes) and not node.is_chance)
         backpropagate(leaf, leaf.raw_value, discount, min_max)
         depths.append(depth)
 

@@ -125,3 +125,25 @@ def hash_model_continuous(dim: int, seed: int, reward_scale: float = 1.0):
         return inner(embeddings, code)
 
     return recurrent_fn
+
+
+def hash_model_chance(num_actions: int, num_codes: int, seed: int, reward_scale: float = 1.0):
+    """`hash_model` with chance nodes (Stochastic MuZero): ``recurrent_fn(embeddings [B, 1]
+    uint64, edges [B] int, from_chance [B] bool)``. A row from a state (from_chance
+    false) makes an afterstate: reward 0, and C code logits; a row from an afterstate
+    makes a state: a reward and A action logits. Logits come padded with zeros to
+    max(A, C) columns, the two kinds of node hashed with different keys."""
+    width = max(num_actions, num_codes)
+    to_afterstate = hash_model(width, seed ^ 0xA5A5, reward_scale)
+    to_state = hash_model(width, seed, reward_scale)
+
+    def recurrent_fn(embeddings, edges, from_chance):
+        chance = np.asarray(from_chance, dtype=bool).reshape(-1)
+        nxt_a, _, value_a, logits_a = to_afterstate(embeddings, edges)
+        nxt_s, reward_s, value_s, logits_s = to_state(embeddings, edges)
+        logits_a[:, num_codes:] = 0.0
+        logits_s[:, num_actions:] = 0.0
+        return (np.where(chance[:, None], nxt_s, nxt_a), np.where(chance, reward_s, 0.0),
+                np.where(chance, value_s, value_a), np.where(chance[:, None], logits_s, logits_a))
+
+    return recurrent_fn

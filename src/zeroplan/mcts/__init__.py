@@ -14,6 +14,7 @@ import numpy as np
 from zeroplan.config import SearchConfig
 from zeroplan.mcts.loop import RecurrentFn, SearchResult, SearchRoot
 from zeroplan.mcts.policies import gumbel_search, puct_search
+from zeroplan.mcts.chance import ChanceNodes
 from zeroplan.mcts.sampled import SampledActions
 
 __all__ = ["SearchRoot", "SearchResult", "RecurrentFn", "search", "puct_search", "gumbel_search"]
@@ -30,6 +31,7 @@ def search(
     explore: bool = True,
     gumbel: np.ndarray | None = None,
     sampled: SampledActions | None = None,
+    chance: ChanceNodes | None = None,
 ) -> SearchResult:
     """Search B roots at once with the policy `config.policy` names.
 
@@ -41,10 +43,12 @@ def search(
     `temperature` applies), for tests and for replaying a search; pUCT
     ignores it. `sampled` makes it a Sampled MuZero search (mcts.sampled):
     the roots' actions are their K samples, and `recurrent_fn` returns policy
-    parameters instead of logits.
+    parameters instead of logits. `chance` gives the tree chance nodes
+    (Stochastic MuZero, mcts.chance): `recurrent_fn` then also takes which
+    leaves hang from a chance node, and the roots must already be padded.
     """
     if config.policy == "gumbel":
         return gumbel_search(root, recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
-                             explore=explore, gumbel=gumbel, sampled=sampled)
+                             explore=explore, gumbel=gumbel, sampled=sampled, chance=chance)
     return puct_search(root, recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
-                       explore=explore, sampled=sampled)
+                       explore=explore, sampled=sampled, chance=chance)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from zeroplan.mcts.tree import Leaves, Tree
+from zeroplan.mcts.tree import Leaves, Tree, chance_child
 
 _RESCALE_EPS = 1e-8
 
@@ -135,6 +135,7 @@ def select_gumbel(tree: tuple, gumbel: np.ndarray, considered_visit: np.ndarray,
     tree, params, leaves = Tree(*tree), GumbelParams(*params), Leaves(*leaves)
     children, visits, q, prior, log_prior, raw_value, legal = tree.children, tree.visits, tree.q, tree.prior, \
         tree.log_prior, tree.raw_value, tree.legal
+    chance = tree.chance
     num_actions = children.shape[2]
     sigma = np.empty(num_actions)
     for b in range(children.shape[0]):
@@ -153,6 +154,9 @@ def select_gumbel(tree: tuple, gumbel: np.ndarray, considered_visit: np.ndarray,
         while children[b, node, a] >= 0:
             node = children[b, node, a]
             depth += 1
+            if chance[b, node]:
+                a = chance_child(children, visits, prior, legal, b, node)
+                continue
             n_sum = completed_sigma(children, visits, q, prior, raw_value, legal, b, node, params, sigma)
             a = _nonroot_action(children, visits, log_prior, legal, b, node, n_sum, sigma)
         leaves.embeddings[b, :] = tree.embeddings[b, node, :]  # expand (node, a) next

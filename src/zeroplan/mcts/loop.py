@@ -9,12 +9,15 @@ for the whole batch, expand and back up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Tuple
+from typing import TYPE_CHECKING, Callable, Tuple
 
 import numpy as np
 
 from zeroplan.mcts.sampled import SampledActions
 from zeroplan.mcts.tree import BackupParams, Tree, expand_and_backup
+
+if TYPE_CHECKING:
+    from zeroplan.mcts.chance import ChanceNodes
 
 RecurrentFn = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 """(embeddings [B, ...], actions [B]) -> (next embeddings [B, ...], rewards [B], values [B], prior logits [B, A])."""
@@ -86,7 +89,8 @@ def check_num_players(num_players: int) -> None:
 
 
 def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: SelectFn, num_simulations: int,
-             backup: BackupParams, knows_rules: bool = False, sampled: SampledActions | None = None) -> np.ndarray:
+             backup: BackupParams, knows_rules: bool = False, sampled: SampledActions | None = None,
+             chance: ChanceNodes | None = None) -> np.ndarray:
     """Run `num_simulations` simulations on every tree; return the depth statistics
     (sum and max over all simulations and roots, int64 [2]). Only a model that
     `knows_rules` (search.model 'rules') may mark illegal actions with a logit of
@@ -94,7 +98,10 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
 
     With `sampled` (Sampled MuZero), an edge's action is an index into its parent's
     K samples: the model is given the sample's action input and returns policy
-    parameters, from which the new node's samples and prior logits are drawn."""
+    parameters, from which the new node's samples and prior logits are drawn.
+
+    With `chance` (Stochastic MuZero, mcts.chance) the model is also told which
+    leaves hang from a chance node, and its logits are padded to the tree's width."""
     batch, num_actions = root.prior_logits.shape
     leaf_shape, emb_dtype = root.embeddings.shape, tree.embeddings.dtype  # [B, ...]
     num_features = tree.embeddings.shape[2]
@@ -108,7 +115,11 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
         leaves = (parent, action, leaf_embeddings, depth_stats)  # a Leaves
         select(sim, leaves)
         edge = action.copy() if sampled is None else sampled.edge_inputs(parent, action)
-        next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape(leaf_shape), edge)
+        if chance is None:
+            next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape(leaf_shape), edge)
+        else:
+            from_chance = tree.chance[np.arange(batch), parent]
+            next_emb, rewards, values, logits = recurrent_fn(leaf_embeddings.reshape(leaf_shape), edge, from_chance)
         if not knows_rules and np.isneginf(logits).any():
             raise FloatingPointError(f"recurrent_fn returned a logit of -inf at simulation {sim}: a learned model's "
                                      "logits must be finite (only search.model 'rules' marks illegal moves so)")
@@ -119,6 +130,8 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
             if not np.isfinite(logits).all():
                 raise FloatingPointError(f"recurrent_fn returned non-finite policy parameters at simulation {sim}")
             logits = sampled.expand(sim + 1, logits)
+        if chance is not None:
+            logits = chance.edge_logits(logits, from_chance)
         out = (next_emb.reshape(batch, -1), _as_f64(rewards, (batch,)), _as_f64(values, (batch,)),
                _as_f64(logits, (batch, num_actions)))  # a ModelOutput
         if not expand_and_backup(fields, leaves, sim + 1, out, backup):

@@ -7,7 +7,10 @@ the environments the observations came from.
 With `search.sampled_actions` K > 0 (Sampled MuZero, mcts.sampled) the roots'
 children are K actions drawn from the network's policy, the model's
 `action_dim` (0 = discrete) saying what kind; the result's `codes` are those
-samples and `env_actions` what the environments are to be given."""
+samples and `env_actions` what the environments are to be given.
+
+A model with `chance_codes` C > 0 (Stochastic MuZero, mcts.chance) is searched
+with chance nodes: its `recurrent_fn` takes (latent, edge, from_chance)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import numpy as np
 
 from zeroplan.config import SearchConfig
 from zeroplan.mcts import SearchResult, SearchRoot, search
+from zeroplan.mcts.chance import ChanceNodes
 from zeroplan.mcts.sampled import SampledActions, make_sampler
 
 
@@ -41,12 +45,18 @@ def plan(model: Model, obs: np.ndarray, legal: np.ndarray, to_play: np.ndarray, 
     else:
         latent, value, logits = model.initial(obs)
     action_dim = int(getattr(model, "action_dim", 0))
+    codes = int(getattr(model, "chance_codes", 0))
+    if codes and config.sampled_actions:
+        raise ValueError("chance codes (Stochastic MuZero) and search.sampled_actions cannot be combined yet")
     if not config.sampled_actions:
         if action_dim:
             raise ValueError("continuous actions need a sampled search: set search.sampled_actions (e.g. 16)")
         root = SearchRoot(latent, logits, value, legal, to_play)
-        out = search(root, model.recurrent_fn, rng, config, num_players=num_players, temperature=temperature,
-                     explore=explore)
+        chance = ChanceNodes(np.shape(logits)[1], codes) if codes else None
+        out = search(root if chance is None else chance.pad_root(root), model.recurrent_fn, rng, config,
+                     num_players=num_players, temperature=temperature, explore=explore, chance=chance)
+        if chance is not None:
+            chance.trim(out)
         out.env_actions = out.actions
         return out
     if num_players != 1:

@@ -15,6 +15,7 @@ from zeroplan.config import SearchConfig
 from zeroplan.mcts.gumbel import GumbelParams, considered_visit_table, root_improved_policy, select_gumbel
 from zeroplan.mcts.loop import (RecurrentFn, SearchResult, SearchRoot, check_num_players, search_result,
                                 simulate)
+from zeroplan.mcts.chance import ChanceNodes
 from zeroplan.mcts.sampled import SampledActions
 from zeroplan.mcts.puct import PuctParams, add_dirichlet_noise, select_puct, visit_count_actions
 from zeroplan.mcts.tree import BackupParams, Tree, init_roots
@@ -30,6 +31,7 @@ def puct_search(
     temperature: float | np.ndarray = 1.0,
     explore: bool = True,
     sampled: SampledActions | None = None,
+    chance: ChanceNodes | None = None,
 ) -> SearchResult:
     """MuZero's pUCT search of B roots at once (docs/search.md).
 
@@ -51,9 +53,9 @@ def puct_search(
     def select(sim: int, leaves: tuple) -> None:
         select_puct(fields, params, leaves)
 
-    backup = BackupParams(config.discount, num_players, True, False)
+    backup = BackupParams(config.discount, num_players, True, False, chance is not None)
     depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup,
-                           config.model == "rules", sampled)
+                           config.model == "rules", sampled, chance)
     visit_counts = tree.root_visit_counts()
     actions = visit_count_actions(visit_counts, temps, rng)
     return search_result(tree, root, visit_counts, actions, visit_counts / config.num_simulations, depth_stats,
@@ -71,6 +73,7 @@ def gumbel_search(
     explore: bool = True,
     gumbel: np.ndarray | None = None,
     sampled: SampledActions | None = None,
+    chance: ChanceNodes | None = None,
 ) -> SearchResult:
     """Gumbel MuZero's search of B roots at once (docs/search.md).
 
@@ -88,9 +91,9 @@ def gumbel_search(
     def select(sim: int, leaves: tuple) -> None:
         select_gumbel(fields, gumbel, considered[sim], params, leaves)
 
-    backup = BackupParams(config.discount, num_players, False, True)
+    backup = BackupParams(config.discount, num_players, False, True, chance is not None)
     depth_stats = simulate(tree, root, recurrent_fn, select, config.num_simulations, backup,
-                           config.model == "rules", sampled)
+                           config.model == "rules", sampled, chance)
     batch, num_actions = root.prior_logits.shape
     policy_targets = np.empty((batch, num_actions))
     actions = np.empty(batch, dtype=np.int32)

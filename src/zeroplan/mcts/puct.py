@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from zeroplan.mcts.tree import Leaves, Tree
+from zeroplan.mcts.tree import Leaves, Tree, chance_child
 
 
 class PuctParams(NamedTuple):
@@ -63,11 +63,15 @@ def select_puct(tree: tuple, params: tuple, leaves: tuple) -> None:
     tree, params, leaves = Tree(*tree), PuctParams(*params), Leaves(*leaves)
     children, visits, q, prior, min_max, legal = tree.children, tree.visits, tree.q, tree.prior, tree.min_max, \
         tree.legal
+    chance = tree.chance
     for b in range(children.shape[0]):
         node = 0
         depth = 1
         while True:
-            a = _best_action(children, visits, q, prior, min_max, legal, b, node, params)
+            if chance[b, node]:
+                a = chance_child(children, visits, prior, legal, b, node)
+            else:
+                a = _best_action(children, visits, q, prior, min_max, legal, b, node, params)
             nxt = children[b, node, a]
             if nxt < 0:
                 break

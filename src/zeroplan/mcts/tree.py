@@ -18,6 +18,13 @@ This is the one place where value signs are handled: a value is always from the
 point of view of the player to move at its node, and crossing a ply where the
 player changes negates it (see `expand_and_backup`, which keeps each
 edge's Q up to date for the selection kernels). docs/search.md states the rules.
+
+With chance nodes (Stochastic MuZero, `BackupParams.chance_nodes`) decision and
+chance nodes alternate: an action leads to an afterstate (a chance node, same
+player, no reward, no discount: its value is Q(s, a)), and a chance code leads
+from the afterstate to the next state (the reward, the discount and the change
+of player sit on that edge). Chance nodes choose their child with
+`chance_child`, whichever policy the decision nodes follow.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ class Tree(NamedTuple):
     legal: np.ndarray  # bool [B, N, A]: the root's legal mask; below it, the actions the model gave a finite logit
     min_max: np.ndarray  # float64 [B, 2]: smallest and largest Q seen (pUCT)
     embeddings: np.ndarray  # [B, N, F]
+    chance: np.ndarray  # bool [B, N]: a chance node (an afterstate, Stochastic MuZero; mcts.chance)
 
     @property
     def batch_size(self) -> int:
@@ -84,6 +92,7 @@ class Tree(NamedTuple):
             legal=np.zeros((batch, num_nodes, num_actions), dtype=np.bool_),
             min_max=min_max,
             embeddings=emb.reshape(batch, num_nodes, -1),
+            chance=np.zeros((batch, num_nodes), dtype=np.bool_),
         )
 
     def root_visit_counts(self) -> np.ndarray:
@@ -119,6 +128,7 @@ class BackupParams(NamedTuple):
     num_players: int
     track_min_max: bool  # pUCT normalises Q by the tree's min and max
     with_log_prior: bool  # Gumbel search scores with log(prior)
+    chance_nodes: bool = False  # Stochastic MuZero: every decision node's children are chance nodes
 
 
 @numba.njit(cache=True)
@@ -204,14 +214,18 @@ def _expand(tree: Tree, leaves: Leaves, node: int, out: ModelOutput, params: Bac
     embeddings, reward, raw_value = tree.embeddings, tree.reward, tree.raw_value
     leaf_parent, leaf_action = leaves.parent, leaves.action
     num_players = params.num_players
+    chance = tree.chance
     for b in range(children.shape[0]):
         p = leaf_parent[b]
+        is_chance = params.chance_nodes and not chance[b, p]
+        chance[b, node] = is_chance
         embeddings[b, node, :] = out.embeddings[b, :]
         children[b, p, leaf_action[b]] = node
         parent[b, node] = p
         reward[b, node] = out.rewards[b]
         raw_value[b, node] = out.values[b]
-        to_play[b, node] = to_play[b, p] if num_players == 1 else (to_play[b, p] + 1) % num_players
+        same_player = num_players == 1 or is_chance  # the player changes on the chance edge
+        to_play[b, node] = to_play[b, p] if same_player else (to_play[b, p] + 1) % num_players
         for a in range(legal.shape[2]):
             legal[b, node, a] = out.logits[b, a] > -np.inf
         masked_softmax(out.logits[b], legal[b, node], prior[b, node])
@@ -224,8 +238,7 @@ def _backup(tree: Tree, leaf: int, values: np.ndarray, params: BackupParams) -> 
     """Back values [B] up from node `leaf` to the root of every tree."""
     parent, visits, value_sum, reward, q, to_play = tree.parent, tree.visits, tree.value_sum, tree.reward, tree.q, \
         tree.to_play
-    min_max = tree.min_max
-    discount = params.discount
+    min_max, chance = tree.min_max, tree.chance
     for b in range(parent.shape[0]):
         g = values[b]
         n = leaf
@@ -236,6 +249,7 @@ def _backup(tree: Tree, leaf: int, values: np.ndarray, params: BackupParams) -> 
                 break
             up = parent[b, n]
             sign = 1.0 if to_play[b, n] == to_play[b, up] else -1.0
+            discount = 1.0 if chance[b, n] else params.discount  # an afterstate is no step in time
             edge_q = reward[b, n] + discount * sign * (value_sum[b, n] / visits[b, n])
             q[b, n] = edge_q
             if params.track_min_max:
@@ -245,3 +259,22 @@ def _backup(tree: Tree, leaf: int, values: np.ndarray, params: BackupParams) -> 
                     min_max[b, 1] = edge_q
             g = reward[b, n] + discount * sign * g
             n = up
+
+
+@numba.njit(cache=True, inline="always")
+def chance_child(children: np.ndarray, visits: np.ndarray, prior: np.ndarray, legal: np.ndarray, b: int,
+                 p: int) -> int:
+    """At chance node p, Stochastic MuZero's quasi-random choice of outcome: the
+    first code with the highest prior / (visits + 1), so visits follow the
+    predicted code distribution."""
+    best = -1
+    best_score = -np.inf
+    for c in range(children.shape[2]):
+        if not legal[b, p, c]:
+            continue
+        kid = children[b, p, c]
+        score = prior[b, p, c] / ((visits[b, kid] if kid >= 0 else 0) + 1)
+        if best < 0 or score > best_score:
+            best = c
+            best_score = score
+    return best

@@ -23,6 +23,15 @@ the policy term is -sum_j target_j log pi(a_j): the Gaussian's log density of
 each code for continuous actions, the log softmax at each index for discrete
 ones (`sampled_policy_ce`). `train.policy_entropy_weight` subtracts that
 much of the policy's entropy per step.
+
+With `net.chance_codes` (Stochastic MuZero, nets/chance.py) every unrolled
+step k = 0..K-1 goes through the afterstate of its action and the code the
+encoder reads off the real observations around the transition, and adds, where
+the transition is real: the afterstate value Q(s_k, a_k) against the value
+target at k (weighted like the value loss), the cross-entropy of the
+afterstate's code distribution against the encoder's code (no gradient into
+the code; `train.chance_loss_weight`), and the commitment loss
+||one_hot - c_e||^2 (`train.commitment_weight`), each scaled by 1/K.
 """
 
 from __future__ import annotations
@@ -42,8 +51,8 @@ from zeroplan.nets.support import scalar_to_support, support_to_scalar
 
 
 # The learner's metrics that runs log as train/<name>, on both backends.
-TRAIN_METRICS = ("loss", "value_loss", "policy_loss", "reward_loss", "value_prefix_loss", "consistency_loss", "lr",
-                 "grad_norm")
+TRAIN_METRICS = ("loss", "value_loss", "policy_loss", "reward_loss", "value_prefix_loss", "consistency_loss",
+                 "afterstate_value_loss", "chance_loss", "commitment_loss", "lr", "grad_norm")
 
 
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -191,8 +200,17 @@ class Learner:
         action_dim = getattr(self.net, "action_dim", 0)
         sampled = batch.policy_codes is not None
         actions = torch.tanh(t["actions"]) if action_dim else t["actions"]  # continuous: codes -> actions
-        value_logits, policy_logits, reward_logits, *latents = self.net.unroll(
-            t["obs"], actions, with_latents=consistency)  # [K+1, B, ...]
+        chance = getattr(self.net, "chance", None) is not None
+        if chance:
+            if batch.next_obs is None:
+                raise ValueError("a network with chance codes learns them from the observations at the unrolled "
+                                 "steps: the batch needs next_obs")
+            value_logits, policy_logits, reward_logits, lat, extra = self.net.unroll_chance(
+                t["obs"], actions, torch.as_tensor(batch.next_obs).to(device), with_latents=consistency)
+            latents = [lat] if consistency else []
+        else:
+            value_logits, policy_logits, reward_logits, *latents = self.net.unroll(
+                t["obs"], actions, with_latents=consistency)  # [K+1, B, ...]
         steps = value_logits.shape[0]
         # Step k >= 1 enters the gradient with weight 1/K (the forward value is unchanged).
         step_scale = torch.full((steps, 1), 1.0 / max(steps - 1, 1), device=device)
@@ -222,6 +240,9 @@ class Learner:
         prefix = getattr(self.net, "value_prefix", None) is not None
         parts = {"value_loss": value_loss.mean(), "policy_loss": policy_loss.mean(),
                  "value_prefix_loss" if prefix else "reward_loss": reward_loss.mean()}
+        if chance and steps > 1:
+            per_sample = per_sample + self._chance_terms(extra, t["target_values"], batch.next_obs_mask, step_scale,
+                                                         parts)
         if consistency and steps > 1:
             later = torch.as_tensor(batch.next_obs).to(device).transpose(0, 1).flatten(0, 1)  # [K * B, ...]
             similarity = self.net.consistency_loss(latents[0], later).view(steps - 1, -1) \
@@ -232,6 +253,21 @@ class Learner:
         loss = (per_sample * t["weights"]).mean()
         priorities = (support_to_scalar(value_logits[0].detach(), s) - t["target_values"][:, 0]).abs()
         return loss, parts, priorities
+
+    def _chance_terms(self, extra, target_values: torch.Tensor, real: np.ndarray, step_scale: torch.Tensor,
+                      parts: dict) -> torch.Tensor:
+        """Stochastic MuZero's terms per sample [B] (module docstring); their means go to `parts`."""
+        real = torch.as_tensor(real).to(target_values.device).T  # [K, B]: the transition at step k is real
+        q_target = scalar_to_support(target_values[:, :-1].T, self.support_size)
+        q_ce = _soft_ce(extra.afterstate_value_logits, q_target) * real
+        code_ce = _soft_ce(extra.code_logits, extra.codes.detach()) * real
+        commit = ((extra.codes.detach() - extra.encoder_probs) ** 2).sum(-1) * real
+        scale = step_scale[1:]
+        q_loss, chance_loss, commit_loss = (scale_gradient(x, scale).sum(0) for x in (q_ce, code_ce, commit))
+        parts.update(afterstate_value_loss=q_loss.mean(), chance_loss=chance_loss.mean(),
+                     commitment_loss=commit_loss.mean())
+        c = self.config
+        return c.value_loss_weight * q_loss + c.chance_loss_weight * chance_loss + c.commitment_weight * commit_loss
 
     def _mode(self, training: bool) -> None:
         if self._modal:

@@ -16,7 +16,8 @@ network than the one that played, as one stage between replay and learner.
   `train.mixed_value_age` transitions, whose n-step returns were played by a
   much older policy.
 - The observations at the unrolled steps, when the temporal consistency loss
-  is on (`train.consistency_weight` > 0; EfficientZero).
+  is on (`train.consistency_weight` > 0; EfficientZero) or the chance encoder
+  needs them (`net.chance_codes`; Stochastic MuZero).
 - Then random board symmetries (`replay.augment_symmetries`), last, so that
   refreshed targets are transformed too.
 
@@ -55,6 +56,11 @@ def lookahead_values(net: torch.nn.Module, obs: np.ndarray, legal: np.ndarray, s
     legal = legal | ~legal.any(axis=1, keepdims=True)
     with torch.inference_mode():
         latent = net.initial_inference(torch.as_tensor(obs)).latent
+        if getattr(net, "chance", None) is not None:  # Stochastic MuZero: Q(s, a) is the afterstate's value
+            actions = torch.arange(a, device=latent.device).repeat(n)
+            _, q_logits, _ = net.afterstate_inference(latent.repeat_interleave(a, dim=0), actions)
+            q = support_to_scalar(q_logits, support_size).double().view(n, a).cpu().numpy()
+            return np.where(legal, q, -np.inf).max(axis=1)
         nxt = net.recurrent_inference(latent.repeat_interleave(a, dim=0),
                                       torch.arange(a, device=latent.device).repeat(n))
         reward = support_to_scalar(nxt.reward_logits, support_size).double()
@@ -89,7 +95,7 @@ class Reanalyze:
         batch = replay.sample(batch_size, rng, self.value_fn)
         if self.searches:
             self.refresh(batch, replay, model)
-        if self.config.train.consistency_weight > 0:
+        if self.config.train.consistency_weight > 0 or self.config.net.chance_codes:
             batch.next_obs, batch.next_obs_mask = replay.future_obs(batch.episode_ids, batch.starts,
                                                                     batch.actions.shape[1])
         augment(batch, list(symmetries), rng)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zeroplan.nets.chance import ChanceParts
 from zeroplan.nets.mlp import MLPCore
 from zeroplan.nets.numpy_inference import MIN_RANGE, NumpyMLPInference, Unsupported
 from zeroplan.nets.resnet import ResNetCore
@@ -46,6 +47,16 @@ class NetOutput:
     value_logits: torch.Tensor  # [B, 2S+1]
     policy_logits: torch.Tensor  # [B, A]
     reward_logits: torch.Tensor | None  # [B, 2S+1] for recurrent_inference, None for initial
+
+
+@dataclass
+class ChanceUnroll:
+    """What a training unroll with chance codes adds, per unrolled step k = 0..K-1."""
+
+    afterstate_value_logits: torch.Tensor  # [K, B, 2S+1], Q(s_k, a_k)
+    code_logits: torch.Tensor  # [K, B, C], sigma of the afterstate
+    codes: torch.Tensor  # [K, B, C], the encoder's one-hot codes (straight-through)
+    encoder_probs: torch.Tensor  # [K, B, C], the encoder's softmax c_e
 
 
 class ConsistencyHeads(nn.Module):
@@ -104,7 +115,7 @@ class MuZeroNet(nn.Module):
                  support_size: int = 10, latent_dim: int = 64, hidden: tuple[int, ...] = (128, 128),
                  channels: int = 32, blocks: int = 2, action_encoding: str = "auto", head_hidden: int = 0,
                  projection_dim: int = 0, value_prefix_hidden: int = 0, value_prefix_horizon: int = 5,
-                 action_dim: int = 0):
+                 action_dim: int = 0, chance_codes: int = 0):
         super().__init__()
         obs_shape = tuple(int(d) for d in obs_shape)
         if kind not in KINDS:
@@ -145,6 +156,13 @@ class MuZeroNet(nn.Module):
         self.value_prefix_horizon = int(value_prefix_horizon)
         self.value_prefix = ValuePrefix(math.prod(self.latent_shape), int(value_prefix_hidden),
                                         2 * self.support_size + 1) if value_prefix_hidden else None
+        _check_positive("chance_codes", chance_codes, minimum=0)
+        self.chance_codes = int(chance_codes)
+        if chance_codes and (kind != "mlp" or action_dim or value_prefix_hidden):
+            raise ValueError("chance codes (Stochastic MuZero) are built for kind='mlp' with discrete actions and "
+                             "no value prefix so far")
+        self.chance = ChanceParts(math.prod(obs_shape), int(latent_dim), self.chance_codes, tuple(hidden),
+                                  2 * self.support_size + 1) if chance_codes else None
         self._batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
 
     def _param(self) -> torch.Tensor:
@@ -171,12 +189,18 @@ class MuZeroNet(nn.Module):
         """Discrete actions as long indices; continuous ones as vectors in the weights' dtype."""
         return action.to(self._param().dtype) if self.action_dim else action.long()
 
-    def recurrent_inference(self, latent: torch.Tensor, action: torch.Tensor) -> NetOutput:
-        """latent [B, *latent_shape], action [B] integer (cast to long), or [B, D] with continuous actions."""
+    def _check_step(self, latent: torch.Tensor, action: torch.Tensor) -> None:
         shape = latent.shape[:1] + ((self.action_dim,) if self.action_dim else ())
         if tuple(latent.shape[1:]) != self.latent_shape or action.shape != shape:
             raise ValueError(f"expected latent [B, {', '.join(map(str, self.latent_shape))}] and action "
                              f"{list(shape)}, got {list(latent.shape)} and {list(action.shape)}")
+
+    def recurrent_inference(self, latent: torch.Tensor, action: torch.Tensor) -> NetOutput:
+        """latent [B, *latent_shape], action [B] integer (cast to long), or [B, D] with continuous actions."""
+        if self.chance is not None:
+            raise ValueError("a network with chance codes steps in two: afterstate_inference(latent, action), then "
+                             "chance_inference(afterstate, code)")
+        self._check_step(latent, action)
         next_latent = scale_latent(self.core.dynamics(latent, self._action(action)))
         if self.value_prefix is not None:  # one step from a fresh state: the prefix is that step's reward
             reward_logits, _ = self.value_prefix(next_latent, None)
@@ -184,6 +208,58 @@ class MuZeroNet(nn.Module):
             reward_logits = self.core.reward(next_latent)
         policy_logits, value_logits = self.core.prediction(next_latent)
         return NetOutput(next_latent, value_logits, policy_logits, reward_logits)
+
+    def afterstate_inference(self, latent: torch.Tensor, action: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(latent [B, L], action [B]) -> (afterstate [B, L], Q logits [B, S'], code logits [B, C])."""
+        self._check_step(latent, action)
+        afterstate = scale_latent(self.core.dynamics(latent, self._action(action)))
+        value_logits, code_logits = self.chance.afterstate_prediction(afterstate)
+        return afterstate, value_logits, code_logits
+
+    def chance_inference(self, afterstate: torch.Tensor, code: torch.Tensor) -> NetOutput:
+        """(afterstate [B, L], code [B] index or [B, C] one-hot) -> the next state's outputs."""
+        next_latent = scale_latent(self.chance.chance_dynamics(afterstate, code))
+        policy_logits, value_logits = self.core.prediction(next_latent)
+        return NetOutput(next_latent, value_logits, policy_logits, self.core.reward(next_latent))
+
+    def unroll_chance(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor,
+                      with_latents: bool = False) -> tuple:
+        """`unroll` for a network with chance codes: each step goes through the
+        afterstate of the action and the code the encoder reads off the real
+        observations around it. next_obs [B, K, *obs_shape] are those at t+1..t+K.
+        Returns `unroll`'s outputs, then the latents (or None), then a `ChanceUnroll`."""
+        if actions.shape[:1] != obs.shape[:1] or next_obs.shape[:2] != actions.shape[:2]:
+            raise ValueError(f"expected actions [B, K] and next_obs [B, K, ...] for {obs.shape[0]} observations, got "
+                             f"{list(actions.shape)} and {list(next_obs.shape)}")
+        param = self._param()
+        latent = self._represent(obs)
+        latents, afterstates, codes, probs = [latent], [], [], []
+        x, before = latent, obs.to(device=param.device)
+        for k in range(actions.shape[1]):
+            after = scale_latent(self.core.dynamics(x, self._action(actions[:, k])))
+            later = next_obs[:, k].to(device=param.device)
+            code, p = self.chance.encode(before, later)
+            nxt = scale_latent(self.chance.chance_dynamics(after, code))
+            afterstates.append(after)
+            codes.append(code)
+            probs.append(p)
+            latents.append(nxt)
+            x, before = scale_gradient(nxt, 0.5), later
+        steps, batch = len(latents), latent.shape[0]
+        policy, value = self.core.prediction(torch.cat(latents))
+        value, policy = value.view(steps, batch, -1), policy.view(steps, batch, -1)
+        if steps > 1:
+            reward = self.core.reward(torch.cat(latents[1:])).view(steps - 1, batch, -1)
+            q, sigma = self.chance.afterstate_prediction(torch.cat(afterstates))
+            extra = ChanceUnroll(q.view(steps - 1, batch, -1), sigma.view(steps - 1, batch, -1), torch.stack(codes),
+                                 torch.stack(probs))
+        else:
+            reward = value.new_zeros((0, batch, value.shape[-1]))
+            empty = value.new_zeros((0, batch, self.chance_codes))
+            extra = ChanceUnroll(value[:0], empty, empty, empty)
+        lat = (torch.cat(latents[1:]) if steps > 1 else latent[:0]) if with_latents else None
+        return value, policy, reward, lat, extra
 
     def consistency_loss(self, latents: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """Negative cosine similarity [N] between the prediction head's output
@@ -300,6 +376,11 @@ class SearchModel:
         """0 for discrete actions; D for continuous ones (the search then samples them, mcts.sampled)."""
         return self.net.action_dim
 
+    @property
+    def chance_codes(self) -> int:
+        """0, or C: the search then has chance nodes (mcts.chance) and `recurrent_fn` takes from_chance."""
+        return self.net.chance_codes
+
     def _fast_engine(self) -> NumpyMLPInference | None:
         """The numpy engine, rebuilt if the network's parameters moved; None for torch."""
         if self.inference == "torch" or (self._fast is not None and self._fast.is_current()):
@@ -351,13 +432,29 @@ class SearchModel:
         row = torch.cat([nxt.flatten(1), h, c, new_prefix.to(h.dtype)[:, None], (depth + 1)[:, None]], dim=1)
         return row, reward, net.value(value_logits.double()), policy_logits.double()
 
+    def _chance_recurrent(self, latent: np.ndarray, action: np.ndarray, from_chance: np.ndarray | None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if from_chance is None:
+            raise ValueError("a network with chance codes is searched with chance nodes: recurrent_fn needs "
+                             "from_chance (mcts.chance)")
+        fast = self._fast_engine()
+        if fast is not None:
+            return fast.chance_step(latent, action, from_chance)
+        with torch.inference_mode():
+            param = self._ready()
+            return _chance_step(self.net, _as_tensor(latent, param), _as_tensor(action, param, torch.long),
+                                np.asarray(from_chance, dtype=bool).reshape(-1))
+
     def _action_tensor(self, action: np.ndarray, param: torch.Tensor) -> torch.Tensor:
         return _as_tensor(action, param, None if self.net.action_dim else torch.long)
 
-    def recurrent_fn(self, latent: np.ndarray, action: np.ndarray
+    def recurrent_fn(self, latent: np.ndarray, action: np.ndarray, from_chance: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(latent [B, ...], action [B] int, or [B, D] continuous) -> (next latent float32, reward
-        float64 [B], value float64 [B], policy logits float64 [B, A], or Gaussian parameters [B, 2D])."""
+        float64 [B], value float64 [B], policy logits float64 [B, A], or Gaussian parameters [B, 2D]).
+        With chance codes, `from_chance` [B] says which rows step from an afterstate (mcts.chance)."""
+        if self.net.chance is not None:
+            return self._chance_recurrent(latent, action, from_chance)
         fast = self._fast_engine()
         if fast is not None:
             return fast.recurrent_prefix(latent, action) if fast.prefix is not None else fast.recurrent(latent, action)
@@ -372,3 +469,28 @@ class SearchModel:
             value = self.net.value(out.value_logits.double())
             return (out.latent.cpu().numpy(), reward.cpu().numpy(), value.cpu().numpy(),
                     out.policy_logits.double().cpu().numpy())
+
+
+def _chance_step(net: MuZeroNet, latent: torch.Tensor, edge: torch.Tensor, from_chance: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One search step of a network with chance codes (the contract of mcts.chance):
+    rows from a state expand an action into an afterstate, rows from an afterstate a code into a state."""
+    batch, codes, actions = len(from_chance), net.chance_codes, net.num_actions
+    nxt = torch.empty_like(latent)
+    reward, value = np.zeros(batch), np.empty(batch)
+    logits = np.zeros((batch, max(codes, actions)))
+    to_after, to_state = np.flatnonzero(~from_chance), np.flatnonzero(from_chance)
+    if len(to_after):
+        rows = torch.as_tensor(to_after, device=latent.device)
+        after, q, sigma = net.afterstate_inference(latent[rows], edge[rows])
+        nxt[rows] = after
+        value[to_after] = net.value(q.double()).cpu().numpy()
+        logits[to_after, :codes] = sigma.double().cpu().numpy()
+    if len(to_state):
+        rows = torch.as_tensor(to_state, device=latent.device)
+        out = net.chance_inference(latent[rows], edge[rows])
+        nxt[rows] = out.latent
+        reward[to_state] = net.reward(out.reward_logits.double()).cpu().numpy()
+        value[to_state] = net.value(out.value_logits.double()).cpu().numpy()
+        logits[to_state, :actions] = out.policy_logits.double().cpu().numpy()
+    return nxt.cpu().numpy(), reward, value, logits

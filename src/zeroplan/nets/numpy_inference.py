@@ -218,11 +218,7 @@ class NumpyMLPInference:
         self.dtype = _view(params[0]).dtype
         self.representation = _Stack(core.representation_net)
         self.dynamics = _Stack(core.dynamics_net)
-        if not self.dynamics.hidden:
-            raise Unsupported("the dynamics network needs at least one hidden layer")
-        first = self.dynamics.hidden[0].dense.w  # [latent + A, width]
-        self.dyn_latent_w = first[: self.latent_dim]
-        self.dyn_action_w = first[self.latent_dim:]
+        self.dyn_latent_w, self.dyn_action_w = self._split_first(self.dynamics)
         self.reward = _Stack(core.reward_net)
         self.prediction = _hidden_stack(core.prediction_trunk)
         self.policy = _Dense(core.policy_head)
@@ -230,8 +226,22 @@ class NumpyMLPInference:
         prefix = getattr(net, "value_prefix", None)
         self.prefix = _Prefix(prefix) if prefix is not None else None
         self.prefix_horizon = getattr(net, "value_prefix_horizon", 1)
+        chance = getattr(net, "chance", None)
+        self.chance_codes = net.chance_codes if chance is not None else 0
+        if chance is not None:  # Stochastic MuZero's parts (nets/chance.py)
+            self.chance_dynamics = _Stack(chance.dynamics_net)
+            self.chance_latent_w, self.chance_code_w = self._split_first(self.chance_dynamics)
+            self.after_trunk = _hidden_stack(chance.trunk)
+            self.after_value, self.after_codes = _Dense(chance.value_head), _Dense(chance.code_head)
         self._ends = (params[0], params[-1])
         self._where = self._locate()
+
+    def _split_first(self, stack: _Stack) -> tuple[np.ndarray, np.ndarray]:
+        """A dynamics stack's first weights [latent + E, width] split into the latent's rows and the edge's."""
+        if not stack.hidden:
+            raise Unsupported("the dynamics network needs at least one hidden layer")
+        first = stack.hidden[0].dense.w
+        return first[: self.latent_dim], first[self.latent_dim:]
 
     def _locate(self) -> tuple:
         """Where the first and last parameters live: a whole-network move or re-type changes both."""
@@ -260,24 +270,64 @@ class NumpyMLPInference:
         return latent, value, logits
 
     def _next_latent(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
-        first = self.dynamics.hidden[0]
-        y = x @ self.dyn_latent_w
-        if self.action_dim:  # continuous: the action vector's share of the first layer
+        return self._advance(self.dynamics, self.dyn_latent_w, self.dyn_action_w, x, action)
+
+    def _advance(self, stack: _Stack, latent_w: np.ndarray, edge_w: np.ndarray, x: np.ndarray,
+                 action: np.ndarray) -> np.ndarray:
+        """A dynamics stack on (latent, edge): the edge an index into `edge_w`'s rows (a
+        one-hot's share of the first layer), or a continuous action vector."""
+        first = stack.hidden[0]
+        y = x @ latent_w
+        num_edges = len(edge_w)
+        if self.action_dim and stack is self.dynamics:  # continuous: the action vector's share of the first layer
             action = np.asarray(action, dtype=self.dtype)
             if action.shape != (len(x), self.action_dim):
                 raise ValueError(f"actions must be [B, {self.action_dim}] vectors, got shape {action.shape}")
-            y += action @ self.dyn_action_w
+            y += action @ edge_w
         else:
             action = np.asarray(action, dtype=np.intp)
-            if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= self.num_actions)):
-                raise ValueError(f"actions must be [B] integers in [0, {self.num_actions}), got {action!r}")
-            y += self.dyn_action_w[action]
+            if action.shape != (len(x),) or (len(action) and (action.min() < 0 or action.max() >= num_edges)):
+                raise ValueError(f"actions must be [B] integers in [0, {num_edges}), got {action!r}")
+            y += edge_w[action]
         bias_layernorm_elu(y, first.dense.b, first.gamma, first.beta, first.eps)
-        for layer in self.dynamics.hidden[1:]:
+        for layer in stack.hidden[1:]:
             y = layer(y)
-        nxt = y @ self.dynamics.out.w
-        _bias_scale_rows(nxt, self.dynamics.out.b, MIN_RANGE)
+        nxt = y @ stack.out.w
+        _bias_scale_rows(nxt, stack.out.b, MIN_RANGE)
         return nxt
+
+    def chance_step(self, latent: np.ndarray, edge: np.ndarray, from_chance: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The search step of a network with chance codes (mcts.chance's contract; the torch
+        twin is muzero_net._chance_step): rows from a state make afterstates, rows from
+        an afterstate make states."""
+        x = np.ascontiguousarray(latent, dtype=self.dtype)
+        from_chance = np.asarray(from_chance, dtype=bool).reshape(-1)
+        edge = np.asarray(edge)
+        batch, codes = len(x), self.chance_codes
+        nxt = np.empty_like(x)
+        reward, value = np.zeros(batch), np.empty(batch)
+        logits = np.zeros((batch, max(codes, self.num_actions)))
+        to_after, to_state = ~from_chance, from_chance
+        if to_after.any():
+            after = self._next_latent(x[to_after], edge[to_after])
+            h = after
+            for layer in self.after_trunk:
+                h = layer(h)
+            q = np.empty(len(after))
+            _support_to_scalar(h @ self.after_value.w, self.after_value.b, self.support_size, H_EPS, q)
+            nxt[to_after], value[to_after] = after, q
+            logits[to_after, :codes] = h @ self.after_codes.w + self.after_codes.b
+        if to_state.any():
+            state = self._advance(self.chance_dynamics, self.chance_latent_w, self.chance_code_w, x[to_state],
+                                  edge[to_state])
+            r = np.empty(len(state))
+            _support_to_scalar(self.reward.trunk(state) @ self.reward.out.w, self.reward.out.b, self.support_size,
+                               H_EPS, r)
+            v, policy = self._predict(state)
+            nxt[to_state], reward[to_state], value[to_state] = state, r, v
+            logits[to_state, :self.num_actions] = policy
+        return nxt, reward, value, logits
 
     def recurrent_prefix(self, embedding: np.ndarray, action: np.ndarray
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

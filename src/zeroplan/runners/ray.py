@@ -127,6 +127,8 @@ class RayRunner:
             raise ValueError(f"num_workers must be >= 1, got {num_workers}")
         if local.config.search.sampled_actions:
             raise ConfigError("search.sampled_actions (Sampled MuZero) trains on the local backend only so far")
+        if local.config.net.chance_codes:
+            raise ConfigError("net.chance_codes (Stochastic MuZero) trains on the local backend only so far")
         init_ray(address)
         self.local = local
         self.config = cfg = local.config
