@@ -29,6 +29,11 @@ def zeroplan(*args, cwd=None):
      "net: action encoding 'cell' needs one action per cell (6 x 7 = 42), the env has 7 actions"),
     (["train", "LunarLander-v3", "--algo", "alphazero"], "LunarLander-v3 cannot be copied"),
     (["train", "connect4", "--algo", "alphazero", "--set", "replay.stack_frames=2"], "stack_frames 1"),
+    (["train", "frozenlake-chance", "--set", "replay.td_steps=0"], "replay.td_steps must be >= 1"),
+    (["train", "frozenlake-chance", "--set", "search.sampled_actions=2", "--set", "train.bootstrap=value"],
+     "cannot be combined with search.sampled"),
+    (["train", "2048", "--set", "net.chance_codes=8", "--set", "net.kind=resnet"], "net.kind 'resnet'"),
+    (["train", "cartpole", "--set", "net.chance_codes=-1"], "net.chance_codes"),
 ])
 def test_bad_input_is_one_message_and_exit_2(args, message, tmp_path):
     code, stderr = run_cli(*args, "--run-dir", str(tmp_path / "run"))  # in this process: an escaping exception fails

@@ -310,9 +310,14 @@ def test_optimizer_state_saved_with_another_kernel_resumes_exactly():
     assert resumed.steps == uninterrupted.steps == 5
 
 
-def test_max_q_bootstrap_is_the_best_legal_one_step_lookahead():
+@pytest.mark.parametrize("codes", [0, 3])
+def test_max_q_bootstrap_is_the_best_legal_one_step_lookahead(codes):
+    """With chance codes, the best afterstate value."""
     torch.manual_seed(0)
-    net = MuZeroNet((5,), 4, kind="mlp", hidden=(16,), latent_dim=8, support_size=5).eval()
+    net = MuZeroNet((5,), 4, kind="mlp", hidden=(16,), latent_dim=8, support_size=5, chance_codes=codes).eval()
+    with torch.no_grad():
+        for p in net.parameters():  # the heads start at zero
+            p.normal_(0.0, 0.3)
     rng = np.random.default_rng(1)
     obs = rng.normal(size=(7, 5)).astype(np.float32)
     legal = rng.random((7, 4)) < 0.6

@@ -1,7 +1,8 @@
 """The max_q bootstrap one state and one action at a time, through the
 search's own model interface: max over legal a of r(s, a) + discount * v(s'),
 v(s') negated when two players alternate; every action when none is listed
-legal. zeroplan.muzero.reanalyze.lookahead_values is checked against this."""
+legal (with chance codes: max over legal a of the afterstate's Q(s, a)).
+zeroplan.muzero.reanalyze.lookahead_values is checked against this."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def reference_lookahead(net: MuZeroNet, obs: np.ndarray, legal: np.ndarray, disc
         latent, _, _ = model.initial(o[None])
         best = -np.inf
         for a in np.flatnonzero(mask) if mask.any() else range(len(mask)):
+            if net.chance is not None:  # Stochastic MuZero: the afterstate's value is Q(s, a) itself
+                _, _, q, _ = model.recurrent_fn(latent, np.array([a]), np.array([False]))
+                best = max(best, float(q[0]))
+                continue
             _, reward, value, _ = model.recurrent_fn(latent, np.array([a]))
             best = max(best, float(reward[0]) + discount * sign * float(value[0]))
         out.append(best)

@@ -204,20 +204,34 @@ def eval_(
 
 @app.command()
 def diagnose(
-    run_dir: Path = typer.Argument(..., help="a PETS run directory (or checkpoint)"),
-    plot: Optional[Path] = typer.Option(None, help="a PNG of k-step open-loop predictions against the real "
+    run_dir: Path = typer.Argument(..., help="a PETS run, or a Stochastic MuZero run (net.chance_codes)"),
+    plot: Optional[Path] = typer.Option(None, help="PETS: a PNG of k-step open-loop predictions against the real "
                                         "trajectory, one panel per state dimension"),
     checkpoint: Optional[str] = typer.Option(None, help="checkpoint name (default best, else last)"),
-    seed: int = typer.Option(0, help="seed of the real trajectory"),
+    seed: int = typer.Option(0, help="seed of the real trajectory (episodes)"),
+    episodes: int = typer.Option(10, min=1, help="Stochastic MuZero: episodes the agent plays for the table"),
 ) -> None:
-    """Where is the learned dynamics model wrong? Mean k-step open-loop error for k = 1, 5, 10, 20."""
-    from zeroplan.eval.diagnose import diagnose as run_diagnose
+    """Where is the learned model wrong? PETS: mean k-step open-loop error for k = 1, 5, 10, 20.
+    Stochastic MuZero: the chance codes' predicted probabilities against the outcomes observed."""
+    from zeroplan.agents import algorithm
     from zeroplan.io.checkpoint import Checkpoint, find_checkpoint
-    from zeroplan.mbrl.pets import PETS
 
     path = find_checkpoint(run_dir, checkpoint)
-    if Checkpoint(path).meta.get("algo") != "pets":
-        raise UserError(f"{path}: diagnose reads PETS runs (a learned dynamics model); this is a MuZero run")
+    algo = Checkpoint(path).meta.get("algo")
+    if algo != "pets":
+        from zeroplan.eval.chance import chance_calibration
+
+        agent = algorithm(algo).agent_class().load(path)
+        if not agent.config.net.chance_codes:
+            raise UserError(f"{path}: diagnose reads PETS runs (a learned dynamics model) and Stochastic MuZero "
+                            "runs (net.chance_codes > 0, a learned chance model); this MuZero run has neither")
+        if plot is not None:
+            raise UserError("--plot draws PETS's k-step predictions; a Stochastic MuZero run gives a table")
+        typer.echo(json.dumps(chance_calibration(agent, episodes=episodes, seed=seed)))
+        return
+    from zeroplan.eval.diagnose import diagnose as run_diagnose
+    from zeroplan.mbrl.pets import PETS
+
     out = run_diagnose(PETS.load(path), seed=seed, plot=plot)
     if plot is not None:
         typer.echo(f"plot written to {plot}", err=True)

@@ -9,15 +9,12 @@ for the whole batch, expand and back up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 
 from zeroplan.mcts.sampled import SampledActions
 from zeroplan.mcts.tree import BackupParams, Tree, expand_and_backup
-
-if TYPE_CHECKING:
-    from zeroplan.mcts.chance import ChanceNodes
 
 RecurrentFn = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 """(embeddings [B, ...], actions [B]) -> (next embeddings [B, ...], rewards [B], values [B], prior logits [B, A])."""
@@ -90,7 +87,7 @@ def check_num_players(num_players: int) -> None:
 
 def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: SelectFn, num_simulations: int,
              backup: BackupParams, knows_rules: bool = False, sampled: SampledActions | None = None,
-             chance: ChanceNodes | None = None) -> np.ndarray:
+             chance=None) -> np.ndarray:
     """Run `num_simulations` simulations on every tree; return the depth statistics
     (sum and max over all simulations and roots, int64 [2]). Only a model that
     `knows_rules` (search.model 'rules') may mark illegal actions with a logit of
@@ -100,7 +97,8 @@ def simulate(tree: Tree, root: SearchRoot, recurrent_fn: RecurrentFn, select: Se
     K samples: the model is given the sample's action input and returns policy
     parameters, from which the new node's samples and prior logits are drawn.
 
-    With `chance` (Stochastic MuZero, mcts.chance) the model is also told which
+    With `chance` (a `mcts.chance.ChanceNodes`, which imports this module; Stochastic
+    MuZero) the model is also told which
     leaves hang from a chance node, and its logits are padded to the tree's width."""
     batch, num_actions = root.prior_logits.shape
     leaf_shape, emb_dtype = root.embeddings.shape, tree.embeddings.dtype  # [B, ...]
