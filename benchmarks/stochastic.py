@@ -10,9 +10,11 @@ checkpoint without exploration: mean and max score and the largest tiles.
 Random legal play over the same games is the reference.
 
 frozenlake: the slippery lake, the `frozenlake-slippery` preset (plain MuZero)
-against `frozenlake-chance` (chance nodes): the env steps and seconds until a
-100-episode evaluation first reaches a success rate of 0.7, every
---eval-interval env steps, within --max-env-steps.
+against `frozenlake-chance` (chance nodes), and as an ablation
+`frozenlake-chance-codes0`, frozenlake-chance with net.chance_codes=0 (its
+other settings, plain MuZero):
+the env steps and seconds until a 100-episode evaluation first reaches a
+success rate of 0.7, every --eval-interval env steps, within --max-env-steps.
 """
 
 from __future__ import annotations
@@ -80,12 +82,17 @@ def run_frozenlake(args) -> dict:
     from zeroplan.runners.local import LocalRunner
 
     out: dict = {"env": "FrozenLake-v1 slippery", "target": 0.7, "max_env_steps": args.max_env_steps}
-    for preset in ("frozenlake-slippery", "frozenlake-chance"):
+    variants = {"frozenlake-slippery": ("frozenlake-slippery", []),
+                "frozenlake-chance": ("frozenlake-chance", []),
+                "frozenlake-chance-codes0": ("frozenlake-chance", ["net.chance_codes=0"])}
+    for name, (preset, dotted) in variants.items():
+        if name not in args.variants:
+            continue
         rows = []
         for seed in range(args.seeds):
             config = load_config(preset, overrides={"run": {
                 "seed": seed, "stop_at_return": 0.7, "max_env_steps": args.max_env_steps, "max_minutes": None,
-                "eval_interval": args.eval_interval, "eval_episodes": 100}})
+                "eval_interval": args.eval_interval, "eval_episodes": 100}}, dotted=dotted)
             t0 = time.perf_counter()
             res = LocalRunner(config, run_dir=None, tensorboard=False).train()
             hit = res.solved_at
@@ -95,7 +102,7 @@ def run_frozenlake(args) -> dict:
                          "seconds_run": round(time.perf_counter() - t0, 1),
                          "curve": [(e["env_steps"], e["mean_return"]) for e in res.evals]})
         reached = [r["env_steps"] for r in rows if r["env_steps"] is not None]
-        out[preset] = {"runs": rows, "median_env_steps": statistics.median(reached) if len(reached) == len(rows)
+        out[name] = {"runs": rows, "median_env_steps": statistics.median(reached) if len(reached) == len(rows)
                        else None}
     return out
 
@@ -109,9 +116,12 @@ def main() -> None:
     ap.add_argument("--codes", type=int, default=32, help="2048: net.chance_codes of the Stochastic MuZero run")
     ap.add_argument("--max-env-steps", type=int, default=200_000, help="frozenlake: budget per run")
     ap.add_argument("--eval-interval", type=int, default=10_000, help="frozenlake: env steps between evaluations")
+    ap.add_argument("--variants", default="frozenlake-slippery,frozenlake-chance,frozenlake-chance-codes0",
+                    help="frozenlake: which of the three to run, comma-separated")
     ap.add_argument("--work", type=Path, default=Path("runs/stochastic"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    args.variants = {v.strip() for v in args.variants.split(",")}
     out = run_2048(args) if args.env == "2048" else run_frozenlake(args)
     print(json.dumps(out) if args.json else json.dumps(out, indent=1))
 
