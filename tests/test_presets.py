@@ -51,3 +51,12 @@ def test_the_connect4_preset_trains_its_conv_net_on_mirrored_games(tmp_path):
     changed = [k for k, v in net.state_dict().items() if not np.array_equal(v.numpy(), before[k].numpy())]
     assert any(k.startswith("core.dynamics_net") for k in changed)
     assert any(k.startswith("core.value_head.hidden") for k in changed)  # the heads' hidden layer learns too
+
+
+def test_chance_presets_are_found_by_name_only():
+    """An env id gets its plain preset; the Stochastic MuZero variants (chance codes) are asked for by name."""
+    from zeroplan.config import preset_for
+
+    assert preset_for("FrozenLake-v1") == "frozenlake-slippery" and preset_for("2048") == "2048"
+    assert load_config("frozenlake-chance").net.chance_codes == 4 and load_config("2048-chance").net.chance_codes
+    assert load_config("FrozenLake-v1").net.chance_codes == 0 == load_config("2048").net.chance_codes

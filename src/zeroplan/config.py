@@ -384,9 +384,11 @@ def preset_for(env_or_preset: str, family: str = "") -> str | None:
     names = preset_names(family)
     if key in names:
         return key
-    for name in names:  # by env id: presets that change the env's own arguments are found by name only
-        env = load_preset(name, family).get("env", {})
-        if str(env.get("id", "")).lower() == key and not env.get("kwargs"):
+    for name in names:  # by env id. Found by name only: presets that change the env's own arguments,
+        data = load_preset(name, family)  # and the Stochastic MuZero variants of an env's preset (chance codes)
+        env = data.get("env", {})
+        if str(env.get("id", "")).lower() == key and not env.get("kwargs") \
+                and not (data.get("net") or {}).get("chance_codes"):
             return name
     return None
 
