@@ -36,7 +36,7 @@ from zeroplan.envs.games.connect4 import COLS, Connect4  # noqa: E402
 from zeroplan.muzero.episode import Episode, EpisodeBuilder  # noqa: E402
 from zeroplan.muzero.learner import Learner  # noqa: E402
 from zeroplan.muzero.replay import Replay  # noqa: E402
-from zeroplan.nets.muzero_net import SearchModel  # noqa: E402
+from zeroplan.nets.search_model import SearchModel  # noqa: E402
 from zeroplan.nets.build import build_net  # noqa: E402
 
 

@@ -33,7 +33,7 @@ from zeroplan.mcts import SearchRoot, search
 from zeroplan.muzero.learner import Learner
 from zeroplan.muzero.replay import Batch
 from zeroplan.nets.build import build_net
-from zeroplan.nets.muzero_net import SearchModel
+from zeroplan.nets.search_model import SearchModel
 
 
 def random_batch(config, spec, rng: np.random.Generator) -> Batch:

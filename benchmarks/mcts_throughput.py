@@ -126,7 +126,8 @@ class TinyMuZeroMLPNumpy(TinyMuZeroMLP):
 
 def muzero_net_model(num_actions: int, seed: int, inference: str = "auto"):
     from zeroplan.config import NetConfig
-    from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+    from zeroplan.nets.muzero_net import MuZeroNet
+    from zeroplan.nets.search_model import SearchModel
 
     torch.manual_seed(seed)
     n = NetConfig()

@@ -17,7 +17,7 @@ import json
 import time
 
 from zeroplan.config import load_config
-from zeroplan.nets.muzero_net import SearchModel
+from zeroplan.nets.search_model import SearchModel
 from zeroplan.runners.local import LocalRunner
 
 

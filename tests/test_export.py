@@ -20,7 +20,7 @@ from tests.helpers import run_cli_out  # noqa: E402
 from zeroplan.export import ExportError, OnnxModel, export_onnx  # noqa: E402
 from zeroplan.mcts.model import plan  # noqa: E402
 from zeroplan.mcts.rules import RulesModel  # noqa: E402
-from zeroplan.nets.muzero_net import SearchModel  # noqa: E402
+from zeroplan.nets.search_model import SearchModel  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "export.md"
 TOL = dict(rtol=1e-5, atol=1e-5)

@@ -167,7 +167,7 @@ def test_the_search_sees_differences_of_the_trained_prefix(kind):
     """The rewards the search gets along a path are the differences of the
     prefixes the training unroll predicts on the same path, resetting where
     training resets; the search's embeddings carry the recurrent state."""
-    from zeroplan.nets.muzero_net import SearchModel
+    from zeroplan.nets.search_model import SearchModel
 
     torch.manual_seed(1)
     shape, actions = ((4,), 2) if kind == "mlp" else ((2, 3, 3), 9)
@@ -207,7 +207,7 @@ def test_value_prefix_one_step_is_the_fresh_state_prediction():
 
 @pytest.mark.parametrize("horizon", [1, 3])
 def test_the_numpy_engine_steps_the_value_prefix_as_torch_does(horizon):
-    from zeroplan.nets.muzero_net import SearchModel
+    from zeroplan.nets.search_model import SearchModel
 
     torch.manual_seed(5)
     net = MuZeroNet((4,), 3, latent_dim=8, hidden=(16,), support_size=5, value_prefix_hidden=6,

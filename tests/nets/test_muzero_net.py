@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zeroplan.nets.muzero_net import MuZeroNet, NetOutput, SearchModel, scale_latent
+from zeroplan.nets.muzero_net import MuZeroNet, NetOutput, scale_latent
+from zeroplan.nets.search_model import SearchModel
 from zeroplan.nets.support import scalar_to_support
 
 S = 10

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+from zeroplan.nets.muzero_net import MuZeroNet
+from zeroplan.nets.search_model import SearchModel
 from zeroplan.nets.numpy_inference import NumpyMLPInference, Unsupported
 
 # (obs_shape, num_actions, latent, hidden, batch): one hidden layer, three, planes

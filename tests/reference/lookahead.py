@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+from zeroplan.nets.muzero_net import MuZeroNet
+from zeroplan.nets.search_model import SearchModel
 
 
 def reference_lookahead(net: MuZeroNet, obs: np.ndarray, legal: np.ndarray, discount: float,

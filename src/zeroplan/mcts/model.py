@@ -25,7 +25,7 @@ from zeroplan.mcts.sampled import SampledActions, make_sampler
 
 
 class Model(Protocol):
-    """What the search needs of a network (e.g. `nets.muzero_net.SearchModel`)."""
+    """What the search needs of a network (e.g. `nets.search_model.SearchModel`)."""
 
     def initial(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from zeroplan.config import Config, ConfigError
 from zeroplan.mcts.model import Model
 from zeroplan.mcts.rules import RulesModel
-from zeroplan.nets.muzero_net import MuZeroNet, SearchModel
+from zeroplan.nets.muzero_net import MuZeroNet
+from zeroplan.nets.search_model import SearchModel
 
 
 def search_model(net: MuZeroNet, config: Config) -> Model:

@@ -299,7 +299,7 @@ class NumpyMLPInference:
     def chance_step(self, latent: np.ndarray, edge: np.ndarray, from_chance: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The search step of a network with chance codes (mcts.chance's contract; the torch
-        twin is muzero_net._chance_step): rows from a state make afterstates, rows from
+        twin is search_model._chance_step): rows from a state make afterstates, rows from
         an afterstate make states."""
         x = np.ascontiguousarray(latent, dtype=self.dtype)
         from_chance = np.asarray(from_chance, dtype=bool).reshape(-1)

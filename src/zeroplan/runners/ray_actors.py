@@ -24,7 +24,7 @@ from zeroplan.muzero.search_model import search_model
 from zeroplan.muzero.selfplay import SelfPlay
 from zeroplan.io.device import resolve_device
 from zeroplan.nets.build import build_net
-from zeroplan.nets.muzero_net import SearchModel
+from zeroplan.nets.search_model import SearchModel
 from zeroplan.runners.local import limit_threads
 
 BATCHES_PER_REQUEST = 4  # training batches the learner fetches from the replay actor in one call
