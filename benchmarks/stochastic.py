@@ -53,7 +53,8 @@ def run_2048(args) -> dict:
     out = {"env": "2048", "minutes": args.minutes, "games": args.games, "chance_codes": args.codes,
            "random": play(lambda env, h: int(rng.choice(np.flatnonzero(env.legal_mask()))), args.games, 10_000)}
     variants = {"muzero": [], "stochastic": ["--set", f"net.chance_codes={args.codes}"]}
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         for name, extra in variants.items():
             run = args.work / f"{name}_seed{seed}"
             start = time.perf_counter()
@@ -71,7 +72,7 @@ def run_2048(args) -> dict:
             out[f"{name}_seed{seed}"] = {**play(choose, args.games, 10_000), "train_seconds": round(seconds, 1),
                                          "env_steps": agent._counters[0]}
     for name in variants:
-        scores = [out[f"{name}_seed{s}"]["mean_score"] for s in range(args.seeds)]
+        scores = [out[f"{name}_seed{s}"]["mean_score"] for s in seeds]
         out[f"{name}_median_mean_score"] = statistics.median(scores)
     out["ratio_stochastic_to_muzero"] = out["stochastic_median_mean_score"] / out["muzero_median_mean_score"]
     return out
@@ -112,6 +113,7 @@ def main() -> None:
     ap.add_argument("--env", default="2048", choices=["2048", "frozenlake"])
     ap.add_argument("--minutes", type=float, default=60, help="2048: training minutes per run")
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--games", type=int, default=20, help="2048: evaluation games per run")
     ap.add_argument("--codes", type=int, default=32, help="2048: net.chance_codes of the Stochastic MuZero run")
     ap.add_argument("--max-env-steps", type=int, default=200_000, help="frozenlake: budget per run")
