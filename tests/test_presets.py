@@ -60,3 +60,16 @@ def test_chance_presets_are_found_by_name_only():
     assert preset_for("FrozenLake-v1") == "frozenlake-slippery" and preset_for("2048") == "2048"
     assert load_config("frozenlake-chance").net.chance_codes == 4 and load_config("2048-chance").net.chance_codes
     assert load_config("FrozenLake-v1").net.chance_codes == 0 == load_config("2048").net.chance_codes
+
+
+def test_a_shared_preset_serves_each_of_its_env_ids():
+    """The MinAtar preset is found by any of its games' ids, which then becomes env.id."""
+    from zeroplan.config import preset_for
+
+    for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders"):
+        env_id = f"MinAtar/{game}-v1"
+        assert preset_for(env_id) == preset_for(env_id.lower()) == "minatar"
+        config = load_config(env_id)
+        assert config.env.id == env_id and config.net.kind == "resnet"
+    assert load_config("minatar").env.id == "MinAtar/Breakout-v1"
+    assert load_config("MinAtar/Breakout-v0").net.kind == "mlp"  # v0 (all 6 actions) is not one of its ids

@@ -379,7 +379,9 @@ def preset_names(family: str = "") -> list[str]:
 
 
 def preset_for(env_or_preset: str, family: str = "") -> str | None:
-    """The preset's name for a preset name or an env id that has one."""
+    """The preset's name for a preset name or an env id that has one: its
+    env.id, or one of its `for_ids` (a preset shared by several envs, e.g. the
+    MinAtar games)."""
     key = env_or_preset.lower()
     names = preset_names(family)
     if key in names:
@@ -387,7 +389,8 @@ def preset_for(env_or_preset: str, family: str = "") -> str | None:
     for name in names:  # by env id. Found by name only: presets that change the env's own arguments,
         data = load_preset(name, family)  # and the Stochastic MuZero variants of an env's preset (chance codes)
         env = data.get("env", {})
-        if str(env.get("id", "")).lower() == key and not env.get("kwargs") \
+        ids = [str(env.get("id", ""))] + [str(i) for i in data.get("for_ids", [])]
+        if key in (i.lower() for i in ids) and not env.get("kwargs") \
                 and not (data.get("net") or {}).get("chance_codes"):
             return name
     return None
@@ -398,6 +401,15 @@ def load_preset(name: str, family: str = "") -> dict[str, Any]:
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"preset {name!r} is not a mapping")
+    return data
+
+
+def _settle_preset(data: dict[str, Any], asked: str) -> dict[str, Any]:
+    """A preset's config for the env asked for: a shared preset's `for_ids`
+    dropped, and env.id the one of them asked for."""
+    ids = {str(i).lower(): str(i) for i in data.pop("for_ids", [])}
+    if asked.lower() in ids:
+        data = merge(data, {"env": {"id": ids[asked.lower()]}})
     return data
 
 
@@ -486,7 +498,7 @@ def load_config(env_or_preset: str | None = None, overrides: dict[str, Any] | No
     if env_or_preset is not None:
         name = preset_for(env_or_preset, family)
         if name is not None:
-            data = load_preset(name, family)
+            data = _settle_preset(load_preset(name, family), env_or_preset)
         else:
             data = {"env": {"id": env_or_preset}}
     data = merge(data, overrides or {})

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from zeroplan.config import ConfigError, EnvConfig, load_config
 from zeroplan.envs import make_env
+from zeroplan.envs.frames import pack_pixels, unpack_pixels
 from zeroplan.envs.gym import EnvError, GymEnv
 from zeroplan.envs.images import AreaAxis, ImageProcessor, image_layout, is_image_spec
 
@@ -83,8 +84,9 @@ def test_grayscale_uses_luma_weights():
     obs = env.reset(seed=0)
     assert obs.min() == pytest.approx(10 / 255, rel=1e-5) and obs.max() == pytest.approx(1.0, rel=1e-5)
     proc = ImageProcessor((1, 1, 3), "hwc", grayscale=True)
-    assert proc(np.array([[[255, 0, 0]]], np.uint8))[0, 0, 0] == pytest.approx(0.299, rel=1e-5)
-    assert proc(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 0] == pytest.approx(0.114, rel=1e-5)
+    # quantized to the nearest multiple of 1/255: 0.299 * 255 = 76.2, 0.114 * 255 = 29.1
+    assert proc(np.array([[[255, 0, 0]]], np.uint8))[0, 0, 0] == np.float32(76) / np.float32(255)
+    assert proc(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 0] == np.float32(29) / np.float32(255)
 
 
 def test_downsampled_shape_and_block_means():
@@ -92,14 +94,14 @@ def test_downsampled_shape_and_block_means():
     assert env.spec.obs_shape == (1, 4, 6)
     full = make_env(EnvConfig(id=ENV_ID, grayscale=True)).reset(seed=1)
     small = env.reset(seed=1)
-    np.testing.assert_allclose(small, full.reshape(1, 4, 2, 6, 2).mean(axis=(2, 4)), rtol=1e-5)
+    np.testing.assert_allclose(small, full.reshape(1, 4, 2, 6, 2).mean(axis=(2, 4)), atol=0.5 / 255 + 1e-7)
 
 
 def test_checkerboard_averages_to_one_half():
     board = (np.indices((4, 4)).sum(axis=0) % 2 * 255).astype(np.uint8)
     out = ImageProcessor((4, 4), "hw", image_size=(2, 2))(board)
     assert out.shape == (1, 2, 2)
-    np.testing.assert_allclose(out, 0.5, rtol=1e-6)
+    np.testing.assert_allclose(out, 128 / 255, rtol=1e-6)  # 127.5 rounds to the even 128
 
 
 def area_matrix(source: int, target: int) -> np.ndarray:
@@ -136,7 +138,8 @@ def test_downsampling_keeps_the_mean_and_the_range(height, width, data):
     out = ImageProcessor(img.shape, "hwc", image_size=(h, w))(img)
     assert out.shape == (3, h, w) and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
-    np.testing.assert_allclose(out.mean(axis=(1, 2)), img.mean(axis=(0, 1)) / 255, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), img.mean(axis=(0, 1)) / 255, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_array_equal(unpack_pixels(pack_pixels(out)), out)  # what uint8 replay keeps is exact
 
 
 def test_layout_rule():
@@ -149,6 +152,12 @@ def test_layout_rule():
     assert image_layout((84,), **full) is None
     assert image_layout((8, 8, 3), np.float32, 0.0, 1.0) is None
     assert image_layout((8, 8), np.uint8, 0, 2) is None  # a board of small counts, not pixels
+    # boolean planes (MinAtar): rank 3 only, channel-last unless the first axis is the smallest
+    assert image_layout((10, 10, 4), np.bool_, False, True) == "hwc"
+    assert image_layout((10, 10, 10), np.bool_, False, True) == "hwc"
+    assert image_layout((4, 10, 10), np.bool_, False, True) == "chw"
+    assert image_layout((3, 3), np.bool_, False, True) is None
+    assert image_layout((9,), np.bool_, False, True) is None
 
 
 def test_is_image_spec():

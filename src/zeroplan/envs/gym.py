@@ -46,10 +46,23 @@ def _register_atari(env_id: str) -> None:
     _gym().register_envs(ale_py)
 
 
+def _register_minatar(env_id: str) -> None:
+    """MinAtar's ids, like ALE's, exist only once its package registers them
+    (Gymnasium 1.x no longer loads plugins by itself)."""
+    try:
+        import minatar.gym
+    except ImportError:
+        raise EnvError(f"{env_id} is a MinAtar game, which needs minatar: pip install 'zeroplan[minatar]'") from None
+    if env_id not in _gym().registry:
+        minatar.gym.register_envs()
+
+
 def make_gym(env_id: str, max_episode_steps: int | None = None, kwargs: dict[str, Any] | None = None):
     gym = _gym()
     if env_id.startswith("ALE/"):
         _register_atari(env_id)
+    if env_id.startswith("MinAtar/"):
+        _register_minatar(env_id)
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -143,11 +156,15 @@ class GymEnv:
         if self._image is None and (image_size is not None or grayscale):
             raise EnvError(f"{name or 'environment'}: env.image_size and env.grayscale apply to image observations "
                            f"(uint8 Box in 0..255, shaped (H, W), (H, W, C) or (C, H, W)); this one is {obs_space}")
+        if grayscale and self._image is not None and np.dtype(obs_space.dtype) == np.bool_:
+            raise EnvError(f"{name or 'environment'}: env.grayscale applies to colour images; these observations "
+                           f"are boolean planes {obs_space}")
+        pixels = self._image is not None
         if self._box is not None:
             self.spec = EnvSpec(obs_shape=shape, num_actions=1, num_players=1, name=name,
-                                action_dim=self._box[0].size)
+                                action_dim=self._box[0].size, pixels=pixels)
         else:
-            self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name)
+            self.spec = EnvSpec(obs_shape=shape, num_actions=int(act.n), num_players=1, name=name, pixels=pixels)
         self._mask = np.ones(self.spec.num_actions, dtype=bool)
         self._steps = 0
         self._copies = 0

@@ -14,6 +14,14 @@ those, by shape:
 
 Anything else (another rank, (84, 84, 8)) is not treated as an image.
 
+Boolean planes (a bool Box of rank 3, as MinAtar gives, (10, 10, C)) are
+images too, with values 0 and 1: channel-first when the first axis is the
+smallest, else channel-last (a tie, (10, 10, 10), reads channel-last).
+
+What comes out is quantized to multiples of 1/255 (envs/frames.py), so that
+self-play and replay can keep it as uint8 without changing a value: the
+EnvSpec says `pixels`.
+
 Downsampling is exact area averaging for any ratio (an integer ratio gives
 the plain block mean), done one axis at a time from cumulative sums, so no
 image library is needed. Not as a product with averaging matrices: that is
@@ -28,6 +36,8 @@ from typing import Literal
 
 import numpy as np
 
+from zeroplan.envs.frames import quantize_pixels
+
 Layout = Literal["hw", "hwc", "chw"]
 COLOR_CHANNELS = (1, 3, 4)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -35,6 +45,8 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def image_layout(shape: tuple[int, ...], dtype: np.dtype, low: np.ndarray, high: np.ndarray) -> Layout | None:
     """The layout of an image Box space (see the module docstring), or None for anything else."""
+    if np.dtype(dtype) == np.bool_:
+        return _plane_layout(tuple(int(d) for d in shape))
     if np.dtype(dtype) != np.uint8 or not (np.all(np.asarray(low) == 0) and np.all(np.asarray(high) == 255)):
         return None
     shape = tuple(int(d) for d in shape)
@@ -47,6 +59,15 @@ def image_layout(shape: tuple[int, ...], dtype: np.dtype, low: np.ndarray, high:
     if shape[0] < shape[1] and shape[0] < shape[2]:
         return "chw"
     return None
+
+
+def _plane_layout(shape: tuple[int, ...]) -> Layout | None:
+    """Boolean planes: rank 3 only (a rank-2 bool Box is more often a small board than a picture)."""
+    if len(shape) != 3 or min(shape) < 1:
+        return None
+    if shape[0] < shape[1] and shape[0] < shape[2]:
+        return "chw"
+    return "hwc"
 
 
 def is_image_spec(obs_shape: tuple[int, ...]) -> bool:
@@ -125,7 +146,7 @@ class ImageProcessor:
         arr = np.asarray(obs)
         if arr.shape != self.raw_shape:
             raise ValueError(f"an image of shape {arr.shape}, expected {self.raw_shape}")
-        planes = arr.astype(np.float32) * np.float32(1.0 / 255.0)
+        planes = arr.astype(np.float32) * (np.float32(1.0) if arr.dtype == np.bool_ else np.float32(1.0 / 255.0))
         if self.layout == "hw":
             planes = planes[None]
         elif self.layout == "hwc":
@@ -137,4 +158,4 @@ class ImageProcessor:
             planes = self.rows(planes, axis=1)
         if self.cols is not None:
             planes = self.cols(planes, axis=2)
-        return np.ascontiguousarray(np.clip(planes, 0.0, 1.0), dtype=np.float32)
+        return np.ascontiguousarray(quantize_pixels(planes), dtype=np.float32)

@@ -29,6 +29,9 @@ class EnvSpec:
     # Continuous actions: D > 0 dimensions, each in [-1, 1] (the adapter scales them to
     # the env's bounds); `num_actions` is then 1 and the legal mask a single True.
     action_dim: int = 0
+    # Pixel observations (images, boolean planes): float32 multiples of 1/255 in
+    # [0, 1], which self-play and replay keep as uint8 (envs/frames.py).
+    pixels: bool = False
 
     def __post_init__(self) -> None:
         shape = tuple(int(d) for d in self.obs_shape)
@@ -55,12 +58,14 @@ class EnvSpec:
                "name": self.name}
         if self.action_dim:
             out["action_dim"] = self.action_dim
+        if self.pixels:
+            out["pixels"] = True
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> EnvSpec:
         return cls(tuple(data["obs_shape"]), int(data["num_actions"]), int(data["num_players"]), data.get("name", ""),
-                   int(data.get("action_dim", 0)))
+                   int(data.get("action_dim", 0)), bool(data.get("pixels", False)))
 
 
 @dataclass(frozen=True, eq=False)

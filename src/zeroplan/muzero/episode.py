@@ -16,10 +16,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from zeroplan.envs.frames import pack_pixels
+
 
 @dataclass
 class Episode:
-    obs: np.ndarray  # [T+1, *obs_shape]
+    obs: np.ndarray  # [T+1, *obs_shape]: float32, or uint8 for a pixel env (k means k/255, envs/frames.py)
     actions: np.ndarray  # int64 [T], or float32 [T, D]: continuous actions' codes u (the action is tanh(u))
     rewards: np.ndarray  # float32 [T]
     to_play: np.ndarray  # int8 [T+1]
@@ -66,10 +68,12 @@ class Episode:
 
 
 class EpisodeBuilder:
-    """Collects one episode step by step during self-play."""
+    """Collects one episode step by step during self-play; a pixel env's
+    observations are kept as uint8 (`pixels`)."""
 
-    def __init__(self, obs: np.ndarray, legal_mask: np.ndarray, to_play: int):
-        self.obs = [obs]
+    def __init__(self, obs: np.ndarray, legal_mask: np.ndarray, to_play: int, pixels: bool = False):
+        self.pixels = pixels
+        self.obs = [self.keep(obs)]
         self.legal = [legal_mask]
         self.to_play = [to_play]
         self.actions: list[int] = []
@@ -81,6 +85,10 @@ class EpisodeBuilder:
     def __len__(self) -> int:
         return len(self.actions)
 
+    def keep(self, obs: np.ndarray) -> np.ndarray:
+        """An observation as this episode stores it."""
+        return pack_pixels(obs) if self.pixels else obs
+
     def record_search(self, root_value: float, policy: np.ndarray, codes: np.ndarray | None = None) -> None:
         self.values.append(root_value)
         self.policies.append(policy)
@@ -90,7 +98,7 @@ class EpisodeBuilder:
     def record_step(self, action: int, reward: float, obs: np.ndarray, legal_mask: np.ndarray, to_play: int) -> None:
         self.actions.append(action)
         self.rewards.append(reward)
-        self.obs.append(obs)
+        self.obs.append(self.keep(obs))
         self.legal.append(legal_mask)
         self.to_play.append(to_play)
 
@@ -118,14 +126,14 @@ class EpisodeBuilder:
         return np.asarray(self.actions, dtype=np.int64)
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> EpisodeBuilder:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], pixels: bool = False) -> EpisodeBuilder:
         t = len(arrays["actions"])
         for name, n in (("obs", t + 1), ("legal", t + 1), ("to_play", t + 1), ("rewards", t), ("values", t),
                         ("policies", t)):
             if len(arrays[name]) != n:
                 raise ValueError(f"partial episode field {name} has length {len(arrays[name])}, expected {n}")
-        b = cls(arrays["obs"][0], arrays["legal"][0], int(arrays["to_play"][0]))
-        b.obs = list(arrays["obs"])
+        b = cls(arrays["obs"][0], arrays["legal"][0], int(arrays["to_play"][0]), pixels)
+        b.obs = [b.keep(o) for o in arrays["obs"]]
         b.legal = list(arrays["legal"])
         b.to_play = [int(p) for p in arrays["to_play"]]
         b.actions = list(arrays["actions"]) if arrays["actions"].ndim > 1 else [int(a) for a in arrays["actions"]]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zeroplan.config import ConfigError, ReplayConfig
-from zeroplan.envs.spec import Symmetry
+from zeroplan.envs.spec import EnvSpec, Symmetry
 from zeroplan.muzero.episode import Episode
 from zeroplan.muzero.store import EpisodeStore
 
@@ -57,25 +57,26 @@ class Batch:
     policy_codes: np.ndarray | None = None
 
 
-def replay_bytes(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int, sampled: int = 0,
-                 action_dim: int = 0) -> int:
+def replay_bytes(config: ReplayConfig, spec: EnvSpec, sampled: int = 0) -> int:
     """About what a full buffer holds in memory: per transition, the ring's
     slot (4 x 8 bytes) and twice a stored row (the store keeps up to about
-    twice the live rows between compactions): float32 observations, the legal
-    mask and policy target, and the per-row target parts (58 bytes). With
-    `sampled` K actions per search, the policy target has K entries and the
-    row keeps the K codes (8 bytes each, or 4 x `action_dim` continuous)."""
+    twice the live rows between compactions): the observation (float32, or
+    uint8 for a pixel env), the legal mask and policy target, and the per-row
+    target parts (58 bytes). With `sampled` K actions per search, the policy
+    target has K entries and the row keeps the K codes (8 bytes each, or 4 x
+    the action dimension for continuous actions)."""
+    action_dim = spec.action_dim
     codes = sampled * (4 * action_dim if action_dim else 8) + 4 * action_dim
-    row = 4 * int(np.prod(obs_shape, dtype=np.int64)) + num_actions + 4 * (sampled or num_actions) + codes + 58
+    obs = (1 if spec.pixels else 4) * int(np.prod(spec.obs_shape, dtype=np.int64))
+    row = obs + spec.num_actions + 4 * (sampled or spec.num_actions) + codes + 58
     return config.capacity * (32 + 2 * row)
 
 
-def check_capacity(config: ReplayConfig, obs_shape: tuple[int, ...], num_actions: int,
-                   available: int | None, sampled: int = 0, action_dim: int = 0) -> None:
+def check_capacity(config: ReplayConfig, spec: EnvSpec, available: int | None, sampled: int = 0) -> None:
     """Refuse a buffer that cannot fit, before anything is allocated."""
-    needed = replay_bytes(config, obs_shape, num_actions, sampled, action_dim)
+    needed = replay_bytes(config, spec, sampled)
     if available is not None and needed > available:
-        raise ConfigError(f"replay.capacity {config.capacity:,} transitions of {tuple(obs_shape)} observations "
+        raise ConfigError(f"replay.capacity {config.capacity:,} transitions of {tuple(spec.obs_shape)} observations "
                           f"need about {needed / 2**30:,.1f} GiB of memory; {available / 2**30:,.1f} GiB is "
                           "available. Lower replay.capacity")
 

@@ -52,7 +52,7 @@ class SelfPlay:
         self._resets += 1
         env = self.envs[i]
         obs = env.reset(seed=self.reset_seeds[i])
-        return EpisodeBuilder(obs, env.legal_mask().copy(), env.to_play())
+        return EpisodeBuilder(obs, env.legal_mask().copy(), env.to_play(), self.spec.pixels)
 
     def _stacked(self, builder: EpisodeBuilder) -> np.ndarray:
         return stack_frames(builder.obs, len(builder.obs) - 1, self.config.replay.stack_frames)
@@ -155,7 +155,7 @@ class SelfPlay:
             return
         for i in range(len(self.envs)):
             saved = EpisodeBuilder.from_arrays({k.split(".", 1)[1]: v for k, v in arrays.items()
-                                                if k.startswith(f"env{i}.")})
+                                                if k.startswith(f"env{i}.")}, self.spec.pixels)
             self.reset_seeds[i] = int(info["reset_seeds"][i])
             if not self._replay_into(i, saved):
                 warnings.warn(f"self-play environment {i} did not reproduce its saved episode from its seed and "
@@ -166,11 +166,11 @@ class SelfPlay:
 
     def _replay_into(self, i: int, saved: EpisodeBuilder) -> bool:
         env = self.envs[i]
-        if not np.array_equal(env.reset(seed=self.reset_seeds[i]), saved.obs[0]):
+        if not np.array_equal(saved.keep(env.reset(seed=self.reset_seeds[i])), saved.obs[0]):
             return False
         for t, action in enumerate(saved.actions):
             obs, reward, terminated, truncated = env.step(self.env_action(action))
-            if not np.array_equal(obs, saved.obs[t + 1]) or reward != saved.rewards[t] or terminated or truncated:
+            if not np.array_equal(saved.keep(obs), saved.obs[t + 1]) or reward != saved.rewards[t] or terminated or truncated:
                 return False
         self.builders[i] = saved
         return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zeroplan.envs.frames import pack_pixels, unpack_pixels
 from zeroplan.muzero.episode import Episode
 
 
@@ -108,8 +109,10 @@ class EpisodeStore:
             self._make_room(n)
         lo, hi = self.rows, self.rows + n
         arr = self.arrays
-        for name in self.STATE_FIELDS:
+        for name in self.STATE_FIELDS[1:]:
             arr[name][lo:hi] = getattr(ep, name)
+        # pixels are kept as uint8; an episode saved the other way (an older checkpoint) is converted
+        arr["obs"][lo:hi] = pack_pixels(ep.obs) if arr["obs"].dtype == np.uint8 else unpack_pixels(ep.obs)
         if ep.codes is not None:
             arr["codes"][lo:hi] = ep.codes
         arr["actions"][lo:hi - 1] = ep.actions
@@ -186,11 +189,12 @@ class EpisodeStore:
                        codes=self.arrays["codes"][lo:hi] if "codes" in self.arrays else None)
 
     def stacked_obs(self, rows: np.ndarray, frames: int) -> np.ndarray:
-        """Observations at `rows` with the frames before them within their episode, as `stack_frames` does."""
+        """Observations at `rows` with the frames before them within their episode, as
+        `stack_frames` does, as float32 (uint8 pixels turned back into k/255)."""
         if frames == 1:
-            return self.obs[rows]
+            return unpack_pixels(self.obs[rows])
         back = np.arange(frames - 1, -1, -1)  # oldest first
         frame_rows = rows[..., None] - np.minimum(self.t[rows][..., None], back)
         out = self.obs[frame_rows]  # [..., frames, *obs_shape]
         shape = rows.shape + (frames * self.obs.shape[1],) + self.obs.shape[2:]
-        return out.reshape(shape)
+        return unpack_pixels(out.reshape(shape))

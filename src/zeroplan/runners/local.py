@@ -123,8 +123,7 @@ class LocalRunner:
         if self.spec.num_players == 2:
             config = self.config = self._settle_opponent(config)
         check_sampled(config, self.spec)
-        check_capacity(config.replay, self.spec.obs_shape, self.spec.num_actions, available_memory(),
-                       config.search.sampled_actions, self.spec.action_dim)
+        check_capacity(config.replay, self.spec, available_memory(), config.search.sampled_actions)
         self.net = net if net is not None else build_net(config, self.spec.obs_shape, self.spec.num_actions,
                                                          self.spec.action_dim)
         self.net.to(self.device).eval()
