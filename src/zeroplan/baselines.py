@@ -6,6 +6,11 @@ zoo has an entry for the env (only entries that need no observation
 normalisation or wrappers); otherwise Stable-Baselines3's defaults. Which of
 the two was used is part of every result (`settings`).
 
+MinAtar games (10x10 boolean planes) get the MinAtar paper's network (Young
+& Tian 2019: one 3x3 convolution of 16 filters, stride 1, then 128 units),
+its DQN settings, and rl-zoo's Atari PPO settings, with the planes handed
+over channel-first as float32.
+
 Stable-Baselines3 is an optional extra (`pip install 'zeroplan[baselines]'`).
 """
 
@@ -56,6 +61,24 @@ RL_ZOO: dict[tuple[str, str], dict[str, Any]] = {
     ("sac", "Pendulum-v1"): {"learning_rate": 1e-3},
 }
 
+# MinAtar (any of its -v1 ids). DQN: the MinAtar paper's settings (replay 100k, batch 32, a target update every
+# 1,000 steps, training every step after 5,000, epsilon 1 -> 0.1 over the first 100k of its 5M frames, lr 2.5e-4;
+# SB3's Adam where the paper used RMSprop). PPO: rl-zoo's Atari entry (8 envs, 128 steps, 4 epochs, batch 256,
+# linear lr 2.5e-4 and clip 0.1, entropy 0.01) over its 10M steps. Both with the paper's small CNN.
+MINATAR = {
+    "dqn": {"learning_rate": 2.5e-4, "batch_size": 32, "buffer_size": 100_000, "learning_starts": 5000,
+            "gamma": 0.99, "target_update_interval": 1000, "train_freq": 1, "gradient_steps": 1,
+            "exploration_initial_eps": 1.0, "exploration_fraction": 0.02, "exploration_final_eps": 0.1},
+    "ppo": {"n_envs": 8, "n_steps": 128, "n_epochs": 4, "batch_size": 256, "learning_rate": _lin(2.5e-4),
+            "clip_range": _lin(0.1), "vf_coef": 0.5, "ent_coef": 0.01},
+}
+MINATAR_STEPS = {"dqn": 5_000_000, "ppo": 10_000_000}
+
+
+def _is_minatar(env_id: str) -> bool:
+    return env_id.startswith("MinAtar/")
+
+
 # The zoo's training lengths (n_timesteps): schedules (linear learning rates, DQN's exploration) are laid out
 # over them, as the zoo tuned them, and a shorter comparison stops part-way.
 RL_ZOO_STEPS = {("ppo", "CartPole-v1"): 100_000, ("dqn", "CartPole-v1"): 200_000, ("dqn", "Acrobot-v1"): 150_000,
@@ -78,7 +101,10 @@ class Protocol:
 
 
 def settings(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
-    """(keyword settings, where they come from: "rl-zoo" or "SB3 defaults")."""
+    """(keyword settings, where they come from: "rl-zoo", "SB3 defaults", or
+    for MinAtar "MinAtar paper" / "rl-zoo Atari")."""
+    if _is_minatar(env_id) and algo in MINATAR:
+        return dict(MINATAR[algo]), "MinAtar paper" if algo == "dqn" else "rl-zoo Atari"
     entry = RL_ZOO.get((algo, env_id))
     return (dict(entry), "rl-zoo") if entry is not None else ({}, "SB3 defaults")
 
@@ -121,9 +147,40 @@ def gym_env_factory(env: EnvConfig, episode_limit: int) -> Callable[[], Any]:
             made = gymnasium.wrappers.TimeLimit(made, env.max_episode_steps)
         elif made.spec is None or made.spec.max_episode_steps is None:
             made = gymnasium.wrappers.TimeLimit(made, episode_limit)
-        return made
+        return _planes_first(made)
 
     return make
+
+
+def _planes_first(env):
+    """Boolean planes (H, W, C), as MinAtar gives them, as float32 (C, H, W) for a torch CNN."""
+    import gymnasium
+
+    space = env.observation_space
+    if not (isinstance(space, gymnasium.spaces.Box) and space.dtype == np.bool_ and len(space.shape) == 3):
+        return env
+    h, w, c = space.shape
+    planes = gymnasium.spaces.Box(0.0, 1.0, (c, h, w), np.float32)
+    return gymnasium.wrappers.TransformObservation(
+        env, lambda obs: np.ascontiguousarray(np.transpose(obs, (2, 0, 1)), dtype=np.float32), planes)
+
+
+def _small_cnn_kwargs() -> dict[str, Any]:
+    """policy_kwargs for the MinAtar paper's network: conv 3x3 x16, ReLU, then 128 units."""
+    import torch
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class SmallCNN(BaseFeaturesExtractor):
+        def __init__(self, observation_space, features_dim: int = 128):
+            super().__init__(observation_space, features_dim)
+            c, h, w = observation_space.shape
+            self.net = torch.nn.Sequential(torch.nn.Conv2d(c, 16, 3, stride=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                           torch.nn.Linear(16 * (h - 2) * (w - 2), features_dim), torch.nn.ReLU())
+
+        def forward(self, obs):
+            return self.net(obs)
+
+    return {"features_extractor_class": SmallCNN, "net_arch": [], "normalize_images": False}
 
 
 def evaluate_policy(predict: Callable[[np.ndarray], Any], make_env: Callable[[], Any], episodes: int,
@@ -160,6 +217,8 @@ def train_baseline(algo: str, make_env: Callable[[], Any], env_id: str, seed: in
     from stable_baselines3.common.env_util import make_vec_env
 
     kwargs, source = settings(algo, env_id)
+    if _is_minatar(env_id):
+        kwargs["policy_kwargs"] = _small_cnn_kwargs()
     n_envs = kwargs.pop("n_envs", 1)
     for key, value in list(kwargs.items()):
         if isinstance(value, tuple) and value[0] == "lin":
@@ -189,7 +248,8 @@ def train_baseline(algo: str, make_env: Callable[[], Any], env_id: str, seed: in
                     progress({"env_steps": steps, "eval/mean_reward": mean})
             return self.num_timesteps < budget and not over_time()
 
-    schedule = RL_ZOO_STEPS.get((algo, env_id), max_env_steps or 100_000)
+    schedule = MINATAR_STEPS[algo] if _is_minatar(env_id) and algo in MINATAR \
+        else RL_ZOO_STEPS.get((algo, env_id), max_env_steps or 100_000)
     model.learn(total_timesteps=max(schedule, max_env_steps or 0), callback=Evaluate())
     while max_env_steps is None and not over_time():  # a time budget outlasts the schedule: go on with it again
         model.learn(total_timesteps=schedule, callback=Evaluate(), reset_num_timesteps=False)

@@ -91,6 +91,15 @@ class EnvConfig(_Strict):
     action_repeat: int = Field(
         1, ge=1, description="Gymnasium envs: each chosen action is played this many times (rewards summed, "
                              "stopping at the episode's end); env steps count decisions")
+    episodic_life: bool = Field(
+        False, description="Atari (ALE/ ids): in self-play a lost life ends the episode and the game goes on in the "
+        "next one; evaluation always plays whole games")
+
+    @model_validator(mode="after")
+    def _life_is_atari(self) -> EnvConfig:
+        if self.episodic_life and not self.id.startswith("ALE/"):
+            raise ValueError(f"env.episodic_life is for Atari games (ALE/ ids), not {self.id}")
+        return self
 
     @field_validator("image_size")
     @classmethod
@@ -114,6 +123,9 @@ class NetConfig(_Strict):
     head_hidden: int = Field(
         0, ge=0, le=65_536, description="resnet only: units of a hidden layer in the value and reward heads (AlphaZero's value "
         "head has 256); 0 = the output layer reads the flattened features directly")
+    downsample: bool = Field(
+        False, description="resnet only: the MuZero paper's Atari front in the representation (stride-2 convolutions "
+        "and poolings, 96x96 frames -> a 6x6 latent); actions then enter as planes")
     value_prefix: bool = Field(
         False, description="EfficientZero's value prefix: an LSTM over the unrolled latents predicts the sum of "
         "the rewards since its last reset instead of each step's reward; the search takes differences of it")

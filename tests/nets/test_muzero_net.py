@@ -277,3 +277,23 @@ def test_mlp_overfits_a_fixed_value_target():
     with torch.no_grad():
         value = net.value(net.initial_inference(obs).value_logits)
     assert abs(value.item() - 5.0) < 0.1
+
+
+@pytest.mark.parametrize("size,latent", [(96, 6), (84, 6), (10, 1), (33, 3)])
+def test_downsampling_representation_shrinks_each_side_sixteen_times(size, latent):
+    net = MuZeroNet((4, size, size), 6, kind="resnet", channels=8, blocks=1, downsample=True)
+    assert net.latent_shape == (8, latent, latent) and net.core.action_encoding == "planes"
+    obs = torch.rand(3, 4, size, size)
+    out = net.initial_inference(obs)
+    assert out.latent.shape == (3, 8, latent, latent) and out.policy_logits.shape == (3, 6)
+    step = net.recurrent_inference(out.latent, torch.tensor([0, 5, 2]))
+    assert step.latent.shape == out.latent.shape and step.reward_logits.shape == step.value_logits.shape
+    randomise_zero_params(net)  # zeroed output layers would block the gradient
+    loss = net.recurrent_inference(net.initial_inference(obs).latent, torch.tensor([1, 1, 1])).value_logits.sum()
+    loss.backward()
+    assert net.core.representation_net[0].net[0].weight.grad.abs().sum() > 0
+
+
+def test_downsampling_refuses_board_action_encodings():
+    with pytest.raises(ValueError, match="actions enter as 'planes'"):
+        MuZeroNet((1, 96, 96), 6, kind="resnet", channels=8, blocks=0, downsample=True, action_encoding="column")

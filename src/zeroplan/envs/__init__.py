@@ -10,11 +10,12 @@ NATIVE_GAMES = ("tictactoe", "connect4", "2048")
 PETTINGZOO_GAMES = ("pettingzoo:tictactoe_v3", "pettingzoo:connect_four_v3")
 
 
-def make_env(config: EnvConfig):
+def make_env(config: EnvConfig, training: bool = False):
     """A fresh environment for `config.id`: a native game's name, "pettingzoo:<game>"
     for a PettingZoo classic game, "module:Name" for your own (envs/user.py), or
-    else a Gymnasium id."""
-    env = _make(config)
+    else a Gymnasium id (ALE/ ids with the Atari protocol, envs/atari.py).
+    `training`: for self-play, where settings such as env.episodic_life apply."""
+    env = _make(config, training)
     from zeroplan.envs.gym import EnvError, GymEnv
 
     if config.action_repeat > 1 and not isinstance(env, GymEnv):  # GymEnv repeats; nothing else can
@@ -23,7 +24,7 @@ def make_env(config: EnvConfig):
     return env
 
 
-def _make(config: EnvConfig):
+def _make(config: EnvConfig, training: bool):
     if config.id == "tictactoe":
         from zeroplan.envs.games.tictactoe import TicTacToe
 
@@ -49,6 +50,10 @@ def _make(config: EnvConfig):
         from zeroplan.envs.pettingzoo import make_pettingzoo
 
         return make_pettingzoo(config.id, config.kwargs)
+    if config.id.startswith("ALE/"):
+        from zeroplan.envs.atari import make_atari
+
+        return make_atari(config, training)
     from zeroplan.envs.gym import GymEnv, make_gym
 
     return GymEnv(make_gym(config.id, config.max_episode_steps, config.kwargs), name=config.id,

@@ -23,6 +23,6 @@ def build_net(config: Config, obs_shape: tuple[int, ...], num_actions: int, acti
                          projection_dim=n.projection_dim if config.train.consistency_weight > 0 else 0,
                          value_prefix_hidden=n.value_prefix_hidden if n.value_prefix else 0,
                          value_prefix_horizon=n.value_prefix_horizon, action_dim=action_dim,
-                         chance_codes=n.chance_codes)
+                         chance_codes=n.chance_codes, downsample=n.downsample)
     except ValueError as err:
         raise ConfigError(f"net: {err} ({config.env.id})") from None

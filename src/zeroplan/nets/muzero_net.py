@@ -115,7 +115,7 @@ class MuZeroNet(nn.Module):
                  support_size: int = 10, latent_dim: int = 64, hidden: tuple[int, ...] = (128, 128),
                  channels: int = 32, blocks: int = 2, action_encoding: str = "auto", head_hidden: int = 0,
                  projection_dim: int = 0, value_prefix_hidden: int = 0, value_prefix_horizon: int = 5,
-                 action_dim: int = 0, chance_codes: int = 0):
+                 action_dim: int = 0, chance_codes: int = 0, downsample: bool = False):
         super().__init__()
         obs_shape = tuple(int(d) for d in obs_shape)
         if kind not in KINDS:
@@ -147,7 +147,7 @@ class MuZeroNet(nn.Module):
             _check_positive("blocks", blocks, minimum=0)
             _check_positive("head_hidden", head_hidden, minimum=0)
             self.core = ResNetCore(obs_shape, self.num_actions, self.support_size, int(channels), int(blocks),
-                                   action_encoding, int(head_hidden))
+                                   action_encoding, int(head_hidden), bool(downsample))
         self.latent_shape: tuple[int, ...] = self.core.latent_shape
         # Built after the core, so a net without them draws the same initial weights.
         self.consistency = ConsistencyHeads(math.prod(self.latent_shape), int(projection_dim)) \

@@ -14,6 +14,14 @@ where it acts (`action_encoding`):
 - "planes": A constant planes, one-hot (any other action set, e.g. Atari);
 - "auto": "cell" if A == H * W, else "column" if A == W, else "planes".
 
+`downsample` puts the MuZero paper's Atari front in the representation, for
+large images: two stride-2 convolutions and two stride-2 average poolings,
+with residual blocks between them, take 96x96 frames to a 6x6 latent (each
+side divided by 16, rounded up), on which the dynamics and prediction then
+work. The paper's widths are 128 then 256 planes; here half the channels,
+then `channels`, one residual block at each stage (as EfficientZero's
+lighter version). Actions then always enter as planes.
+
 Head output layers start at zero (value 0, reward 0, uniform prior), as in
 the MLP.
 """
@@ -73,6 +81,32 @@ class ConvHead(nn.Module):
 ACTION_ENCODINGS = ("auto", "cell", "column", "planes")
 
 
+class Downsample(nn.Module):
+    """[B, C_in, H, W] -> [B, channels, ceil(H / 16), ceil(W / 16)]."""
+
+    def __init__(self, in_channels: int, channels: int):
+        super().__init__()
+        half = max(1, channels // 2)
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, half, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+            ResidualBlock(half),
+            nn.Conv2d(half, channels, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+            ResidualBlock(channels),
+            nn.AvgPool2d(3, stride=2, padding=1),
+            ResidualBlock(channels),
+            nn.AvgPool2d(3, stride=2, padding=1),
+        )
+
+    @staticmethod
+    def out_size(size: int) -> int:
+        for _ in range(4):  # each stride-2 stage with padding 1 halves, rounding up
+            size = (size + 1) // 2
+        return size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 def resolve_action_encoding(encoding: str, num_actions: int, height: int, width: int) -> str:
     """The concrete encoding for `encoding` ("auto" resolved); a ValueError naming
     the mismatch if the actions cannot be laid out that way."""
@@ -94,9 +128,16 @@ class ResNetCore(nn.Module):
     """Representation, dynamics, reward and prediction for latents [B, channels, H, W]."""
 
     def __init__(self, obs_shape: tuple[int, int, int], num_actions: int, support_size: int,
-                 channels: int, blocks: int, action_encoding: str = "auto", head_hidden: int = 0):
+                 channels: int, blocks: int, action_encoding: str = "auto", head_hidden: int = 0,
+                 downsample: bool = False):
         super().__init__()
         in_channels, height, width = obs_shape
+        if downsample:
+            height, width = Downsample.out_size(height), Downsample.out_size(width)
+            if action_encoding not in ("auto", "planes"):
+                raise ValueError(f"action encoding {action_encoding!r} lays actions out on the board's cells; with "
+                                 "net.downsample the latent is a smaller grid, so actions enter as 'planes'")
+            action_encoding = "planes"
         cells = height * width
         support = 2 * support_size + 1
         head_channels = min(channels, 16)
@@ -105,8 +146,8 @@ class ResNetCore(nn.Module):
         self.action_encoding = resolve_action_encoding(action_encoding, num_actions, height, width)
         action_channels = num_actions if self.action_encoding == "planes" else 1
         self.latent_shape: tuple[int, ...] = (channels, height, width)
-        self.representation_net = nn.Sequential(conv_bn_relu(in_channels, channels),
-                                                residual_tower(channels, blocks))
+        front = Downsample(in_channels, channels) if downsample else conv_bn_relu(in_channels, channels)
+        self.representation_net = nn.Sequential(front, residual_tower(channels, blocks))
         self.dynamics_net = nn.Sequential(conv_bn_relu(channels + action_channels, channels),
                                           residual_tower(channels, blocks))
         # Value and reward are functions of the whole board (a threat, a line

@@ -131,7 +131,8 @@ class LocalRunner:
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount,
                              config.search.sampled_actions or None)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
-        self.selfplay = SelfPlay(config, self.env_factory, seed=config.run.seed)
+        self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env, training=True)),
+                                 seed=config.run.seed)
         self.reanalyze = Reanalyze(config, self.spec.num_players, seed=config.run.seed + 3,
                                    target_net=self.learner.target_net)
         self.rng = np.random.default_rng(config.run.seed + 1)

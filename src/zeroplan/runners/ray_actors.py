@@ -50,7 +50,7 @@ class SelfPlayActor:
     def __init__(self, config: Config, env_factory: Callable | None, seed: int):
         limit_threads(1)
         self.config = config
-        self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env)), seed=seed)
+        self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env, training=True)), seed=seed)
         spec = self.selfplay.spec
         self.net = build_net(config, spec.obs_shape, spec.num_actions).eval()
         self.model = search_model(self.net, config)
