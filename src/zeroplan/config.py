@@ -182,6 +182,8 @@ class TrainConfig(_Strict):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(1e-4, ge=0.0)
     grad_clip: float = Field(5.0, gt=0.0)
+    amp: bool = Field(False, description="mixed precision: the learner's forward and backward passes under "
+                      "bfloat16 autocast (weights, optimizer and loss sums stay float32); for GPUs with bfloat16")
     value_loss_weight: float = Field(0.25, ge=0.0)
     policy_entropy_weight: float = Field(
         0.0, ge=0.0, description="weight of a bonus for the policy's entropy (subtracted from the loss); keeps a "

@@ -389,3 +389,26 @@ def test_max_q_from_the_state_itself_learns_the_greedy_value_not_the_exploring_o
     # played; the lookahead from the state itself takes the best one.
     assert _one_move_values("value", 1) < 0.6
     assert _one_move_values("max_q", 0) > 0.85
+
+
+def test_mixed_precision_computes_in_bfloat16_and_keeps_float32_weights():
+    """train.amp: the forward and backward run under bfloat16 autocast (on the CPU here, as on a GPU);
+    the loss is close to the float32 one, the weights and their gradients stay float32."""
+    torch.manual_seed(0)
+    nets = [MuZeroNet((2, 4, 4), 2, kind="resnet", support_size=5, channels=4, blocks=1) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    full, mixed = (Learner(n.eval(), TrainConfig(amp=amp), support_size=5, unroll_steps=2)
+                   for n, amp in zip(nets, (False, True)))
+    batch = make_batch(n=8, k=2)
+    batch.obs = np.random.default_rng(1).random((8, 2, 4, 4)).astype(np.float32)
+    seen = []
+    conv = nets[1].core.representation_net[0][0]
+    hook = conv.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    a, _ = full.train_step(batch)
+    b, priorities = mixed.train_step(batch)
+    hook.remove()
+    assert seen == [torch.bfloat16] and priorities.dtype == np.float32
+    assert np.isfinite(b["loss"]) and b["loss"] == pytest.approx(a["loss"], rel=0.02) and b["loss"] != a["loss"]
+    assert all(p.dtype == torch.float32 for p in nets[1].parameters())
+    changed = [not torch.equal(p, q) for p, q in zip(nets[1].parameters(), nets[0].parameters())]
+    assert any(changed)  # both updated, not identically

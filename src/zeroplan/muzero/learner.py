@@ -277,7 +277,10 @@ class Learner:
         """One update. Returns metrics and new priorities; a non-finite loss or
         gradient skips the update (counted) and returns no priorities."""
         self._mode(True)
-        loss, parts, priorities = self.losses(batch)
+        device = next(self.net.parameters()).device
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            loss, parts, priorities = self.losses(batch)
+        loss, priorities = loss.float(), priorities.float()
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             self.skipped_updates += 1
