@@ -4,10 +4,12 @@
     python benchmarks/minatar.py --games Breakout --minutes 10 --skip-baselines
 
 For each game and seed: `zeroplan train MinAtar/<Game>-v1 --max-minutes M`
-(the `minatar` preset), then its best checkpoint (the last one if it was never
-evaluated) plays --episodes episodes without exploration. Then, in the same
-run, SB3 DQN and PPO train for exactly the env steps zeroplan used and their
-final policies play the same number of episodes, deterministically. Their
+(the `minatar` preset), then its final policy (the last checkpoint) plays
+--episodes episodes without exploration; so does the best checkpoint of its
+periodic evaluations, what `zeroplan eval` takes, reported beside it. Then,
+in the same run, SB3 DQN and PPO train for exactly the env steps zeroplan
+used and their final policies play the same number of episodes,
+deterministically. "Ahead" compares the final policies. Their
 settings (zeroplan/baselines.py): the MinAtar paper's small CNN (3x3 conv of
 16 filters, 128 units) for both, the paper's DQN settings, rl-zoo's Atari PPO
 settings. A uniformly random policy over the same episodes is the reference.
@@ -18,6 +20,7 @@ second, and whether zeroplan is ahead of both.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
@@ -25,11 +28,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# This file's folder comes first on sys.path when it runs as a script, and its name would
+# shadow the `minatar` package the games come from.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import zeroplan
-from zeroplan.baselines import Protocol, evaluate_policy, gym_env_factory, train_baseline
-from zeroplan.config import load_config
+import numpy as np  # noqa: E402
+
+import zeroplan  # noqa: E402
+from zeroplan.baselines import Protocol, evaluate_policy, gym_env_factory, train_baseline  # noqa: E402
+from zeroplan.config import load_config  # noqa: E402
 
 GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
 
@@ -42,22 +49,34 @@ def random_return(make_env, episodes: int, seed: int) -> float:
     return evaluate_policy(lambda obs: int(rng.integers(n)), make_env, episodes, seed)
 
 
+def training_seconds(run: Path) -> float:
+    """A finished run's wall-clock, from the last row of its metrics.csv that has it."""
+    with open(run / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("time/elapsed_s")]
+    return float(rows[-1]["time/elapsed_s"])
+
+
 def run_game(game: str, seed: int, args) -> dict:
     env_id = f"MinAtar/{game}-v1"
     config = load_config(env_id)
     make_env = gym_env_factory(config.env, config.env.max_episode_steps or 10_000)
     run = args.work / f"{game}_seed{seed}"
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "zeroplan.cli", "train", env_id, "--seed", str(seed), "--max-minutes",
-                    str(args.minutes), "--run-dir", str(run), "--no-progress", *args.set], check=True)
-    seconds = time.perf_counter() - start
-    agent = zeroplan.load(run)
-    env_steps, train_steps = agent._counters[0], agent._counters[1]
-    evaluation = agent.evaluate(args.episodes, seed=100_000 + seed)
+    if args.reuse and (run / "checkpoints").is_dir():
+        seconds = training_seconds(run)
+    else:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "zeroplan.cli", "train", env_id, "--seed", str(seed), "--max-minutes",
+                        str(args.minutes), "--run-dir", str(run), "--no-progress", *args.set], check=True)
+        seconds = time.perf_counter() - start
+    final = zeroplan.load(run / "checkpoints" / "last")
+    env_steps, train_steps = final._counters
+    best = zeroplan.load(run)  # the checkpoint `zeroplan eval` takes: the best periodic evaluation's
     out = {"game": game, "seed": seed, "env_steps": env_steps, "train_steps": train_steps,
            "train_seconds": round(seconds, 1), "env_steps_per_s": round(env_steps / seconds, 1),
            "updates_per_s": round(train_steps / seconds, 2),
-           "zeroplan": evaluation["mean_return"],
+           "zeroplan": final.evaluate(args.episodes, seed=100_000 + seed)["mean_return"],
+           "zeroplan_best": best.evaluate(args.episodes, seed=100_000 + seed)["mean_return"],
+           "zeroplan_best_env_steps": best._counters[0],
            "random": random_return(make_env, args.episodes, 100_000 + seed)}
     if not args.skip_baselines:
         for algo in ("dqn", "ppo"):
@@ -80,6 +99,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="a game whose run directory under --work has checkpoints "
+                    "is not trained again (its seconds are read from its metrics.csv)")
     ap.add_argument("--set", nargs="*", default=[], help="extra `zeroplan train` arguments, e.g. --set net.channels=32")
     ap.add_argument("--work", type=Path, default=Path("runs/bench_minatar"))
     ap.add_argument("--json", action="store_true")

@@ -165,3 +165,20 @@ def test_real_pong_through_the_stack():
         obs, reward, terminated, truncated = env.step(1)
     assert obs.shape == (1, 96, 96) and 0.0 <= obs.min() <= obs.max() <= 1.0
     env.env.close()
+
+
+def test_a_reset_out_of_turn_is_a_real_one():
+    """Only the reset right after a lost life carries the game on: a resumed run resets its envs to rebuild
+    their episodes from seeds, and those resets must start new games."""
+    env, fake = stacked(training=True, episodic_life=True, lives=2)
+    env.reset(seed=1)
+    env.reset(seed=1)
+    assert fake.resets == 2
+    terminated = False
+    while not terminated:
+        _, _, terminated, _ = env.step(2)
+    env.reset(seed=2)  # right after the lost life: the same game
+    assert fake.resets == 2 and fake.lives == 1
+    env.step(1)
+    env.reset(seed=3)  # out of turn: a new game
+    assert fake.resets == 3 and fake.lives == 2

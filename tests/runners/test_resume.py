@@ -171,3 +171,25 @@ def test_best_checkpoint_goes_to_the_newer_of_equal_evaluations(tmp_path):
         runner.shell.record_eval({"eval/mean_reward": mean}, {"env_steps": steps, "mean_return": mean}, None)
     runner.close()
     assert Checkpoint(tmp_path / "run" / "checkpoints" / "best").manifest["env_steps"] == 200
+
+
+def test_updates_a_stop_cut_short_are_done_first_on_the_next_call(tmp_path):
+    """Updates on large images can take seconds each: a stop does not wait for all those due, and the
+    next training call (a resumed run's too) does the rest before anything else."""
+    runner = LocalRunner(load_config("cartpole", dotted=CARTPOLE), tmp_path / "a", tensorboard=False)
+    runner.train(max_env_steps=148)
+    done = runner.result.train_steps
+    runner.ratio.steps_at_first_training -= 5 / runner.ratio.ratio  # five more updates are now due
+
+    class StopAfter:
+        def __init__(self, calls):
+            self.calls = calls
+
+        def should_stop(self):
+            self.calls -= 1
+            return self.calls < 0
+
+    runner._updates_due(StopAfter(2))
+    assert runner.result.train_steps == done + 2
+    runner._updates_due(StopAfter(100))
+    assert runner.result.train_steps == done + 5

@@ -40,8 +40,10 @@ def _gymnasium():
 
 
 class LifeLossEnds(_gymnasium().Wrapper):
-    """Training only: a lost life ends the episode; the next reset carries on
-    with the same game (one no-op) unless the game was really over.
+    """Training only: a lost life ends the episode; the reset right after it
+    carries on with the same game (one no-op) instead of starting a new one.
+    Any other reset (the first, after a game over, or one asked for out of
+    turn, e.g. when a resumed run rebuilds its episodes) is a real one.
 
     So the learner sees a life's end as a terminal state, yet self-play still
     reaches the later parts of each game. A resumed run cannot rebuild a game
@@ -51,28 +53,27 @@ class LifeLossEnds(_gymnasium().Wrapper):
     def __init__(self, env):
         super().__init__(env)
         self.lives = 0
-        self.game_over = True
+        self.life_lost = False  # the last step ended the episode on a lost life, and the game goes on
 
     def _lives(self) -> int:
         return int(self.env.unwrapped.ale.lives())
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.game_over = terminated or truncated
         lives = self._lives()
-        if 0 < lives < self.lives:
-            terminated = True
+        self.life_lost = 0 < lives < self.lives and not (terminated or truncated)
         self.lives = lives
-        return obs, reward, terminated, truncated, info
+        return obs, reward, terminated or self.life_lost, truncated, info
 
     def reset(self, *, seed=None, options=None):
-        if self.game_over:
-            obs, info = self.env.reset(seed=seed, options=options)
-        else:
+        obs = None
+        if self.life_lost:
             obs, _, terminated, truncated, info = self.env.step(0)
             if terminated or truncated:
-                obs, info = self.env.reset(seed=seed, options=options)
-        self.game_over = False
+                obs = None
+        if obs is None:
+            obs, info = self.env.reset(seed=seed, options=options)
+        self.life_lost = False
         self.lives = self._lives()
         return obs, info
 

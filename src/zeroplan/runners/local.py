@@ -324,7 +324,7 @@ class LocalRunner:
         cfg, res, shell = self.config, self.result, self.shell
         evals, logs = Every(cfg.run.eval_interval, res.env_steps), Every(cfg.run.log_interval, res.env_steps)
         speed, quiet = Rates(res.env_steps), EpisodeEndWatch(res.env_steps)
-        train_metrics: dict = {}
+        train_metrics = self._updates_due(shell)  # those a stop cut short, before anything else (resume exact)
         while res.env_steps < max_env_steps and not shell.should_stop():
             if shell.checkpoint_due(cfg.run.checkpoint_seconds):
                 shell.stamp()
@@ -337,8 +337,7 @@ class LocalRunner:
             for ep in episodes:
                 self.replay.add(ep)
             quiet.saw(res.env_steps, len(episodes))
-            for _ in range(self.ratio.updates_due(res.env_steps, res.train_steps, len(self.replay))):
-                train_metrics = self._train_once()
+            train_metrics = self._updates_due(shell) or train_metrics
             if logs.due(res.env_steps):
                 shell.log(self._scalars(train_metrics, *speed.rates(res.env_steps)), progress)
             if evals.due(res.env_steps) and shell.evaluate(lambda: self.evaluate_scalars(stop=shell.should_stop),
@@ -346,6 +345,18 @@ class LocalRunner:
                                                             "train_steps": res.train_steps}, progress):
                 break
         shell.stamp()
+
+    def _updates_due(self, shell) -> dict:
+        """The updates the replay ratio asks for now; the last one's metrics. A
+        stop does not wait for the rest (updates on large images are slow on a
+        CPU): the next call, after a resume too, does them first."""
+        metrics: dict = {}
+        res = self.result
+        for _ in range(self.ratio.updates_due(res.env_steps, res.train_steps, len(self.replay))):
+            if shell.should_stop():
+                break
+            metrics = self._train_once()
+        return metrics
 
     def _train_once(self) -> dict:
         cfg = self.config
