@@ -106,3 +106,24 @@ def test_plot_groups_seeds_of_one_setting(tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli_out("plot", str(tmp_path / "empty"), "--out", str(out))
     assert code == 2 and "no metrics.csv" in err and "empty" in err
+
+
+def test_minatar_baselines_see_channel_first_planes_through_the_small_cnn():
+    """MinAtar's boolean (10, 10, C) planes reach SB3 as float32 (C, 10, 10) and its policy is the MinAtar
+    paper's network; DQN and PPO train and play a few steps."""
+    pytest.importorskip("minatar")
+    pytest.importorskip("stable_baselines3")
+    from zeroplan.baselines import Protocol, gym_env_factory, settings, train_baseline
+    from zeroplan.config import load_config
+
+    config = load_config("MinAtar/Breakout-v1", dotted=["env.max_episode_steps=50"])
+    make = gym_env_factory(config.env, 50)
+    env = make()
+    assert env.observation_space.shape == (4, 10, 10) and env.observation_space.dtype.name == "float32"
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 10, 10) and set(obs.ravel().tolist()) <= {0.0, 1.0}
+    assert settings("dqn", "MinAtar/Breakout-v1")[1] == "MinAtar paper"
+    assert settings("ppo", "MinAtar/Asterix-v1")[1] == "rl-zoo Atari"
+    for algo in ("dqn", "ppo"):
+        run = train_baseline(algo, make, config.env.id, 0, Protocol(interval=1024, episodes=1), 1024, None)
+        assert run["env_steps"] == 1024 and len(run["evals"]) == 1
