@@ -153,3 +153,38 @@ def test_memory_estimate_counts_a_byte_a_pixel():
     floats = replay_bytes(config, EnvSpec(shape, 6, 1))
     pixels = replay_bytes(config, EnvSpec(shape, 6, 1, pixels=True))
     assert floats - pixels == 1000 * 2 * 3 * 4 * 96 * 96
+
+
+class CountsBoard:
+    """A turn-based env (not a pixel env) whose observations are uint8 counts 0..3."""
+
+    spec = EnvSpec((2, 2), 3, 1, "counts")
+
+    def reset(self, seed=None):
+        self.t = 0
+        return np.array([[0, 1], [2, 3]], np.uint8)
+
+    def step(self, action):
+        self.t += 1
+        return np.full((2, 2), self.t % 4, np.uint8), 1.0, False, self.t >= 5
+
+    def legal_mask(self):
+        return np.ones(3, bool)
+
+    def to_play(self):
+        return 0
+
+
+def test_uint8_observations_of_other_envs_are_kept_as_their_values():
+    """Only a pixel env's frames mean k/255: any other env's uint8 observations are stored as float32 values."""
+    config = load_config(None, dotted=["train.num_envs=1", "search.num_simulations=2"])
+    selfplay = SelfPlay(config, CountsBoard, seed=0)
+    episodes = []
+    while not episodes:
+        episodes += selfplay.step(Uniform(), temperature=1.0)
+    ep = episodes[0]
+    assert ep.obs.dtype == np.float32
+    np.testing.assert_array_equal(ep.obs[0], [[0, 1], [2, 3]])
+    replay = Replay(config.replay, 3, 0.99)
+    replay.add(ep)
+    np.testing.assert_array_equal(replay.search_inputs(np.array([0]), np.array([0]))[0][0], [[0, 1], [2, 3]])

@@ -6,7 +6,9 @@ And how pixel observations are kept. An env whose spec says `pixels` (images,
 boolean planes) gives float32 observations that are exact multiples of 1/255
 in [0, 1]; self-play and replay keep them as uint8 (a quarter of the memory,
 each frame stored once however many stacks use it) and turn them back into
-exactly the same float32 values when the network is to see them."""
+exactly the same float32 values when the network is to see them. Only a pixel
+env's episodes hold uint8 (every other observation is kept as float32), so a
+uint8 array always means pixels."""
 
 from __future__ import annotations
 
@@ -44,9 +46,9 @@ def stack_frames(obs: np.ndarray | list[np.ndarray], t: int, frames: int) -> np.
     """The last `frames` observations up to t, concatenated on the first axis
     (repeating the first observation before the episode's start)."""
     if frames == 1:
-        return unpack_pixels(obs[t])
+        return obs[t]
     idx = [max(0, t - i) for i in range(frames - 1, -1, -1)]
-    return unpack_pixels(np.concatenate([obs[j] for j in idx], axis=0))
+    return np.concatenate([obs[j] for j in idx], axis=0)
 
 
 class FrameHistory:

@@ -86,8 +86,10 @@ class EpisodeBuilder:
         return len(self.actions)
 
     def keep(self, obs: np.ndarray) -> np.ndarray:
-        """An observation as this episode stores it."""
-        return pack_pixels(obs) if self.pixels else obs
+        """An observation as this episode stores it: uint8 for a pixel env, else
+        float32 (so a stored uint8 array always means pixels, whatever the env's
+        own dtype)."""
+        return pack_pixels(obs) if self.pixels else np.asarray(obs, dtype=np.float32)
 
     def record_search(self, root_value: float, policy: np.ndarray, codes: np.ndarray | None = None) -> None:
         self.values.append(root_value)

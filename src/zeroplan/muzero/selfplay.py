@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from zeroplan.config import Config
-from zeroplan.envs.frames import stack_frames
+from zeroplan.envs.frames import stack_frames, unpack_pixels
 from zeroplan.envs.gym import EnvError
 from zeroplan.mcts.model import Model, plan
 from zeroplan.muzero.episode import Episode, EpisodeBuilder
@@ -55,7 +55,8 @@ class SelfPlay:
         return EpisodeBuilder(obs, env.legal_mask().copy(), env.to_play(), self.spec.pixels)
 
     def _stacked(self, builder: EpisodeBuilder) -> np.ndarray:
-        return stack_frames(builder.obs, len(builder.obs) - 1, self.config.replay.stack_frames)
+        # a pixel env's frames are kept as uint8: the network sees them as the env gave them
+        return unpack_pixels(stack_frames(builder.obs, len(builder.obs) - 1, self.config.replay.stack_frames))
 
     def step(self, model: Model, temperature: float, explore: bool = True) -> list[Episode]:
         """One move in every environment; returns the episodes that ended.
