@@ -20,7 +20,14 @@ data, its unit of training), and stops at the target or at its budget.
 
 Seconds are wall-clock without the evaluations (`seconds`) and with them
 (`seconds_with_eval`). Targets: Pendulum-v1 -200, InvertedPendulum-v5 1000
-(issue 25). MuJoCo's InvertedPendulum needs `pip install 'zeroplan[mujoco]'`.
+(issue 25). MuJoCo's InvertedPendulum and HalfCheetah need
+`pip install 'zeroplan[mujoco]'`.
+
+HalfCheetah-v5 (issue 25's harder task) has no target: each algorithm trains
+for its budget (default 100,000 env steps, or --max-minutes) and the rows give
+the evaluation curve, the last and the best evaluation, compared at equal env
+steps (`at_equal_steps`: each one's evaluation at the largest env-step count
+both reached).
 """
 
 from __future__ import annotations
@@ -31,23 +38,26 @@ import statistics
 import sys
 import time
 
-TARGETS = {"Pendulum-v1": -200.0, "InvertedPendulum-v5": 1000.0}
-BUDGETS = {"Pendulum-v1": 20_000, "InvertedPendulum-v5": 15_000}  # env steps per run, past the issue's targets
+TARGETS = {"Pendulum-v1": -200.0, "InvertedPendulum-v5": 1000.0, "HalfCheetah-v5": None}
+BUDGETS = {"Pendulum-v1": 20_000, "InvertedPendulum-v5": 15_000,  # env steps per run, past the issue's targets
+           "HalfCheetah-v5": 100_000}
 PETS_EPISODES = {"Pendulum-v1": 15, "InvertedPendulum-v5": 15}
 
 
-def first_reaching(evals: list[dict], target: float) -> dict | None:
+def first_reaching(evals: list[dict], target: float | None) -> dict | None:
+    if target is None:
+        return None
     return next((e for e in evals if e["mean_return"] >= target), None)
 
 
-def run_muzero(env_id: str, seed: int, target: float, budget: int, interval: int, episodes: int,
+def run_muzero(env_id: str, seed: int, target: float | None, budget: int, interval: int, episodes: int,
                max_minutes: float, dotted: list[str]) -> dict:
     from zeroplan.config import load_config
     from zeroplan.runners.local import LocalRunner
 
-    config = load_config(env_id, overrides={"run": {
-        "seed": seed, "stop_at_return": target, "max_minutes": max_minutes, "max_env_steps": budget,
-        "eval_interval": interval, "eval_episodes": episodes}}, dotted=dotted)
+    run = {"seed": seed, "max_minutes": max_minutes, "max_env_steps": budget, "eval_interval": interval,
+           "eval_episodes": episodes} | ({} if target is None else {"stop_at_return": target})
+    config = load_config(env_id, overrides={"run": run}, dotted=dotted)
     t0 = time.perf_counter()
     res = LocalRunner(config, run_dir=None, tensorboard=False).train()
     total = time.perf_counter() - t0
@@ -82,7 +92,7 @@ def run_pets(env_id: str, seed: int, target: float, episodes: int, eval_episodes
             "curve": [(e["env_steps"], round(e["mean_return"], 1)) for e in evals]}
 
 
-def run_sac(env_id: str, seed: int, target: float, budget: int, interval: int, episodes: int,
+def run_sac(env_id: str, seed: int, target: float | None, budget: int, interval: int, episodes: int,
             max_minutes: float) -> dict:
     """SAC with `zeroplan.baselines`' settings, evaluated every `interval` env steps as
     `zeroplan compare` evaluates it, stopped at the target (as the other two stop)."""
@@ -110,7 +120,7 @@ def run_sac(env_id: str, seed: int, target: float, budget: int, interval: int, e
                                        seed=10_000 + self.num_timesteps)
                 state["eval"] += time.perf_counter() - t0
                 state["curve"].append((self.num_timesteps, round(mean, 1)))
-                if mean >= target:
+                if target is not None and mean >= target:
                     state["hit"] = {"env_steps": self.num_timesteps, "seconds": seconds,
                                     "seconds_with_eval": time.perf_counter() - start}
                     return False
@@ -123,6 +133,17 @@ def run_sac(env_id: str, seed: int, target: float, budget: int, interval: int, e
             "seconds_with_eval": round(hit["seconds_with_eval"], 1) if hit else None,
             "best_eval": max((m for _, m in state["curve"]), default=None), "env_steps_run": model.num_timesteps,
             "seconds_run": round(time.perf_counter() - start, 1), "curve": state["curve"]}
+
+
+def at_equal_steps(rows: dict[str, list[dict]]) -> dict:
+    """Per seed: each algorithm's evaluation at the largest env-step count that every
+    algorithm's curve reached (for a run with no target, stopped by its budget or clock)."""
+    out = {}
+    for i, group in enumerate(zip(*rows.values())):
+        steps = min(max((s for s, _ in r["curve"]), default=0) for r in group)
+        out[f"seed {group[0]['seed']}"] = {"env_steps": steps} | {
+            r["algo"]: next((m for s, m in reversed(r["curve"]) if s <= steps), None) for r in group}
+    return out
 
 
 def median(rows: list[dict], key: str):
@@ -174,8 +195,14 @@ def main(argv: list[str] | None = None) -> dict:
                 rows[algo].append(row)
                 if not args.json:
                     print(env_id, {k: v for k, v in row.items() if k != "curve"}, file=sys.stderr, flush=True)
-        summary = {algo: {k: median(r, k) for k in ("env_steps", "seconds")} | {
-            "solved": f"{sum(x['solved'] for x in r)}/{len(r)}"} for algo, r in rows.items()}
+        if target is None:
+            summary = {algo: {"last_eval": statistics.median(x["curve"][-1][1] for x in r) if all(
+                x["curve"] for x in r) else None, "best_eval": statistics.median(x["best_eval"] for x in r),
+                "env_steps_run": statistics.median(x["env_steps_run"] for x in r)} for algo, r in rows.items()}
+            summary["at_equal_steps"] = at_equal_steps(rows)
+        else:
+            summary = {algo: {k: median(r, k) for k in ("env_steps", "seconds")} | {
+                "solved": f"{sum(x['solved'] for x in r)}/{len(r)}"} for algo, r in rows.items()}
         out["envs"][env_id] = {"target": target, "budget_env_steps": budget, "runs": rows, "median": summary}
     print(json.dumps(out))
     return out

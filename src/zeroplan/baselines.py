@@ -59,6 +59,8 @@ RL_ZOO: dict[tuple[str, str], dict[str, Any]] = {
                              "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True,
                              "sde_sample_freq": 4},
     ("sac", "Pendulum-v1"): {"learning_rate": 1e-3},
+    # the zoo's MuJoCo entry (HalfCheetah-v3 and its siblings): SB3's defaults after 10,000 random steps
+    ("sac", "HalfCheetah-v5"): {"learning_starts": 10_000},
 }
 
 # MinAtar (any of its -v1 ids). DQN: the MinAtar paper's settings (replay 100k, batch 32, a target update every
@@ -84,7 +86,8 @@ def _is_minatar(env_id: str) -> bool:
 RL_ZOO_STEPS = {("ppo", "CartPole-v1"): 100_000, ("dqn", "CartPole-v1"): 200_000, ("dqn", "Acrobot-v1"): 150_000,
                 ("dqn", "MountainCar-v0"): 120_000, ("ppo", "LunarLander-v2"): 1_000_000,
                 ("ppo", "LunarLander-v3"): 1_000_000, ("dqn", "LunarLander-v2"): 150_000,
-                ("dqn", "LunarLander-v3"): 150_000, ("ppo", "Pendulum-v1"): 100_000, ("sac", "Pendulum-v1"): 20_000}
+                ("dqn", "LunarLander-v3"): 150_000, ("ppo", "Pendulum-v1"): 100_000, ("sac", "Pendulum-v1"): 20_000,
+                ("sac", "HalfCheetah-v5"): 1_000_000}
 
 
 class BaselineError(ValueError):
