@@ -166,6 +166,10 @@ class ReplayConfig(_Strict):
         False, description="show the learner each sample through a random symmetry of the board (or none); "
                            "for envs that declare symmetries (tic-tac-toe, connect four)")
     stack_frames: int = Field(1, ge=1, le=256)
+    segment_length: int = Field(
+        0, ge=0, description="long episodes enter replay in pieces of this many moves while they are still being "
+        "played (each cut like a time limit: its last state's value bootstraps the targets before it), so the "
+        "learner does not wait for the first episodes to end (Atari, MuJoCo); 0 = whole episodes")
     td_shrink_every: int = Field(
         0, ge=0, description="off-policy correction (EfficientZero): a value target's bootstrap horizon shrinks by "
         "one step for every this many transitions added to replay since its episode was (down to 1 step), so old "

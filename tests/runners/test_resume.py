@@ -46,6 +46,8 @@ SAMPLED = ["env.max_episode_steps=30", "search.num_simulations=6", "search.sampl
 # Stochastic MuZero: chance nodes in the search, the encoder's later observations in replay, bootstrapping
 # through the afterstates' Q (max_q), on the slippery lake and with reanalyse on CartPole.
 CHANCE = ["net.chance_codes=3", "train.reanalyse_fraction=0.5", "replay.unroll_steps=2"]
+# Long episodes enter replay in pieces; a segment's first states are frames of the one before.
+SEGMENTS = ["replay.segment_length=7", "replay.stack_frames=2"]
 FROZEN_CHANCE = ["train.num_envs=4", "train.min_replay_size=32", "replay.batch_size=16", "net.hidden=[32]",
                  "net.latent_dim=16", "run.eval_interval=64", "run.eval_episodes=2", "run.log_interval=32",
                  "run.max_minutes=null"]
@@ -60,7 +62,9 @@ FROZEN_CHANCE = ["train.num_envs=4", "train.min_replay_size=32", "replay.batch_s
                                                    ("pendulum", SAMPLED + ["search.policy=puct"], 100, 200),
                                                    ("cartpole", CARTPOLE + ["search.sampled_actions=3"], 148, 260),
                                                    ("cartpole", CARTPOLE + CHANCE, 148, 260),
-                                                   ("frozenlake-chance", FROZEN_CHANCE, 100, 200)])
+                                                   ("frozenlake-chance", FROZEN_CHANCE, 100, 200),
+                                                   # episodes in replay in segments, cut mid-episode by the split
+                                                   ("cartpole", CARTPOLE + SEGMENTS, 148, 260)])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, env, sets, split, total):
     config = load_config(env, dotted=sets)
     a = LocalRunner(config, tmp_path / "a", tensorboard=False)

@@ -4,6 +4,11 @@ Replay, reanalyse, checkpoints and Ray move these arrays and nothing else.
 Index t runs over states 0..T; the action at t leads to state t + 1 and earns
 rewards[t], from the point of view of the player who moved (to_play[t]).
 
+A long episode may enter replay in segments (`replay.segment_length`): each is
+an `Episode` cut like a time limit, whose first `context` states repeat the
+end of the segment before it, there only as the frames the states after them
+stack (never a sample's start).
+
 With Sampled MuZero (search.sampled_actions K), `codes[t]` are the K actions the
 search at t sampled (mcts.sampled) and `policy_targets[t]` is over them;
 `actions[t]` is the action played, as an index (discrete) or a code
@@ -30,6 +35,7 @@ class Episode:
     policy_targets: np.ndarray  # float32 [T+1, A]; row T is unused (no search at the last state)
     terminated: bool  # False when the episode was cut by a time limit (the value past T is not 0)
     codes: np.ndarray | None = None  # [T+1, K, ...] sampled search only; row T is unused
+    context: int = 0  # leading states kept only as frames for the ones after them (a segment), 0 <= context < T
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -50,19 +56,23 @@ class Episode:
         for name, n in expected.items():
             if len(getattr(self, name)) != n:
                 raise ValueError(f"episode field {name} has length {len(getattr(self, name))}, expected {n}")
+        if self.context and not 0 < self.context < t:
+            raise ValueError(f"episode context {self.context} leaves no state to learn from in {t} moves")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays, for .npz files (no pickle) and transport."""
         out = {f.name: getattr(self, f.name) for f in fields(self)
-               if f.name != "terminated" and getattr(self, f.name) is not None}
+               if f.name not in ("terminated", "context") and getattr(self, f.name) is not None}
         out["terminated"] = np.array(self.terminated)
+        if self.context:
+            out["context"] = np.array(self.context, np.int64)
         return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Episode:
         kwargs = {f.name: np.asarray(arrays[f.name]) for f in fields(cls)
-                  if f.name != "terminated" and f.name in arrays}
-        ep = cls(**kwargs, terminated=bool(arrays["terminated"]))
+                  if f.name not in ("terminated", "context") and f.name in arrays}
+        ep = cls(**kwargs, terminated=bool(arrays["terminated"]), context=int(arrays.get("context", 0)))
         ep.validate()
         return ep
 
@@ -148,20 +158,24 @@ class EpisodeBuilder:
             b.codes = list(arrays["codes"])
         return b
 
-    def finish(self, terminated: bool, final_value: float) -> Episode:
+    def finish(self, terminated: bool, final_value: float, start: int = 0, context: int = 0) -> Episode:
+        """The episode from state `start` on (a segment when `start` > 0 or the
+        episode goes on), with the `context` states before `start` as frames."""
+        lo = start - context
         num_actions = len(self.policies[0]) if self.policies else len(self.legal[0])
-        policies = self.policies + [np.full(num_actions, 1.0 / num_actions)]
-        codes = np.stack(self.codes + [np.zeros_like(self.codes[0])]) if self.codes else None
+        policies = self.policies[lo:] + [np.full(num_actions, 1.0 / num_actions)]
+        codes = np.stack(self.codes[lo:] + [np.zeros_like(self.codes[0])]) if self.codes else None
         ep = Episode(
-            obs=np.stack(self.obs),
-            actions=self._actions(),
-            rewards=np.asarray(self.rewards, dtype=np.float32),
-            to_play=np.asarray(self.to_play, dtype=np.int8),
-            legal_masks=np.stack(self.legal).astype(bool),
-            root_values=np.asarray(self.values + [0.0 if terminated else final_value], dtype=np.float32),
+            obs=np.stack(self.obs[lo:]),
+            actions=self._actions()[lo:],
+            rewards=np.asarray(self.rewards[lo:], dtype=np.float32),
+            to_play=np.asarray(self.to_play[lo:], dtype=np.int8),
+            legal_masks=np.stack(self.legal[lo:]).astype(bool),
+            root_values=np.asarray(self.values[lo:] + [0.0 if terminated else final_value], dtype=np.float32),
             policy_targets=np.stack(policies).astype(np.float32),
             terminated=terminated,
             codes=codes,
+            context=context,
         )
         ep.validate()
         return ep

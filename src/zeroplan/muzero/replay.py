@@ -121,18 +121,20 @@ class Replay:
                 self._row_of[live] = store.remap[self._row_of[live]]
 
     def add(self, ep: Episode, priorities: np.ndarray | None = None) -> int:
-        """Store an episode; priorities default to |stored root value - value target|."""
+        """Store an episode; priorities default to |stored root value - value target|.
+        A segment's first `ep.context` states are stored but never a sample's start."""
         ep.validate()
         eid = self._next_id
         self._next_id += 1
-        length = len(ep)
+        length, context = len(ep), ep.context
+        new = length - context  # the transitions it adds
         lo, prefix, m, disc = self._append(eid, ep)
         if priorities is None:
             z = prefix[:length] + disc[:length] * ep.root_values[np.arange(length) + m[:length]]
             priorities = np.abs(ep.root_values[:length] - z) + PRIORITY_EPS
         cap = self.config.capacity
-        t = np.arange(max(0, length - cap), length)  # an episode longer than the buffer keeps its last starts
-        slots = (self._next_slot + t) % cap
+        t = np.arange(max(context, length - cap), length)  # an episode longer than the buffer keeps its last starts
+        slots = (self._next_slot + t - context) % cap
         old = self._episode_of[slots]
         for old_id, count in zip(*np.unique(old[old >= 0], return_counts=True)):
             self._release(int(old_id), int(count))
@@ -141,14 +143,14 @@ class Replay:
         self._row_of[slots] = lo + t
         self._priority[slots] = np.asarray(priorities, dtype=np.float64)[t]
         self._refs[eid] = len(t)
-        self._added_at[eid] = self.total_added + length  # its age counts from when it entered, whole
+        self._added_at[eid] = self.total_added + new  # its age counts from when it entered, whole
         if not len(t):
             self._refs.pop(eid)
             self._added_at.pop(eid)
             self._store.drop(eid)
-        self._next_slot = (self._next_slot + length) % cap
-        self._size = min(self._size + length, cap)
-        self.total_added += length
+        self._next_slot = (self._next_slot + new) % cap
+        self._size = min(self._size + new, cap)
+        self.total_added += new
         return eid
 
     def _release(self, eid: int, count: int) -> None:

@@ -1,7 +1,8 @@
 """Self-play: N environments in lockstep, one batched search per move.
 
 Each environment is reset on its own when its episode ends; finished episodes
-come back as numpy `Episode`s. The search sees the model only through
+come back as numpy `Episode`s, and with `replay.segment_length` L so do the
+first L moves of an episode still being played, then the next L, and so on. The search sees the model only through
 `SearchModel`-like objects (numpy in, numpy out).
 """
 
@@ -43,9 +44,11 @@ class SelfPlay:
         self._resets = 0
         self.reset_seeds = [0] * len(self.envs)
         self.builders = [self._reset(i) for i in range(len(self.envs))]
+        self.segment_starts = [0] * len(self.envs)  # where each episode's next segment starts
         self.env_steps = 0
         # Recent episodes only (for logging): memory stays flat however long the run.
         self.episode_returns: deque[float] = deque(maxlen=100)
+        self.ended_returns: list[float] = []  # the returns of the episodes the last step ended
 
     def _reset(self, i: int) -> EpisodeBuilder:
         self.reset_seeds[i] = self._seed * 1_000_003 + self._resets
@@ -72,7 +75,7 @@ class SelfPlay:
         sampled = out.codes is not None
         root_legal = out.tree.legal[:, 0] if sampled else legal  # a sampled search's root children are its samples
         actions = self._explore(out.actions, root_legal) if explore else out.actions
-        ended: list[tuple[int, bool]] = []
+        ended: list[tuple[int, bool | None]] = []  # (env, terminated), None: a segment cut, the episode goes on
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             # What is stored: the action's index, or a continuous action's code (the env gets tanh(code)).
             action = out.codes[i, actions[i]] if sampled else int(actions[i])
@@ -96,6 +99,8 @@ class SelfPlay:
             builder.record_step(action, reward, next_obs, env.legal_mask().copy(), env.to_play())
             if terminated or truncated:
                 ended.append((i, terminated))
+            elif 0 < self.config.replay.segment_length <= len(builder) - self.segment_starts[i]:
+                ended.append((i, None))
         self.env_steps += len(self.envs)
         return self._finish(model, ended)
 
@@ -113,20 +118,27 @@ class SelfPlay:
             actions[i] = self.rng.choice(np.flatnonzero(legal[i]))
         return actions
 
-    def _finish(self, model: Model, ended: list[tuple[int, bool]]) -> list[Episode]:
+    def _finish(self, model: Model, ended: list[tuple[int, bool | None]]) -> list[Episode]:
+        self.ended_returns = []
         if not ended:
             return []
         cut = [i for i, terminated in ended if not terminated]
         final_values = {}
-        if cut:  # the value of the last state of an episode cut by a time limit
+        if cut:  # the value of the last state of an episode (or segment) cut by a time limit
             _, values, _ = model.initial(np.stack([self._stacked(self.builders[i]) for i in cut]))
             final_values = dict(zip(cut, values.tolist()))
         episodes = []
         for i, terminated in ended:
-            ep = self.builders[i].finish(terminated, final_values.get(i, 0.0))
-            episodes.append(ep)
-            self.episode_returns.append(ep.total_reward)
+            builder, start = self.builders[i], self.segment_starts[i]
+            context = min(start, self.config.replay.stack_frames - 1)  # the frames its first states stack
+            episodes.append(builder.finish(bool(terminated), final_values.get(i, 0.0), start, context))
+            if terminated is None:  # a segment: the episode goes on
+                self.segment_starts[i] = len(builder)
+                continue
+            self.ended_returns.append(float(sum(builder.rewards)))
+            self.episode_returns.append(self.ended_returns[-1])
             self.builders[i] = self._reset(i)
+            self.segment_starts[i] = 0
         return episodes
 
     # Resuming. An environment's state is its reset seed plus the actions taken
@@ -140,6 +152,7 @@ class SelfPlay:
                 arrays[f"env{i}.{name}"] = value
         info = {"num_envs": len(self.envs), "reset_seeds": list(self.reset_seeds), "resets": self._resets,
                 "env_steps": self.env_steps, "episode_returns": list(self.episode_returns),
+                "segment_starts": list(self.segment_starts),
                 "rng": self.rng.bit_generator.state}
         return arrays, info
 
@@ -152,17 +165,22 @@ class SelfPlay:
             warnings.warn(f"the checkpoint has {info['num_envs']} self-play environments, this run "
                           f"{len(self.envs)}; their episodes in progress start afresh", stacklevel=2)
             self.builders = [self._reset(i) for i in range(len(self.envs))]
+            self.segment_starts = [0] * len(self.envs)
             self.rng.bit_generator.state = info["rng"]
             return
+        # (a checkpoint from before segments: nothing of its episodes in progress has entered replay)
+        starts = info.get("segment_starts", [0] * len(self.envs))
         for i in range(len(self.envs)):
             saved = EpisodeBuilder.from_arrays({k.split(".", 1)[1]: v for k, v in arrays.items()
                                                 if k.startswith(f"env{i}.")}, self.spec.pixels)
             self.reset_seeds[i] = int(info["reset_seeds"][i])
+            self.segment_starts[i] = int(starts[i])
             if not self._replay_into(i, saved):
                 warnings.warn(f"self-play environment {i} did not reproduce its saved episode from its seed and "
                               "actions (a non-deterministic environment?); that episode starts afresh",
                               stacklevel=2)
                 self.builders[i] = self._reset(i)
+                self.segment_starts[i] = 0
         self.rng.bit_generator.state = info["rng"]
 
     def _replay_into(self, i: int, saved: EpisodeBuilder) -> bool:

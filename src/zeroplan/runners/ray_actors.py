@@ -62,10 +62,12 @@ class SelfPlayActor:
             _load(self.net, ray.get(weights[0]))
             self.version = version
         episodes: list[Episode] = []
+        returns: list[float] = []  # of the episodes that ended (a segment of one still going has none)
         for _ in range(moves):
             episodes += self.selfplay.step(self.model, temperature)
-        stats = {"env_steps": moves * len(self.selfplay.envs), "transitions": sum(len(ep) for ep in episodes),
-                 "returns": [ep.total_reward for ep in episodes]}
+            returns += self.selfplay.ended_returns
+        stats = {"env_steps": moves * len(self.selfplay.envs),
+                 "transitions": sum(len(ep) - ep.context for ep in episodes), "returns": returns}
         return stats, [ep.arrays() for ep in episodes]
 
     def state(self) -> tuple[dict, dict]:
