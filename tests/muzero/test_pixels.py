@@ -146,6 +146,17 @@ def test_store_converts_episodes_saved_the_other_way():
     assert replay.episode(1).obs.dtype == np.uint8
     np.testing.assert_array_equal(replay.episode(1).obs, pack_pixels(older.obs))
 
+    # a pixel run's replay keeps uint8 even when a float episode (an older checkpoint's) comes first
+    replay = Replay(config.replay, 3, 0.99, pixels=True)
+    replay.add(older)
+    replay.add(packed)
+    assert replay.episode(0).obs.dtype == np.uint8
+    np.testing.assert_array_equal(replay.episode(0).obs, pack_pixels(older.obs))
+    restored = Replay(config.replay, 3, 0.99, pixels=True)
+    restored.load_state_arrays({**replay.state_arrays(), "ep.obs": unpack_pixels(replay.state_arrays()["ep.obs"])})
+    assert restored.episode(1).obs.dtype == np.uint8
+    np.testing.assert_array_equal(restored.episode(1).obs, packed.obs)
+
 
 def test_memory_estimate_counts_a_byte_a_pixel():
     config = ReplayConfig(capacity=1000)

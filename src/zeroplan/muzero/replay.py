@@ -85,9 +85,11 @@ class Replay:
     """Bounded by `capacity` transitions: a ring of sample starts over the
     stored episodes; an episode is dropped once none of its starts remain."""
 
-    def __init__(self, config: ReplayConfig, num_actions: int, discount: float, policy_size: int | None = None):
+    def __init__(self, config: ReplayConfig, num_actions: int, discount: float, policy_size: int | None = None,
+                 pixels: bool = False):
         self.config = config
         self.num_actions = num_actions
+        self.pixels = pixels  # a pixel env's: observations stored as uint8
         self.policy_size = num_actions if policy_size is None else policy_size  # K with a sampled search
         self.discount = discount
         cap = config.capacity
@@ -95,7 +97,7 @@ class Replay:
         self._start_of = np.zeros(cap, dtype=np.int64)
         self._row_of = np.zeros(cap, dtype=np.int64)
         self._priority = np.zeros(cap)
-        self._store = EpisodeStore(num_actions, discount, config.td_steps, self.policy_size)
+        self._store = EpisodeStore(num_actions, discount, config.td_steps, self.policy_size, pixels)
         self._refs: dict[int, int] = {}
         self._added_at: dict[int, int] = {}  # episode id -> total_added when it was added (its age's origin)
         self._next_slot = 0
@@ -323,7 +325,7 @@ class Replay:
         ids = arrays["episode_ids"].astype(np.int64)
         if len(ids) != len(lengths) or len(ids) != len(arrays["terminated"]) or (lengths < 0).any():
             raise ValueError("episode_ids, lengths and terminated disagree")
-        store = EpisodeStore(self.num_actions, self.discount, self.config.td_steps, self.policy_size)
+        store = EpisodeStore(self.num_actions, self.discount, self.config.td_steps, self.policy_size, self.pixels)
         offset_t = offset_s = 0  # transitions [T] and states [T+1]
         fields = self._FIELDS + (("codes",) if "ep.codes" in arrays else ())
         for eid, length, terminated in zip(ids.tolist(), lengths.tolist(), arrays["terminated"].tolist()):

@@ -44,8 +44,10 @@ class EpisodeStore:
 
     STATE_FIELDS = ("obs", "to_play", "legal_masks", "root_values", "policy_targets")
 
-    def __init__(self, num_actions: int, discount: float, td_steps: int, policy_size: int | None = None):
+    def __init__(self, num_actions: int, discount: float, td_steps: int, policy_size: int | None = None,
+                 pixels: bool = False):
         self.num_actions = num_actions
+        self.pixels = pixels  # observations kept as uint8, whatever the first episode added holds
         self.policy_size = num_actions if policy_size is None else policy_size  # K with a sampled search
         self.discount = discount
         self.td_steps = td_steps
@@ -70,9 +72,10 @@ class EpisodeStore:
                 "terminated": np.zeros(capacity, bool), "prefix": np.zeros(capacity),
                 "boot_steps": np.zeros(capacity, np.int64), "boot_discount": np.zeros(capacity)}
 
-    @staticmethod
-    def _row_layout(ep: Episode) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        layout = {"obs": (ep.obs.shape[1:], ep.obs.dtype), "actions": (ep.actions.shape[1:], ep.actions.dtype)}
+    def _row_layout(self, ep: Episode) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        # (an older checkpoint of a pixel run holds float32 frames: they are packed as they enter)
+        obs_dtype = np.dtype(np.uint8) if self.pixels else ep.obs.dtype
+        layout = {"obs": (ep.obs.shape[1:], obs_dtype), "actions": (ep.actions.shape[1:], ep.actions.dtype)}
         if ep.codes is not None:
             layout["codes"] = (ep.codes.shape[1:], ep.codes.dtype)
         return layout

@@ -129,7 +129,7 @@ class LocalRunner:
         self.net.to(self.device).eval()
         self.model = search_model(self.net, config)
         self.replay = Replay(config.replay, self.spec.num_actions, config.search.discount,
-                             config.search.sampled_actions or None)
+                             config.search.sampled_actions or None, self.spec.pixels)
         self.learner = Learner(self.net, config.train, config.net.support_size, config.replay.unroll_steps)
         self.selfplay = SelfPlay(config, env_factory or (lambda: make_env(config.env, training=True)),
                                  seed=config.run.seed)

@@ -135,7 +135,7 @@ class RayRunner:
         spec = local.spec
         opts = {"num_cpus": 0}
         self.replay = ray.remote(ReplayActor).options(**opts, max_restarts=0).remote(
-            cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed, local.symmetries)
+            cfg, spec.obs_shape, spec.num_actions, spec.num_players, cfg.run.seed, local.symmetries, spec.pixels)
         # The learner takes the thread count the local runner chose (`auto` looks once, before the actors start).
         learner_cfg = build_config(merge(cfg.model_dump(mode="json"),
                                          {"run": {"torch_threads": local.torch_threads}}))
@@ -166,7 +166,8 @@ class RayRunner:
                                             target),
                  self.workers[0].restore.remote(*s.selfplay.state())]
         ray.get(waits)
-        s.replay = Replay(self.config.replay, s.spec.num_actions, self.config.search.discount)  # the actor's now
+        s.replay = Replay(self.config.replay, s.spec.num_actions, self.config.search.discount,
+                          pixels=s.spec.pixels)  # the actor's now
 
     def checkpoint(self) -> Path | None:
         """Gather the actors' states and write `checkpoints/last` through the local

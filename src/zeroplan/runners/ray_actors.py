@@ -84,11 +84,11 @@ class ReplayActor:
     """Replay, and Reanalyze on sampled batches (the network for it arrives with each new version)."""
 
     def __init__(self, config: Config, obs_shape: tuple[int, ...], num_actions: int, num_players: int, seed: int,
-                 symmetries: list | None = None):
+                 symmetries: list | None = None, pixels: bool = False):
         limit_threads(1)
         self.config = config
         self.symmetries = list(symmetries or [])
-        self.replay = Replay(config.replay, num_actions, config.search.discount)
+        self.replay = Replay(config.replay, num_actions, config.search.discount, pixels=pixels)
         self.rng = np.random.default_rng(seed + 1)
         self.target = build_net(config, obs_shape, num_actions).eval() \
             if config.train.target_update_interval > 0 else None
