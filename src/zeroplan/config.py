@@ -94,11 +94,15 @@ class EnvConfig(_Strict):
     episodic_life: bool = Field(
         False, description="Atari (ALE/ ids): in self-play a lost life ends the episode and the game goes on in the "
         "next one; evaluation always plays whole games")
+    action_planes: bool = Field(
+        False, description="Atari (ALE/ ids): each frame comes with a plane holding the action that led to it (the "
+        "MuZero paper's input), so replay.stack_frames stacks the previous actions too")
 
     @model_validator(mode="after")
     def _life_is_atari(self) -> EnvConfig:
-        if self.episodic_life and not self.id.startswith("ALE/"):
-            raise ValueError(f"env.episodic_life is for Atari games (ALE/ ids), not {self.id}")
+        for name in ("episodic_life", "action_planes"):
+            if getattr(self, name) and not self.id.startswith("ALE/"):
+                raise ValueError(f"env.{name} is for Atari games (ALE/ ids), not {self.id}")
         return self
 
     @field_validator("image_size")

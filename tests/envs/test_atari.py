@@ -11,7 +11,7 @@ import pytest
 
 from zeroplan.config import ConfigError, EnvConfig, load_config
 from zeroplan.envs.atari import FRAME_SKIP, NOOP_MAX, LifeLossEnds, atari_stack
-from zeroplan.envs.frames import quantize_pixels
+from zeroplan.envs.frames import quantize_pixels, stack_frames
 from zeroplan.envs.gym import GymEnv
 
 pytest.importorskip("cv2")  # AtariPreprocessing resizes with OpenCV (zeroplan[atari])
@@ -76,7 +76,7 @@ class FakeAtari(gym.Env):
 
 def stacked(training: bool, lives: int = 3, **env) -> tuple[GymEnv, FakeAtari]:
     fake = FakeAtari(lives)
-    config = EnvConfig(id="ALE/Fake-v5", grayscale=True, **env)
+    config = EnvConfig(**{"id": "ALE/Fake-v5", "grayscale": True, **env})
     return GymEnv(atari_stack(fake, config, training), name="fake"), fake
 
 
@@ -182,3 +182,30 @@ def test_a_reset_out_of_turn_is_a_real_one():
     env.step(1)
     env.reset(seed=3)  # out of turn: a new game
     assert fake.resets == 3 and fake.lives == 2
+
+
+def test_each_frame_carries_the_action_that_led_to_it_and_stacks_with_it():
+    env, fake = stacked(training=False, action_planes=True)
+    assert env.spec.obs_shape == (2, 96, 96) and env.spec.pixels
+    level = {a: quantize_pixels(np.float32((a + 1) * 255 // 3 / 255)) for a in range(3)}
+    obs = [env.reset(seed=0)]
+    np.testing.assert_array_equal(obs[0][1], 0.0)  # no action yet
+    actions = [1, 0, 2, 1, 1]
+    for a in actions:
+        obs.append(env.step(a)[0])
+        n = fake.frame
+        np.testing.assert_array_equal(obs[-1][0], quantize_pixels(np.float32(max(shade(n - 1), shade(n)) / 255)))
+        np.testing.assert_array_equal(obs[-1][1], level[a])
+    assert len({float(v) for v in level.values()} | {0.0}) == 4  # every action and "none" told apart
+    # four stacked frames are four frames and the four actions before them, oldest first
+    stack = stack_frames(obs, 5, 4)
+    assert stack.shape == (8, 96, 96)
+    np.testing.assert_array_equal(stack[1::2, 0, 0], [level[a] for a in actions[1:]])
+    np.testing.assert_array_equal(stack[0::2], np.stack(obs[2:])[:, 0])
+
+
+def test_action_planes_follow_colour_frames_and_only_atari_has_them():
+    env, _ = stacked(training=False, action_planes=True, grayscale=False)
+    assert env.reset(seed=0).shape == (4, 96, 96)  # RGB, then the action
+    with pytest.raises(ConfigError, match="env.action_planes is for Atari"):
+        load_config("cartpole", dotted=["env.action_planes=true"])

@@ -17,11 +17,14 @@ Machado et al. (2018), as MuZero and EfficientZero evaluate:
 The first four are Gymnasium's `AtariPreprocessing` (which needs OpenCV for its
 resizing, part of `zeroplan[atari]`); the life handling is `LifeLossEnds` below.
 Frame stacking is replay's own (`replay.stack_frames`, each frame stored once
-as uint8). Unlike the MuZero paper, the stack holds frames only, not planes of
-the previous actions.
+as uint8). With `env.action_planes`, as in the MuZero paper, each frame comes
+with one more plane that holds the action that led to it (`ActionPlane`), so a
+stack of frames is also a stack of the previous actions.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from zeroplan.config import EnvConfig
 
@@ -78,6 +81,35 @@ class LifeLossEnds(_gymnasium().Wrapper):
         return obs, info
 
 
+class ActionPlane(_gymnasium().ObservationWrapper):
+    """Frames as channel-first uint8 planes, with one more plane after them that
+    holds the action which led to the frame: every cell (a + 1) * 255 // n for
+    action a of n, 0 after a reset (no action yet). The level of each action is
+    distinct for up to 255 actions and exact as a pixel (k/255)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.levels = [(a + 1) * 255 // int(env.action_space.n) for a in range(int(env.action_space.n))]
+        shape = env.observation_space.shape
+        frames = (1,) + shape if len(shape) == 2 else (shape[2],) + shape[:2]
+        self.observation_space = _gymnasium().spaces.Box(0, 255, (frames[0] + 1,) + frames[1:], np.uint8)
+        self.last = None
+
+    def step(self, action):
+        self.last = int(action)
+        return super().step(action)
+
+    def reset(self, **kwargs):
+        self.last = None
+        return super().reset(**kwargs)
+
+    def observation(self, obs):
+        obs = np.asarray(obs, np.uint8)
+        planes = obs[None] if obs.ndim == 2 else obs.transpose(2, 0, 1)
+        level = 0 if self.last is None else self.levels[self.last]
+        return np.concatenate([planes, np.full((1,) + planes.shape[1:], level, np.uint8)])
+
+
 def atari_stack(env, config: EnvConfig, training: bool):
     """The protocol's wrappers around an ALE env made with frameskip=1 and sticky actions."""
     gym = _gymnasium()
@@ -93,6 +125,8 @@ def atari_stack(env, config: EnvConfig, training: bool):
                        "pip install 'zeroplan[atari]'") from None
     if training and config.episodic_life:
         env = LifeLossEnds(env)
+    if config.action_planes:
+        env = ActionPlane(env)
     return gym.wrappers.TimeLimit(env, config.max_episode_steps or MAX_AGENT_STEPS)
 
 
