@@ -179,6 +179,15 @@ class ReplayConfig(_Strict):
         "one step for every this many transitions added to replay since its episode was (down to 1 step), so old "
         "data leans on the current network's values instead of its stale moves; 0 = off")
 
+    @model_validator(mode="after")
+    def _segments_hold_a_target(self) -> ReplayConfig:
+        reach = self.td_steps + self.unroll_steps
+        if 0 < self.segment_length <= reach:
+            raise ValueError(f"replay.segment_length {self.segment_length} must be more than replay.td_steps + "
+                             f"replay.unroll_steps ({reach}), or 0: in shorter segments no value target or unroll "
+                             "would reach its full length")
+        return self
+
 
 class TrainConfig(_Strict):
     optimizer: Literal["adam", "sgd"] = "adam"

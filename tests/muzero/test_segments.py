@@ -142,3 +142,9 @@ def test_a_segment_of_one_move_still_enters_replay():
     batch = replay.batch_for(np.array([0]), np.ones(1, np.float32), np.random.default_rng(0))
     assert batch.starts.tolist() == [2]
     np.testing.assert_array_equal(batch.obs[0], [0.0, 1.0, 2.0])
+
+
+def test_a_segment_too_short_for_its_targets_is_refused():
+    with pytest.raises(zeroplan.config.ConfigError, match="replay.segment_length 8 must be more than"):
+        zeroplan.config.load_config("cartpole", dotted=["replay.segment_length=8", "replay.td_steps=5",
+                                                        "replay.unroll_steps=3"])

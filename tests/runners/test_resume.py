@@ -47,7 +47,7 @@ SAMPLED = ["env.max_episode_steps=30", "search.num_simulations=6", "search.sampl
 # through the afterstates' Q (max_q), on the slippery lake and with reanalyse on CartPole.
 CHANCE = ["net.chance_codes=3", "train.reanalyse_fraction=0.5", "replay.unroll_steps=2"]
 # Long episodes enter replay in pieces; a segment's first states are frames of the one before.
-SEGMENTS = ["replay.segment_length=7", "replay.stack_frames=2"]
+SEGMENTS = ["replay.segment_length=12", "replay.td_steps=5", "replay.unroll_steps=3", "replay.stack_frames=2"]
 FROZEN_CHANCE = ["train.num_envs=4", "train.min_replay_size=32", "replay.batch_size=16", "net.hidden=[32]",
                  "net.latent_dim=16", "run.eval_interval=64", "run.eval_episodes=2", "run.log_interval=32",
                  "run.max_minutes=null"]

@@ -291,7 +291,9 @@ class Replay:
 
     def episode(self, eid: int) -> Episode | None:
         """A stored episode as views of the buffer's arrays, for reading (write
-        with `write_search`). Valid until the next `add`, which may move rows."""
+        with `write_search`). Valid until the next `add`, which may move rows.
+        A segment comes back with context 0: which of its states are sample
+        starts is the ring's to say (so is it in `state_arrays`)."""
         return self._store.episode(int(eid)) if int(eid) in self._refs else None
 
     # Resuming: the whole buffer as plain arrays (for an .npz without pickle).
