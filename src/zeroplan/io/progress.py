@@ -10,16 +10,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class TrainProgress:
-    def __init__(self, total_env_steps: int, transient: bool = False):
+    def __init__(self, total_env_steps: int, transient: bool = False, start: int = 0):
         self.progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("env steps"),
             TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=transient)
         self.total = total_env_steps
+        self.start = min(start, total_env_steps)  # a resumed run's env steps so far
         self.fields: dict[str, float] = {}
 
     def __enter__(self) -> TrainProgress:
         self.progress.__enter__()
-        self.task = self.progress.add_task("train", total=self.total, info="")
+        self.task = self.progress.add_task("train", total=self.total, completed=self.start, info="")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -38,14 +39,15 @@ class TrainProgress:
 
 
 @contextlib.contextmanager
-def progress_and_callback(total_env_steps: int, progress_bar: bool,
-                          callback: Callable[[dict], None] | None) -> Iterator[Callable[[dict], None] | None]:
+def progress_and_callback(total_env_steps: int, progress_bar: bool, callback: Callable[[dict], None] | None,
+                          start: int = 0) -> Iterator[Callable[[dict], None] | None]:
     """The one progress function a training loop calls with each logged row:
-    the bar's update, the user's callback, both, or None."""
+    the bar's update, the user's callback, both, or None. The bar starts at
+    `start` env steps (a resumed run's)."""
     if not progress_bar:
         yield callback
         return
-    with TrainProgress(total_env_steps) as bar:
+    with TrainProgress(total_env_steps, start=start) as bar:
         if callback is None:
             yield bar.update
             return

@@ -127,7 +127,7 @@ class MuZero:
             raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
         try:
             with progress_and_callback(total_env_steps or self.config.run.max_env_steps, progress_bar,
-                                       callback) as progress:
+                                       callback, start=local.result.env_steps) as progress:
                 return runner.train(total_env_steps, max_minutes, progress=progress)
         finally:
             if runner is not local:
