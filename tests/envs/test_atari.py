@@ -155,15 +155,18 @@ def test_real_pong_through_the_stack():
 
     config = load_config("ALE/Pong-v5").env
     env = make_env(config)
-    assert env.spec.obs_shape == (1, 96, 96) and env.spec.pixels and env.spec.num_actions == 6
+    # the preset's frames come with their action planes
+    assert env.spec.obs_shape == (2, 96, 96) and env.spec.pixels and env.spec.num_actions == 6
     unwrapped = env.env.unwrapped
     assert unwrapped._frameskip == 1 and unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)
     first = env.reset(seed=0)
-    assert first.dtype == np.float32 and first.shape == (1, 96, 96)
+    assert first.dtype == np.float32 and first.shape == (2, 96, 96)
+    np.testing.assert_array_equal(first[1], 0.0)  # no action yet
     np.testing.assert_array_equal(make_env(config).reset(seed=0), first)
     for _ in range(5):
         obs, reward, terminated, truncated = env.step(1)
-    assert obs.shape == (1, 96, 96) and 0.0 <= obs.min() <= obs.max() <= 1.0
+    assert obs.shape == (2, 96, 96) and 0.0 <= obs.min() <= obs.max() <= 1.0
+    np.testing.assert_array_equal(obs[1], quantize_pixels(np.float32(2 * 255 // 6 / 255)))
     env.env.close()
 
 
