@@ -126,8 +126,7 @@ class Replay:
         """Store an episode; priorities default to |stored root value - value target|.
         A segment's first `ep.context` states are stored but never a sample's start."""
         ep.validate()
-        eid = self._next_id
-        self._next_id += 1
+        eid, self._next_id = self._next_id, self._next_id + 1
         length, context = len(ep), ep.context
         new = length - context  # the transitions it adds
         lo, prefix, m, disc = self._append(eid, ep)
@@ -291,9 +290,8 @@ class Replay:
 
     def episode(self, eid: int) -> Episode | None:
         """A stored episode as views of the buffer's arrays, for reading (write
-        with `write_search`). Valid until the next `add`, which may move rows.
-        A segment comes back with context 0: which of its states are sample
-        starts is the ring's to say (so is it in `state_arrays`)."""
+        with `write_search`). Valid until the next `add`, which may move rows. A segment
+        comes back with context 0: the ring says which states are sample starts."""
         return self._store.episode(int(eid)) if int(eid) in self._refs else None
 
     # Resuming: the whole buffer as plain arrays (for an .npz without pickle).

@@ -2,8 +2,9 @@
 
 Each environment is reset on its own when its episode ends; finished episodes
 come back as numpy `Episode`s, and with `replay.segment_length` L so do the
-first L moves of an episode still being played, then the next L, and so on. The search sees the model only through
-`SearchModel`-like objects (numpy in, numpy out).
+first L moves of an episode still being played, then the next L, and so on.
+The search sees the model only through `SearchModel`-like objects (numpy in,
+numpy out).
 """
 
 from __future__ import annotations
