@@ -65,14 +65,16 @@ def algorithm(name: str | None) -> Algorithm:
 
 def algo_of(path: str | Path) -> str | None:
     """The algorithm of a run directory's last checkpoint, or of a checkpoint
-    directory (None when there is none to read; the full check, with its clear
-    message, comes when it is loaded)."""
+    directory (None when there is none to read, or it names no algorithm we
+    have, e.g. a flipped bit: the full check, whose message names the damaged
+    file, comes when it is loaded)."""
     path = Path(path)
     for meta in (path / "meta.json", path / "checkpoints" / "last" / "meta.json",
                  path / "checkpoints" / ".last.old" / "meta.json"):
         if meta.is_file():
             try:
-                return json.loads(meta.read_text()).get("algo")
+                algo = json.loads(meta.read_text()).get("algo")
+                return algo if algo in ALGORITHMS else None
             except (ValueError, UnicodeDecodeError, AttributeError, OSError):
                 return None
     return None

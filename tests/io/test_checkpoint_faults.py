@@ -87,6 +87,18 @@ def test_flipped_bit(good_run, name, where, bit):
         assert_rejected(run, "" if name == "manifest.json" else name)
 
 
+def test_a_flipped_bit_in_the_algorithms_name_names_meta_json(good_run):
+    """Found by test_flipped_bit: 'muzero' became 'muzern', and the command line
+    said only that no such algorithm exists, not which file was damaged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = corrupt_copy(good_run, Path(tmp))
+        f = run / "checkpoints" / "last" / "meta.json"
+        text = f.read_text()
+        assert '"algo": "muzero"' in text
+        f.write_text(text.replace('"algo": "muzero"', '"algo": "muzern"'))
+        assert_rejected(run, "meta.json")
+
+
 @SETTINGS
 @given(pair=st.lists(st.sampled_from(FILES), min_size=2, max_size=2, unique=True))
 def test_swapped_files(good_run, pair):
