@@ -244,6 +244,13 @@ class TrainConfig(_Strict):
         0.0, ge=0.0, le=1.0, description="self-play: share of moves played with a uniformly random legal action "
         "instead of the search's choice (the search's policy target is kept); keeps every action's model trained "
         "where the search's own exploration dies out, e.g. in stochastic environments")
+    full_search_fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="playout-cap randomisation (KataGo): the share of self-play moves searched "
+        "with search.num_simulations; the others get a fast search of train.fast_simulations that picks the move "
+        "but leaves no policy target (their value targets still count). 1 = every move searched in full. Drawn per "
+        "self-play step, for all its environments at once")
+    fast_simulations: int = Field(8, ge=1, le=100_000, description="simulations of a fast search "
+                                  "(train.full_search_fraction < 1)")
     temperature_moves: int | None = Field(
         None, ge=0, description="moves of each episode played at the scheduled temperature; later ones are played at "
         "temperature 0 (AlphaZero's first 30 moves in Go). null: every move")
@@ -389,6 +396,13 @@ class Config(_Strict):
             raise ValueError("net.chance_codes (Stochastic MuZero): an afterstate's value Q(s, a) learns from the "
                              "value target at s, which must be a return that starts with the action taken: "
                              "replay.td_steps must be >= 1")
+        return self
+
+    @model_validator(mode="after")
+    def _fast_searches_are_fast(self) -> Config:
+        if self.train.full_search_fraction < 1 and self.train.fast_simulations >= self.search.num_simulations:
+            raise ValueError(f"train.fast_simulations {self.train.fast_simulations} must be fewer than "
+                             f"search.num_simulations {self.search.num_simulations} (the full searches)")
         return self
 
     @model_validator(mode="after")

@@ -58,6 +58,19 @@ def test_masked_targets_do_not_matter():
     assert not torch.isclose(loss_a, loss_b)
 
 
+def test_an_all_zero_policy_target_counts_as_masked():
+    """A fast search of playout-cap randomisation stores zeros as its policy
+    target: the loss must be the one with that policy target masked out."""
+    lrn = learner()
+    zeros = make_batch()
+    zeros.target_policies[1:3, 1] = 0.0
+    masked = make_batch()
+    masked.policy_mask[1:3, 1] = 0.0
+    full = make_batch()
+    assert torch.isclose(lrn.losses(zeros)[0], lrn.losses(masked)[0])
+    assert not torch.isclose(lrn.losses(zeros)[0], lrn.losses(full)[0])
+
+
 def test_importance_weights_scale_each_sample():
     lrn = learner()
     b = make_batch()

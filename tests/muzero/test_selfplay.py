@@ -83,3 +83,50 @@ def test_random_action_fraction_plays_that_share_of_random_legal_moves(monkeypat
     differ = flat != np.argmax(flat_legal, axis=1)
     expected = 0.5 * ((flat_legal.sum(1) - 1) / flat_legal.sum(1)).mean()
     assert abs(differ.mean() - expected) < 0.12, (differ.mean(), expected)
+
+
+def test_playout_cap_fast_searches_pick_moves_but_leave_no_policy_target(monkeypatch):
+    """train.full_search_fraction: a share of the steps searched in full (with
+    policy targets), the others with train.fast_simulations (targets all zero,
+    so they add no policy cross-entropy); values are recorded either way."""
+    agent = zeroplan.MuZero("tictactoe", set=["search.num_simulations=8", "train.num_envs=3", "net.hidden=[16]",
+                                              "net.latent_dim=8", "train.full_search_fraction=0.3",
+                                              "train.fast_simulations=2"], tensorboard=False)
+    sims = []
+    real_search = planning.search
+
+    def recording(root, recurrent_fn, rng, config, *args, **kwargs):
+        sims.append(config.num_simulations)
+        return real_search(root, recurrent_fn, rng, config, *args, **kwargs)
+
+    monkeypatch.setattr(planning, "search", recording)
+    play = agent.runner.selfplay
+    stored = []  # (simulations of the step, the targets it left) per env and step
+    for _ in range(80):
+        before = [len(b.policies) for b in play.builders]
+        builders = list(play.builders)
+        play.step(agent.runner.model, temperature=1.0)
+        for b, n in zip(builders, before):
+            stored.append((sims[-1], np.asarray(b.policies[n])))
+    assert set(sims) == {8, 2}
+    full = np.mean([s == 8 for s in sims])
+    assert 0.15 < full < 0.45, full  # 80 draws at 0.3
+    for s, target in stored:
+        if s == 8:
+            assert abs(target.sum() - 1) < 1e-5 and (target > 0).any()
+        else:
+            assert not target.any()
+    # Evaluation (explore=False) always searches in full.
+    sims.clear()
+    play.step(agent.runner.model, temperature=0.0, explore=False)
+    assert sims == [8]
+
+
+def test_playout_cap_fast_searches_must_be_fewer():
+    import pytest
+
+    from zeroplan.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.fast_simulations 16 must be fewer than search.num_simulations 16"):
+        zeroplan.MuZero("tictactoe", set=["search.num_simulations=16", "train.full_search_fraction=0.5",
+                                          "train.fast_simulations=16"], tensorboard=False)

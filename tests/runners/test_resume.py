@@ -36,8 +36,9 @@ def record(runner: LocalRunner) -> list:
 EFFICIENTZERO = ["train.consistency_weight=2", "net.projection_dim=16", "replay.td_shrink_every=40",
                  "net.value_prefix=true", "net.value_prefix_hidden=8", "net.value_prefix_horizon=3"]
 CONV = ["net.kind=resnet", "net.channels=8", "net.blocks=1", "replay.augment_symmetries=true"]
-# AlphaZero: the searches step copies of the real game.
-RULES = ["search.model=rules", "replay.unroll_steps=0", "replay.td_steps=9"]
+# AlphaZero: the searches step copies of the real game; with playout-cap randomisation (fast searches drawn).
+RULES = ["search.model=rules", "replay.unroll_steps=0", "replay.td_steps=9", "train.full_search_fraction=0.5",
+         "train.fast_simulations=2"]
 # Sampled MuZero over continuous actions, with reanalyse rewriting stored samples.
 SAMPLED = ["env.max_episode_steps=30", "search.num_simulations=6", "search.sampled_actions=4", "train.num_envs=4",
            "train.min_replay_size=32", "replay.batch_size=16", "net.hidden=[32]", "net.latent_dim=16",

@@ -71,8 +71,15 @@ class SelfPlay:
         moves = self.config.train.temperature_moves
         if moves is not None:  # past the opening, the most visited action
             temperature = np.array([temperature if len(b) < moves else 0.0 for b in self.builders])
-        out = plan(model, obs, legal, to_play, self.config.search, self.rng, self.spec.num_players, temperature,
+        search, full = self.config.search, True
+        if explore and self.config.train.full_search_fraction < 1:  # playout-cap randomisation
+            full = bool(self.rng.random() < self.config.train.full_search_fraction)
+            if not full:
+                search = search.model_copy(update={"num_simulations": self.config.train.fast_simulations})
+        out = plan(model, obs, legal, to_play, search, self.rng, self.spec.num_players, temperature,
                    explore, envs=self.envs)
+        # A fast search picks the move; its policy target is left out (all zeros: no cross-entropy).
+        targets = out.policy_targets.astype(np.float32) if full else np.zeros(out.policy_targets.shape, np.float32)
         sampled = out.codes is not None
         root_legal = out.tree.legal[:, 0] if sampled else legal  # a sampled search's root children are its samples
         actions = self._explore(out.actions, root_legal) if explore else out.actions
@@ -95,7 +102,7 @@ class SelfPlay:
                 what = str(err) if isinstance(err, NonFinite) else f"raised {type(err).__name__}: {err}"
                 raise EnvError(f"{where} ({self.spec.name or 'env'}), episode step {len(builder) + 1}: "
                                f"{what}") from err
-            builder.record_search(float(out.root_values[i]), out.policy_targets[i].astype(np.float32),
+            builder.record_search(float(out.root_values[i]), targets[i],
                                   out.codes[i] if sampled else None)
             builder.record_step(action, reward, next_obs, env.legal_mask().copy(), env.to_play())
             if terminated or truncated:
