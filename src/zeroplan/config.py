@@ -19,11 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zeroplan.overrides import parse_value
+from zeroplan.overrides import ConfigError, merge, parse_overrides, search_overrides, set_dotted
 
-
-class ConfigError(ValueError):
-    """A config value or key that cannot be used; the message names it."""
+__all__ = ["ConfigError", "merge", "parse_overrides", "search_overrides", "set_dotted"]  # (from overrides)
 
 
 class _Strict(BaseModel):
@@ -456,50 +454,6 @@ def _settle_preset(data: dict[str, Any], asked: str) -> dict[str, Any]:
     if asked.lower() in ids:
         data = merge(data, {"env": {"id": ids[asked.lower()]}})
     return data
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """["search.num_simulations=16", ...] -> nested dict. Values are plain
-    scalars or flat lists (`parse_value`), never YAML: a tag or a mapping is
-    refused with a message naming the key."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"override {pair!r} must look like section.key=value")
-        key, raw = pair.split("=", 1)
-        try:
-            value = parse_value(raw)
-        except ValueError as err:
-            raise ConfigError(f"--set {key.strip()}: {err}") from None
-        set_dotted(out, key.strip(), value)
-    return out
-
-
-def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = tree
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"config key {key!r}: {part!r} is not a section")
-    node[parts[-1]] = value
-
-
-def search_overrides(pairs: list[str]) -> dict[str, Any]:
-    """["search.num_simulations=64", ...] -> {"num_simulations": 64}: what a trained
-    agent may change (its weights do not depend on the search); other keys are refused."""
-    overrides = parse_overrides(pairs)
-    if set(overrides) - {"search"}:
-        raise ConfigError(f"--set changes only search.* settings (got {', '.join(sorted(overrides))}); "
-                          "the others are what the agent was trained with")
-    return overrides.get("search", {})
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def build_config(data: dict[str, Any], model: type[BaseModel] = Config) -> Any:

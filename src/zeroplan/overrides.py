@@ -1,11 +1,15 @@
-"""What a `--set key=value` value may be: a plain scalar or a flat list, never
-YAML (no tags, no mappings). The config's door (config.parse_overrides) adds
-the key to any refusal."""
+"""`--set key=value` overrides: what a value may be (a plain scalar or a flat
+list, never YAML: no tags, no mappings), the nested dict the pairs make, and
+how it merges over a preset. A refusal is a ConfigError naming the key."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+class ConfigError(ValueError):
+    """A config value or key that cannot be used; the message names it."""
+
 
 _NULLS = {"", "null", "none", "~"}
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
@@ -46,3 +50,47 @@ def parse_value(raw: str) -> Any:
             raise ValueError(f"{raw!r}: lists hold plain values, not other lists or mappings ({_PLAIN_HELP})")
         return [parse_scalar(item) for item in inner.split(",")]
     return parse_scalar(text)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """["search.num_simulations=16", ...] -> nested dict. Values are plain
+    scalars or flat lists (`parse_value`), never YAML: a tag or a mapping is
+    refused with a message naming the key."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} must look like section.key=value")
+        key, raw = pair.split("=", 1)
+        try:
+            value = parse_value(raw)
+        except ValueError as err:
+            raise ConfigError(f"--set {key.strip()}: {err}") from None
+        set_dotted(out, key.strip(), value)
+    return out
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key {key!r}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def search_overrides(pairs: list[str]) -> dict[str, Any]:
+    """["search.num_simulations=64", ...] -> {"num_simulations": 64}: what a trained
+    agent may change (its weights do not depend on the search); other keys are refused."""
+    overrides = parse_overrides(pairs)
+    if set(overrides) - {"search"}:
+        raise ConfigError(f"--set changes only search.* settings (got {', '.join(sorted(overrides))}); "
+                          "the others are what the agent was trained with")
+    return overrides.get("search", {})
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
-from zeroplan.config import ConfigError, load_config, parse_overrides, parse_value
+from zeroplan.config import ConfigError, load_config
+from zeroplan.overrides import parse_overrides, parse_value
 
 
 def tree_digest(root: Path) -> dict[str, str]:
