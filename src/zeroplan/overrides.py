@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+
 class ConfigError(ValueError):
     """A config value or key that cannot be used; the message names it."""
 
