@@ -41,6 +41,8 @@ class SelfPlay:
         self.envs = [env_factory() for _ in range(num_envs or config.train.num_envs)]
         self.spec = self.envs[0].spec
         self.rng = np.random.default_rng(seed)
+        # playout-cap randomisation's fast searches (train.full_search_fraction < 1)
+        self._fast_search = config.search.model_copy(update={"num_simulations": config.train.fast_simulations})
         self._seed = seed
         self._resets = 0
         self.reset_seeds = [0] * len(self.envs)
@@ -74,8 +76,7 @@ class SelfPlay:
         search, full = self.config.search, True
         if explore and self.config.train.full_search_fraction < 1:  # playout-cap randomisation
             full = bool(self.rng.random() < self.config.train.full_search_fraction)
-            if not full:
-                search = search.model_copy(update={"num_simulations": self.config.train.fast_simulations})
+            search = search if full else self._fast_search
         out = plan(model, obs, legal, to_play, search, self.rng, self.spec.num_players, temperature,
                    explore, envs=self.envs)
         # A fast search picks the move; its policy target is left out (all zeros: no cross-entropy).
