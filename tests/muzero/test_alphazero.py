@@ -40,6 +40,10 @@ def test_without_an_alphazero_preset_alphazero_takes_the_muzero_settings_over_th
     assert any("no AlphaZero preset" in n for n in notes)
     config, notes = AlphaZero.config_for("connect4")
     assert config.search.model == "rules" and notes == ["preset connect4-alphazero"]
+    # a MuZero preset with a value prefix (a learned reward model): the rules replace it
+    assert MuZero.config_for("LunarLander-v3")[0].net.value_prefix
+    config, _ = AlphaZero.config_for("LunarLander-v3")
+    assert (config.search.model, config.replay.unroll_steps, config.net.value_prefix) == ("rules", 0, False)
 
 
 def test_a_gymnasium_env_trains_over_deep_copies_and_predict_needs_the_env(tmp_path):

@@ -263,16 +263,17 @@ class AlphaZero(MuZero):
     def config_for(cls, env: str, overrides: dict | None = None, dotted: list[str] | None = None
                    ) -> tuple[Config, list[str]]:
         """The env's AlphaZero preset (`<name>-alphazero`) where there is one, else its
-        MuZero config with the search over the rules and no unroll (`overrides` win)."""
+        MuZero config with the search over the rules, no unroll and no value prefix
+        (a learned reward model the rules replace; `overrides` win)."""
         from zeroplan.config import preset_for
 
         name = preset_for(f"{env}-alphazero")
         if name is not None:
             return load_config(name, overrides=overrides, dotted=dotted), [f"preset {name}"]
-        rules = {"search": {"model": "rules"}, "replay": {"unroll_steps": 0}}
+        rules = {"search": {"model": "rules"}, "replay": {"unroll_steps": 0}, "net": {"value_prefix": False}}
         config, notes = super().config_for(env, merge(rules, overrides or {}), dotted)
-        return config, notes + [f"no AlphaZero preset for {env}: its MuZero settings with search.model rules and "
-                                "replay.unroll_steps 0"]
+        return config, notes + [f"no AlphaZero preset for {env}: its MuZero settings with search.model rules, "
+                                "replay.unroll_steps 0 and net.value_prefix false"]
 
 
 def load(path: str | Path, search: dict[str, Any] | None = None) -> MuZero:
